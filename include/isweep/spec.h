@@ -1,0 +1,74 @@
+/* spec.h — the sweep spec: read it (INI, through libinih), validate every
+ * key and value, apply --set overrides, expand the grid into configs with
+ * stable identities, and render a canonical text that identifies the sweep.
+ *
+ * Spec format (see README "Spec files"):
+ *   [sweep]  tasks, widths, train_iters, test_iters, seeds, output, seed,
+ *            team_width, team_ranks, max_configs, delta_n, flop_rate
+ *   [TASK]   one section per family named in `tasks`: its own parameters, and
+ *            optionally widths/train_iters/test_iters/seeds overriding [sweep].
+ * Lists and ranges wherever a value goes: "1,2,5", "1:40" (inclusive),
+ * "1:40:3" (step), "16:4096:x2" (geometric), mixed "0,1:4,8".  Any
+ * list-valued parameter becomes a grid axis.
+ *
+ * Every error is ISW_EUSAGE, raised with the one-line message
+ * "FILE:LINE: what is wrong (what is allowed)"; for an override the location
+ * is "--set KEY=VALUE".  Nothing here touches MPI or the results file. */
+#ifndef ISWEEP_SPEC_H
+#define ISWEEP_SPEC_H
+
+#include <stdint.h>
+
+#include "isweep/task.h"
+
+/* All configs of one task family, in row order. */
+typedef struct {
+  const isw_task *task;
+  int64_t *test_iters; /* (n_test) ascending, distinct */
+  int n_test;
+  isw_config *configs; /* (n_configs) configs[i].row == i, configs[i].group == index */
+  int n_configs;
+} isw_spec_group;
+
+typedef struct isw_spec {
+  char *path;      /* the spec file, or "(default spec)" */
+  char *text;      /* raw text as read (stored in the results file) */
+  char *canonical; /* canonical resolved spec: every key of every used section with
+                      its expanded value, sorted; equal texts mean the same sweep */
+  char *output;    /* results file path */
+  uint64_t sweep_seed;
+  int64_t team_width; /* team-capable configs with width >= this run on a team; 0 = never */
+  int team_ranks;     /* ranks per team (>= 1) */
+  int64_t max_configs;/* refuse to expand to more configs than this */
+  int64_t *delta_n;   /* (n_delta) the ΔN values the summary reports */
+  int n_delta;
+  double flop_rate;   /* flop/s one rank is assumed to sustain (plan, ETA before data) */
+  isw_spec_group *groups; /* (n_groups) one per task, in `tasks` order */
+  int n_groups;
+  /* storage for string values referenced by configs */
+  char **strings;
+  int n_strings;
+} isw_spec;
+
+/* Read and expand the spec file at `path`, or the embedded default spec when
+ * path is NULL, then apply the `n_sets` overrides "SECTION.KEY=VALUE".
+ * On success *out owns everything; on failure *out is NULL. */
+int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int n_sets);
+/* The same from text in memory; `name` is used in messages. */
+int isw_spec_parse(isw_spec **out, const char *name, const char *text,
+                   const char *const *sets, int n_sets);
+/* NULL-safe; NULLs the pointer. */
+void isw_spec_destroy(isw_spec **spec);
+/* The embedded default spec (the text of jobs/default.ini). */
+const char *isw_spec_default_text(void);
+
+/* Expand one list/range value into int64s (exposed for tests).  Returns 0,
+ * or ISW_EUSAGE with a message without location ("bad range '1:0' (...)"),
+ * and never more than `limit` values. Caller frees *out. */
+int isw_spec_expand_ints(int64_t **out, int *n, const char *text, int64_t limit);
+int isw_spec_expand_reals(double **out, int *n, const char *text, int64_t limit);
+
+/* Total number of configs over all groups. */
+int64_t isw_spec_n_configs(const isw_spec *spec);
+
+#endif

@@ -1,0 +1,67 @@
+/* store.h — the only module that talks HDF5: the one shared results file.
+ *
+ * Layout (schema version ISW_SCHEMA_VERSION), one group per task family:
+ *   /                       attributes: schema_version, isweep_version, git_commit,
+ *                           spec_path, spec_text, spec_canonical, sweep_seed,
+ *                           command_line, mpi_size, hdf5_version, mpi_version,
+ *                           blas_info, start_time, end_time, runs
+ *   /TASK/                  attributes: task, summary, n_configs
+ *   /TASK/test_iters        int64 (T), a dimension scale
+ *   /TASK/config_id         uint64 (C), a dimension scale for dim 0 of every column
+ *   /TASK/width, train_iters, seed, <each task parameter>   (C) int64 / double / string
+ *   /TASK/status            enum int8 {pending, running, ok, diverged, failed} (C)
+ *   /TASK/message           string (C) why a row diverged or failed
+ *   /TASK/rank, host, start_time, train_seconds, eval_seconds   (C)
+ *   /TASK/rho, n_params     (C)
+ *   /TASK/<each task scalar>  float64 (C)
+ *   /TASK/<each task curve>   float64 (C, T), dim 1 attached to test_iters
+ * Every dataset is contiguous, allocated and filled at creation (status
+ * pending, floats NaN), and the file is flushed once; afterwards ranks only do
+ * independent writes of their own rows, so a file killed mid-run opens. */
+#ifndef ISWEEP_STORE_H
+#define ISWEEP_STORE_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "isweep/spec.h"
+#include "isweep/task.h"
+
+#define ISW_SCHEMA_VERSION 1
+#define ISW_HOST_LEN 64 /* host column width, '\0' included */
+
+typedef struct isw_store isw_store;
+
+/* Provenance written as root attributes at creation. */
+typedef struct {
+  const char *command_line; /* argv joined by spaces */
+  int mpi_size;
+} isw_store_meta;
+
+/* Create `path` and lay out every group of `spec` at full size, write the
+ * attributes, flush.  Collective over comm.  If the file exists and
+ * `overwrite` is 0: ISW_EUSAGE ("exists; use --resume or --force"), file
+ * untouched. */
+int isw_store_create(isw_store **out, const char *path, int overwrite, const isw_spec *spec,
+                     const isw_store_meta *meta, MPI_Comm comm);
+/* Open an existing results file to resume `spec`.  Collective.  ISW_EUSAGE
+ * when it is not an isweep file, has another schema version, or its
+ * spec_canonical differs from spec->canonical (the message names the first
+ * differing line); the file is then untouched. Updates `runs` and mpi_size. */
+int isw_store_open(isw_store **out, const char *path, const isw_spec *spec,
+                   const isw_store_meta *meta, MPI_Comm comm);
+/* Read group g's status column into status (n_configs).  Independent. */
+int isw_store_read_status(isw_store *s, int g, uint8_t *status);
+/* Mark a row running: rank, host, start_time (Unix seconds), then status.
+ * Independent. */
+int isw_store_begin_row(isw_store *s, int g, int row, int rank, const char *host,
+                        double start_time);
+/* Write a finished row: every data column (rho, n_params, timings, message,
+ * scalars, curves) and, after them, its status.  Independent. */
+int isw_store_write_row(isw_store *s, int g, int row, const isw_result *r);
+/* Overwrite a row's status only (e.g. back to pending).  Independent. */
+int isw_store_set_status(isw_store *s, int g, int row, isw_status st);
+/* Write end_time, close.  Collective.  NULL-safe; NULLs the pointer. */
+int isw_store_close(isw_store **s);
+
+#endif
