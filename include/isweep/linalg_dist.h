@@ -39,4 +39,16 @@ int isw_dist_ls_solve(isw_dist_ls *ls, double *x);
  * range(A)^perp (zero when m <= n: A has full row rank).  Collective. */
 int isw_dist_ls_project_perp(isw_dist_ls *ls, double *v, int k);
 
+/* Added with the implementation (src/linalg_dist.c): */
+/* Block size NB of the factorisation, default 64; call before solve.  QR
+ * (m >= n): the column (panel) block on the P x 1 grid.  LQ (m < n): A and b
+ * are copied to a 1 x P grid with NB x NB blocks and factored there (A's
+ * local storage is then left unchanged: project_perp needs no factor when
+ * m <= n).  ISW_EUSAGE for nb < 1 or after solve. */
+int isw_dist_ls_set_nb(isw_dist_ls *ls, int nb);
+/* The BLACS system handle and grid contexts (P x 1, and 1 x P or -1) this
+ * solver holds, for tests that check handles are released: a create after a
+ * destroy gets the same ones.  NULL outputs are skipped. */
+void isw_dist_ls_blacs_ids(const isw_dist_ls *ls, int *sys, int *ctxt, int *ctxt_wide);
+
 #endif
