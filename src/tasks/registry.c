@@ -5,8 +5,9 @@
 #include "isweep/task.h"
 
 extern const isw_task isw_task_linear_meta;
+extern const isw_task isw_task_maml;
 
-const isw_task *const isw_tasks[] = {&isw_task_linear_meta};
+const isw_task *const isw_tasks[] = {&isw_task_linear_meta, &isw_task_maml};
 const int isw_n_tasks = (int)(sizeof isw_tasks / sizeof isw_tasks[0]);
 
 const isw_task *isw_task_find(const char *name) {

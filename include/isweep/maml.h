@@ -1,0 +1,132 @@
+/* maml.h — the kernels of the `maml` family (SCIENCE.md, task `maml`): the
+ * sinusoid tasks, the 1 -> W -> W -> 1 network, batched per-task gradients,
+ * Hessian-vector products, the exact second-order meta-gradient and the
+ * one-pass evaluation.  src/tasks/maml_net.c owns them; src/tasks/maml.c
+ * owns the family (parameter table, columns, cost, run) and must not reach
+ * into the network's internals.
+ *
+ * Network: h1 = s(x W1 + b1), h2 = s(h1 W2ᵀ + b2), yhat = h2 · W3 + b3 with
+ * s = relu or tanh.  θ packs, in this order, W1 (W), b1 (W), W2 (W, W)
+ * row-major [out][in], b2 (W), W3 (W), b3 (1): P = W² + 4W + 1 doubles.
+ * Loss of one task on M points: the MSE (1/M) Σ_i (yhat_i - y_i)².
+ *
+ * Shapes: B = tasks processed together, K = support points, Q = query
+ * points, M = points of the set at hand (K or Q), W = width, P = parameters,
+ * N = inner steps, T = evaluation tasks, R = recorded step counts.
+ * Tasks are stacked: inputs (B, M), per-task parameters (B, P).  A `shared`
+ * flag says that one θ (P) serves every task (before the first inner step),
+ * which lets the layer-2 products run as one (B·M, W) x (W, W) GEMM.
+ *
+ * Nothing here touches MPI; every function is deterministic given its
+ * inputs (the same on any rank, any batch split, BLAS or reference loops to
+ * rounding). */
+#ifndef ISWEEP_MAML_H
+#define ISWEEP_MAML_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isweep/rng.h"
+
+typedef enum { ISW_MAML_RELU = 0, ISW_MAML_TANH = 1 } isw_maml_act;
+
+typedef struct {
+  int W;            /* hidden width */
+  isw_maml_act act; /* hidden activation */
+  int64_t P;        /* number of parameters, W² + 4W + 1 */
+} isw_maml_net;
+
+/* Offsets of the blocks of θ (see the header comment). */
+enum { ISW_MAML_W1, ISW_MAML_B1, ISW_MAML_W2, ISW_MAML_B2, ISW_MAML_W3, ISW_MAML_B3 };
+size_t isw_maml_offset(const isw_maml_net *net, int block);
+
+void isw_maml_net_init(isw_maml_net *net, int W, isw_maml_act act);
+
+/* θ (P) <- PyTorch's nn.Linear default: every weight and bias of a layer with
+ * fan-in f is U(-1/sqrt(f), 1/sqrt(f)) (f = 1 for layer 1). */
+void isw_maml_init_params(double *theta /* (P) */, const isw_maml_net *net, isw_rng *r);
+
+/* Draw B sinusoid tasks y = A sin(x + phi), A ~ U[0.1, 5], phi ~ U[0, pi],
+ * x ~ U[-5, 5]: per task A, phi, then its K support x, then its Q query x.
+ * Any of xq/yq may be NULL when Q = 0. */
+void isw_maml_sample_tasks(double *xs /* (B, K) */, double *ys /* (B, K) */,
+                           double *xq /* (B, Q) */, double *yq /* (B, Q) */,
+                           int B, int K, int Q, isw_rng *r);
+
+/* Tasks per sub-batch of the family's meta-gradient: run() sizes its
+ * workspace for this many tasks and isw_maml_meta_grad takes the meta-batch
+ * through in sub-batches.  Measured on the development machine (CPU ms per
+ * meta-step, B = 25, K = 10, second order, sub-batch 1 / 5 / 25):
+ * w 40 N 1: 0.50 / 0.43 / 0.42; w 40 N 5: 1.71 / 1.75 / 1.87;
+ * w 128 N 1: 4.56 / 3.61 / 3.88; w 128 N 5: 16.3 / 16.9 / 19.2;
+ * w 256 N 1: 19.6 / 15.0 / 15.9.  Five shares the step at θ across tasks
+ * (one GEMM of 5K rows) while the 5 (N + 3) per-task parameter copies stay
+ * in cache. */
+#define ISW_MAML_SUB_BATCH 5
+
+/* Scratch for up to B tasks, K support and Q query points, N inner steps
+ * (N = 0 is fine for evaluation).  Holds N + 3 per-task parameter slots
+ * (B, P) and max(N, 1) + 1 activation caches: about (N + 3)·B·P
+ * + 6·(max(N, 1)·K + max(K, Q))·B·W + 7·max(K, Q)·B·W doubles.
+ * Returns ISW_ENOMEM on allocation failure. */
+typedef struct isw_maml_ws isw_maml_ws;
+int isw_maml_ws_create(isw_maml_ws **out, const isw_maml_net *net, int B, int K, int Q, int N);
+void isw_maml_ws_destroy(isw_maml_ws **ws);
+/* on = 1: every matrix product runs through the plain-loop reference
+ * instead of BLAS (for tests); 0 (the default): BLAS. */
+void isw_maml_ws_set_reference(isw_maml_ws *ws, int on);
+
+/* Per-task MSE and gradient on M points: loss (B) and grad (B, P) (zeroed
+ * and filled; NULL to skip).  params is (B, P), or (P) when shared.
+ * M <= max(K, Q) and B <= the workspace's B. */
+int isw_maml_loss_grad(double *loss /* (B) */, double *grad /* (B, P) */, isw_maml_ws *ws,
+                       const double *params, int shared, const double *x /* (B, M) */,
+                       const double *y /* (B, M) */, int B, int M);
+
+/* Per-task Hessian-vector product of the MSE on M points (Pearlmutter's
+ * R-operator, exact; relu's second derivative is taken as 0): hv (B, P) =
+ * H_b(params_b) v_b.  Also fills loss (B) when non-NULL. */
+int isw_maml_hvp(double *hv /* (B, P) */, double *loss /* (B) or NULL */, isw_maml_ws *ws,
+                 const double *params, int shared, const double *v /* (B, P) */,
+                 const double *x /* (B, M) */, const double *y /* (B, M) */, int B, int M);
+
+/* The MAML meta-loss of B tasks and its gradient in θ:
+ *   phi_0 = θ, phi_{k+1} = phi_k - alpha ∇L_s(phi_k) (k < N),
+ *   loss = (1/B) Σ_b L_q,b(phi_N),
+ * order 2: grad = (1/B) Σ_b (Π_k (I - alpha H_s,b(phi_k)))ᵀ ∇L_q,b(phi_N), exact;
+ * order 1: the first-order approximation (1/B) Σ_b ∇L_q,b(phi_N).
+ * K, Q and N must fit the workspace; B may exceed the workspace's B: the
+ * tasks then go through in sub-batches of that size (sub-batches of about 5
+ * tasks keep the per-task parameter copies in cache and were the fastest
+ * measured, see bench_maml).  Non-finite values propagate: the caller tests
+ * loss and grad. */
+int isw_maml_meta_grad(double *grad /* (P) */, double *loss, isw_maml_ws *ws,
+                       const double *theta /* (P) */, const double *xs /* (B, K) */,
+                       const double *ys /* (B, K) */, const double *xq /* (B, Q) */,
+                       const double *yq /* (B, Q) */, int B, int K, int Q, int N, double alpha,
+                       int order);
+
+/* One-pass evaluation of T tasks adapted from θ by plain gradient steps of
+ * size alpha on their support MSE, in chunks of the workspace's B tasks
+ * (results do not depend on the chunk size beyond rounding).
+ * For every rec[j] (ascending, distinct, >= 0): query_loss[t, j] and
+ * support_loss[t, j] = MSEs of task t after rec[j] steps.
+ * The n = infinity proxy: limit_steps[t] = the first step n at which the
+ * support-gradient norm of task t is below tol, and limit_query[t] = its
+ * query MSE there; the steps of a chunk go on past rec[R-1] until every task
+ * met tol or the step count reaches max(cap, rec[R-1]).  A task that never
+ * met it is flagged limit_steps[t] = -1 and limit_query[t] is its query MSE
+ * where the steps stopped.  Needs K <= ws K and Q <= max(ws K, ws Q). */
+int isw_maml_evaluate(double *query_loss /* (T, R) */, double *support_loss /* (T, R) */,
+                      double *limit_query /* (T) */, int64_t *limit_steps /* (T) */,
+                      isw_maml_ws *ws, const double *theta /* (P) */,
+                      const double *xs /* (T, K) */, const double *ys /* (T, K) */,
+                      const double *xq /* (T, Q) */, const double *yq /* (T, Q) */, int T, int K,
+                      int Q, const int64_t *rec /* (R) */, int R, double alpha, double tol,
+                      int64_t cap);
+
+/* Adam on θ (P): the moments m, v (P) start at zero, t counts from 1. */
+void isw_maml_adam_step(double *theta /* (P) */, double *m /* (P) */, double *v /* (P) */,
+                        const double *grad /* (P) */, int64_t P, int64_t t, double lr);
+
+#endif
