@@ -1,0 +1,164 @@
+/* deq.h — the kernels of the `deq` family (SCIENCE.md, task `deq`): the
+ * deep equilibrium model, its N-step forward, the unrolled and implicit
+ * gradients, and the one-pass evaluation with the n = infinity limit.
+ * src/tasks/deq.c owns them together with the family (parameter table,
+ * columns, cost, run); this header exists so the tests and the benchmark
+ * can reach the kernels.
+ *
+ * Model: z_{k+1} = s(W z_k + U x + b), z_0 = 0, yhat = V z + c, with
+ * s in {tanh, relu, identity}.  theta packs, in this order, W (H, H),
+ * U (H, D), b (H), V (K, H), c (K), each row-major [out][in]:
+ * P = H² + H·D + H + K·H + K doubles.
+ * Loss over B rows: MSE (1/(B·K)) Σ (yhat − y)² for regression, mean
+ * softmax cross-entropy for classification.
+ *
+ * Shapes: B = rows of a batch, H = width (dim z), D = inputs, K = outputs,
+ * N = iterations, P = parameters, T = recorded iteration counts.
+ * States are batch-major: Z (B, H), one sample per row, so one iteration of
+ * the whole batch is one GEMM (B, H)·(H, H).
+ *
+ * Nothing here touches MPI; every function is deterministic given its
+ * inputs, with BLAS or with the plain-loop reference kernels (equal to
+ * rounding). */
+#ifndef ISWEEP_DEQ_H
+#define ISWEEP_DEQ_H
+
+#include <stdint.h>
+
+#include "isweep/rng.h"
+
+typedef enum { ISW_DEQ_TANH = 0, ISW_DEQ_RELU = 1, ISW_DEQ_IDENTITY = 2 } isw_deq_act;
+typedef enum { ISW_DEQ_UNROLLED = 0, ISW_DEQ_IMPLICIT = 1 } isw_deq_grad;
+
+/* The parameter blocks of theta, in storage order. */
+enum { ISW_DEQ_W, ISW_DEQ_U, ISW_DEQ_B, ISW_DEQ_V, ISW_DEQ_C, ISW_DEQ_N_BLOCKS };
+
+typedef struct {
+  int64_t h, d, k;     /* H width, D inputs, K outputs */
+  isw_deq_act act;
+  int classification;  /* 1: softmax cross-entropy over K classes; 0: MSE */
+  int64_t n_params;    /* P */
+  double *theta;       /* (P) owned */
+  double *W, *U, *b, *V, *c; /* views into theta: (H, H), (H, D), (H), (K, H), (K) */
+} isw_deq_model;
+
+int isw_deq_model_create(isw_deq_model **out, int64_t h, int64_t d, int64_t k, isw_deq_act act,
+                         int classification);
+/* NULL-safe; NULLs the pointer. */
+void isw_deq_model_destroy(isw_deq_model **m);
+/* Offset and length of block `block` (ISW_DEQ_W ...) inside theta. */
+void isw_deq_block(int64_t *offset, int64_t *len, const isw_deq_model *m, int block);
+/* W ~ Gaussian rescaled to spectral norm exactly w_scale (singular values by
+ * LAPACK), U ~ N(0, 1/D), V ~ N(0, 1/H), b = c = 0; all drawn from r. */
+int isw_deq_model_init(isw_deq_model *m, double w_scale, isw_rng *r);
+
+/* *norm <- ||A||_2 (largest singular value, dgesvd) of A (H, H). */
+int isw_deq_spectral_norm(double *norm, const double *a /* (H, H) */, int64_t h);
+/* *rho <- max |eigenvalue| of A (H, H) (dgeev, eigenvalues only). */
+int isw_deq_spectral_radius(double *rho, const double *a /* (H, H) */, int64_t h);
+
+/* ---- kernels (BLAS, or plain loops when ref != 0) ------------------------- */
+
+/* C (M, N) <- alpha op(A) op(B) + beta C, row-major; op(X) = Xᵀ when tX. */
+void isw_deq_gemm(int ref, int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha,
+                  const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                  double *c, int64_t ldc);
+/* Y (B, M) <- X (B, Q) · Pᵀ (Q, M) + bias (M) on every row. */
+void isw_deq_affine(int ref, double *y, const double *x, const double *p, const double *bias,
+                    int64_t rows, int64_t m, int64_t q);
+/* One iteration, fused: Zout (B, H) <- s(Zin (B, H) · Wᵀ + XU (B, H)); Zin NULL means 0. */
+void isw_deq_step(int ref, isw_deq_act act, double *zout, const double *zin, const double *w,
+                  const double *xu, int64_t rows, int64_t h);
+/* Its backward: dA (B, H) <- G ⊙ s'(·) where S = s(·) is the step's output
+ * (B, H); then, when gout != NULL, Gout (B, H) <- beta·Gout + dA · W. */
+void isw_deq_step_back(int ref, isw_deq_act act, double *da, double *gout, const double *g,
+                       const double *s, const double *w, double beta, int64_t rows, int64_t h);
+/* x (n) <- s(x) in place: the activation alone (tanh is a vectorised
+ * expm1-based kernel when ref == 0, libm tanh when ref != 0). */
+void isw_deq_activate(int ref, isw_deq_act act, double *x, int64_t n);
+
+/* ---- loss and gradient --------------------------------------------------- */
+
+typedef struct {
+  double tol;           /* implicit backward: stop when ||u_{t+1} - u_t|| <= tol ||u_{t+1}|| */
+  int64_t max_iter;     /* implicit backward: iteration cap */
+  int64_t direct_width; /* implicit backward: H <= this solves (I - J_fᵀ) u = g per row with LAPACK */
+} isw_deq_bwd_opts;
+
+typedef struct {
+  double state_max;  /* max |z_N| over the batch (NaN if a state is not finite) */
+  int64_t bwd_iters; /* implicit: fixed-point iterations used (0 when solved directly) */
+  int bwd_converged; /* implicit: 1 when the backward met tol (or was solved directly) */
+} isw_deq_info;
+
+typedef struct isw_deq_work isw_deq_work;
+/* Buffers for batches of up to max_rows rows and up to n_iters iterations
+ * in `mode` (unrolled keeps the n_iters states; implicit keeps none, so its
+ * size does not depend on n_iters). */
+int isw_deq_work_create(isw_deq_work **out, const isw_deq_model *m, int64_t max_rows,
+                        int64_t n_iters, isw_deq_grad mode);
+void isw_deq_work_destroy(isw_deq_work **ws);
+/* Use the plain-loop reference kernels instead of BLAS (tests). */
+void isw_deq_work_set_reference(isw_deq_work *ws, int ref);
+/* Bytes held by the workspace. */
+int64_t isw_deq_work_bytes(const isw_deq_work *ws);
+
+/* *loss <- L(z_N) on the batch (x (B, D) with y (B, K) or label (B)); when
+ * grad != NULL, grad (P) <- dL/dtheta: `unrolled` backpropagates through the
+ * N iterations exactly; `implicit` treats z_N as the fixed point z* and
+ * solves u = dL/dz + J_fᵀ u at z* (fixed-point iteration, or a direct solve
+ * when H <= bwd->direct_width), then dtheta = uᵀ df/dtheta.  N >= 1.
+ * A non-finite state gives a non-finite loss; that is data, not an error.
+ * Returns ISW_EINTERNAL when B or N exceed what ws was made for. */
+int isw_deq_loss_grad(double *loss, double *grad /* (P) or NULL */, isw_deq_info *info,
+                      const isw_deq_model *m, isw_deq_work *ws, const double *x /* (B, D) */,
+                      const double *y /* (B, K) or NULL */, const int32_t *label /* (B) or NULL */,
+                      int64_t rows, int64_t n_iters, isw_deq_grad mode,
+                      const isw_deq_bwd_opts *bwd);
+
+/* ---- Adam ------------------------------------------------------------------ */
+
+typedef struct {
+  double lr, beta1, beta2, eps; /* defaults 0.9, 0.999, 1e-8 */
+  int64_t n, t;                 /* parameters, steps taken */
+  double *m, *v;                /* (n) first and second moments, owned */
+  double pow1, pow2;            /* beta1^t, beta2^t */
+} isw_deq_adam;
+
+int isw_deq_adam_create(isw_deq_adam **out, int64_t n, double lr);
+/* NULL-safe; NULLs the pointer. */
+void isw_deq_adam_destroy(isw_deq_adam **a);
+/* theta (n) <- theta - lr m̂ / (sqrt(v̂) + eps) after folding grad (n) into the moments. */
+void isw_deq_adam_step(isw_deq_adam *a, double *theta, const double *grad);
+
+/* ---- evaluation ---------------------------------------------------------- */
+
+typedef struct {
+  double limit_tol;       /* the limit: iterate until every row's residual < this */
+  int64_t limit_max_iter; /* ... or this many iterations (counted from z_0) */
+  double rho_w;           /* spectral radius of W: identity's direct limit is flagged when >= 1 */
+  int64_t chunk;          /* rows evaluated together (memory bound); 0 = 2048 */
+} isw_deq_eval_opts;
+
+typedef struct {
+  double *loss;     /* (T) caller-provided: loss at n = iters[j] */
+  double *acc;      /* (T) caller-provided or NULL: accuracy (classification) */
+  double *res_mean; /* (T) caller-provided or NULL: mean over rows of ||f(z_n) - z_n|| / ||f(z_n)|| */
+  double *res_max;  /* (T) caller-provided or NULL: max over rows of the same */
+  double limit_loss, limit_acc; /* at n = infinity */
+  double limit_residual;        /* max relative residual at the limit state */
+  int limit_converged;          /* 1: residual < limit_tol reached (identity: rho_w < 1) */
+  int64_t limit_iters;          /* iterations the limit took (0 for identity's direct solve) */
+  int64_t first_nonfinite;      /* first n at which a state was non-finite, or -1 */
+} isw_deq_eval;
+
+/* Evaluate on n rows (x (n, D) with y (n, K) or label (n)) at every
+ * n = iters[j] (ascending, >= 0) from ONE pass of max(iters) + 1
+ * iterations (the extra one gives f(z_n) for the residual), then the limit.
+ * Non-finite values are stored as NaN; the entries before them stay. */
+int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const double *x /* (n, D) */,
+                     const double *y /* (n, K) or NULL */, const int32_t *label /* (n) or NULL */,
+                     int64_t n, const int64_t *iters /* (T) */, int t,
+                     const isw_deq_eval_opts *o);
+
+#endif

@@ -1,0 +1,374 @@
+/* test_data.c — the data sets: the shipped digits file and its split and
+ * scaling, the teacher regression, a user's HDF5 file, the file lookup, and
+ * a clear usage error for every malformed input.
+ *
+ * Shapes: N = rows, D = features, K = outputs. */
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "isweep/data.h"
+#include "isweep/error.h"
+#include "testutil.h"
+
+static char tmp_path[700], tmp_dir[600];
+/* The test's temporary directory (made once: isw_test_tmpdir makes a new one per call). */
+static const char *tmp_dir_once(void) {
+  if (!tmp_dir[0]) snprintf(tmp_dir, sizeof tmp_dir, "%s", isw_test_tmpdir());
+  return tmp_dir;
+}
+/* A file name unique to this rank inside the test's temporary directory. */
+static const char *tmp_file(const char *name) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  snprintf(tmp_path, sizeof tmp_path, "%s/r%d_%s", tmp_dir_once(), rank, name);
+  return tmp_path;
+}
+
+/* ---- digits --------------------------------------------------------------------- */
+
+static void test_digits_loads_and_splits(void) {
+  isw_dataset *d = NULL;
+  CU_ASSERT_FATAL(isw_data_digits(&d, 0.25, 7, 11) == 0);
+  CU_ASSERT(d->classification == 1 && d->d == 64 && d->k == 10);
+  CU_ASSERT(d->n_test == 449 && d->n_train == 1348);
+  CU_ASSERT(d->y_train == NULL && d->label_train != NULL);
+  int count[10] = {0};
+  for (int64_t i = 0; i < d->n_train; ++i) {
+    CU_ASSERT_FATAL(d->label_train[i] >= 0 && d->label_train[i] < 10);
+    count[d->label_train[i]]++;
+  }
+  for (int64_t i = 0; i < d->n_test; ++i) {
+    CU_ASSERT_FATAL(d->label_test[i] >= 0 && d->label_test[i] < 10);
+    count[d->label_test[i]]++;
+  }
+  int total = 0;
+  for (int c = 0; c < 10; ++c) {
+    CU_ASSERT(count[c] >= 170 && count[c] <= 190); /* about 180 per class */
+    total += count[c];
+  }
+  CU_ASSERT(total == 1797);
+  /* training features standardised: mean 0, std 1 (constant ones only centred) */
+  int constant = 0;
+  for (int64_t j = 0; j < 64; ++j) {
+    double m = 0, v = 0;
+    for (int64_t i = 0; i < d->n_train; ++i) m += d->x_train[i * 64 + j];
+    m /= (double)d->n_train;
+    for (int64_t i = 0; i < d->n_train; ++i) v += pow(d->x_train[i * 64 + j] - m, 2);
+    v /= (double)d->n_train;
+    CU_ASSERT(fabs(m) < 1e-12);
+    CU_ASSERT(fabs(v - 1.0) < 1e-12 || v < 1e-24);
+    constant += v < 1e-24;
+  }
+  CU_ASSERT(constant >= 1 && constant <= 4); /* a few border pixels are always 0 */
+  /* same key, same bits; another key, another split */
+  isw_dataset *d2 = NULL, *d3 = NULL;
+  CU_ASSERT_FATAL(isw_data_digits(&d2, 0.25, 7, 11) == 0);
+  CU_ASSERT(memcmp(d->x_test, d2->x_test, sizeof(double) * 449 * 64) == 0);
+  CU_ASSERT(memcmp(d->label_train, d2->label_train, sizeof(int32_t) * 1348) == 0);
+  CU_ASSERT_FATAL(isw_data_digits(&d3, 0.25, 7, 12) == 0);
+  CU_ASSERT(memcmp(d->label_train, d3->label_train, sizeof(int32_t) * 1348) != 0);
+  isw_data_destroy(&d);
+  isw_data_destroy(&d2);
+  isw_data_destroy(&d3);
+  CU_ASSERT(d == NULL);
+  isw_data_destroy(&d); /* NULL-safe */
+  CU_ASSERT_FATAL(isw_data_digits(&d, 0.5, 7, 11) == 0);
+  CU_ASSERT(d->n_test == 899 && d->n_train == 898);
+  isw_data_destroy(&d);
+}
+
+/* Write `text` gzip-compressed to path. */
+static void write_gz(const char *path, const char *text) {
+  gzFile g = gzopen(path, "wb");
+  CU_ASSERT_FATAL(g != NULL);
+  gzputs(g, text);
+  gzclose(g);
+}
+
+static void expect_digits_error(const char *text, const char *needle) {
+  const char *p = tmp_file("bad_digits.csv.gz");
+  write_gz(p, text);
+  isw_dataset *d = NULL;
+  int e = isw_data_digits_file(&d, p, 0.25, 1, 1);
+  CU_ASSERT(e == ISW_EUSAGE);
+  CU_ASSERT(d == NULL);
+  CU_ASSERT(strstr(isw_error_message(), p) != NULL);
+  if (!strstr(isw_error_message(), needle))
+    printf("\n  expected '%s' in: %s", needle, isw_error_message());
+  CU_ASSERT(strstr(isw_error_message(), needle) != NULL);
+  remove(p);
+}
+
+static void test_digits_malformed(void) {
+  char row[400], *text = malloc(1797 * 200 + 1000);
+  /* a good row: 64 pixels then the label */
+  int len = 0;
+  for (int j = 0; j < 64; ++j) len += snprintf(row + len, sizeof row - len, "%d,", j % 17);
+  snprintf(row + len, sizeof row - len, "3\n");
+  text[0] = '\0';
+  for (int i = 0; i < 5; ++i) strcat(text, row);
+  expect_digits_error(text, "5 rows");
+  expect_digits_error("1,2,3\n", "65 expected");
+  char bad[400];
+  snprintf(bad, sizeof bad, "%s", row);
+  bad[0] = '9', bad[1] = '9'; /* pixel 99 */
+  expect_digits_error(bad, "outside 0..16");
+  snprintf(bad, sizeof bad, "%.*s12\n", len, row); /* label 12 */
+  expect_digits_error(bad, "label");
+  snprintf(bad, sizeof bad, "%.*sx\n", len, row);
+  expect_digits_error(bad, "not an integer");
+  snprintf(bad, sizeof bad, "%.*s3,4\n", len, row);
+  expect_digits_error(bad, "more than 65");
+  isw_dataset *d = NULL;
+  CU_ASSERT(isw_data_digits_file(&d, tmp_file("absent.csv.gz"), 0.25, 1, 1) == ISW_EUSAGE);
+  CU_ASSERT(strstr(isw_error_message(), "absent.csv.gz") != NULL);
+  isw_error_clear();
+  free(text);
+}
+
+static void test_locate(void) {
+  char path[1024];
+  const char *old = getenv("ISWEEP_DATA_DIR");
+  char *saved = old ? strdup(old) : NULL;
+  /* an override folder that holds the file wins */
+  const char *here = tmp_file("probe.bin");
+  FILE *f = fopen(here, "w");
+  CU_ASSERT_FATAL(f != NULL);
+  fclose(f);
+  setenv("ISWEEP_DATA_DIR", tmp_dir_once(), 1);
+  const char *base = strrchr(here, '/') + 1;
+  CU_ASSERT(isw_data_locate(path, sizeof path, base) == 0);
+  CU_ASSERT(strcmp(path, here) == 0);
+  /* an override without the file falls back to the source tree */
+  CU_ASSERT(isw_data_locate(path, sizeof path, "digits.csv.gz") == 0);
+  CU_ASSERT(strstr(path, "/data/digits.csv.gz") != NULL);
+  /* a file in neither place: a usage error naming both */
+  CU_ASSERT(isw_data_locate(path, sizeof path, "no_such_data.csv.gz") == ISW_EUSAGE);
+  CU_ASSERT(strstr(isw_error_message(), "ISWEEP_DATA_DIR") != NULL);
+  CU_ASSERT(strstr(isw_error_message(), "/data/no_such_data.csv.gz") != NULL);
+  isw_error_clear();
+  remove(here);
+  if (saved) {
+    setenv("ISWEEP_DATA_DIR", saved, 1);
+    free(saved);
+  } else {
+    unsetenv("ISWEEP_DATA_DIR");
+  }
+}
+
+/* ---- teacher ----------------------------------------------------------------------- */
+
+static void test_teacher(void) {
+  isw_teacher_opts o = {.n_train = 200, .n_test = 300, .x_dim = 16, .teacher_width = 32, .noise = 0.1};
+  isw_dataset *a = NULL, *b = NULL, *c = NULL;
+  CU_ASSERT_FATAL(isw_data_teacher(&a, &o, 5, 9) == 0);
+  CU_ASSERT(a->classification == 0 && a->k == 1 && a->d == 16);
+  CU_ASSERT(a->n_train == 200 && a->n_test == 300 && a->label_train == NULL);
+  double m = 0, v = 0;
+  for (int64_t i = 0; i < a->n_train; ++i) m += a->y_train[i];
+  m /= 200;
+  for (int64_t i = 0; i < a->n_train; ++i) v += pow(a->y_train[i] - m, 2);
+  v /= 200;
+  CU_ASSERT(v > 0.05 && v < 5.0); /* a signal well above the noise variance 0.01 */
+  for (int64_t i = 0; i < 300 * 16; ++i) CU_ASSERT_FATAL(isfinite(a->x_test[i]));
+  /* same key: same data; more training rows leave the test rows unchanged */
+  o.n_train = 250;
+  CU_ASSERT_FATAL(isw_data_teacher(&b, &o, 5, 9) == 0);
+  CU_ASSERT(memcmp(a->x_train, b->x_train, sizeof(double) * 200 * 16) == 0);
+  CU_ASSERT(memcmp(a->y_test, b->y_test, sizeof(double) * 300) == 0);
+  /* noise-free targets differ from noisy ones by about the noise */
+  o.n_train = 200;
+  o.noise = 0.0;
+  CU_ASSERT_FATAL(isw_data_teacher(&c, &o, 5, 9) == 0);
+  double dv = 0;
+  for (int64_t i = 0; i < 300; ++i) dv += pow(a->y_test[i] - c->y_test[i], 2);
+  dv /= 300;
+  CU_ASSERT(dv > 0.005 && dv < 0.02);
+  isw_data_destroy(&a);
+  isw_data_destroy(&b);
+  isw_data_destroy(&c);
+  o.n_test = 0;
+  CU_ASSERT(isw_data_teacher(&a, &o, 5, 9) == ISW_EUSAGE);
+  isw_error_clear();
+}
+
+/* ---- a user's HDF5 file ------------------------------------------------------------- */
+
+/* Write dataset `name` of rank `rank` with dims and memory type t. */
+static void h5_put(hid_t f, const char *name, int rank, const hsize_t *dims, hid_t t,
+                   const void *data) {
+  hid_t s = H5Screate_simple(rank, dims, NULL);
+  hid_t d = H5Dcreate2(f, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+  H5Dclose(d);
+  H5Sclose(s);
+}
+
+enum { HN = 40, HD = 3 };
+
+static void test_hdf5_classification_split_scaling(void) {
+  const char *p = tmp_file("cls.h5");
+  double x[HN * HD];
+  long long y[HN];
+  for (int i = 0; i < HN; ++i) {
+    y[i] = i; /* the label names the row, so the test can undo the split */
+    x[i * HD + 0] = i;
+    x[i * HD + 1] = (i * 7) % 11 - 3.5;
+    x[i * HD + 2] = 5.0; /* constant */
+  }
+  hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t dx[2] = {HN, HD}, dy[1] = {HN};
+  h5_put(f, "X", 2, dx, H5T_NATIVE_DOUBLE, x);
+  h5_put(f, "y", 1, dy, H5T_NATIVE_LLONG, y);
+  H5Fclose(f);
+  isw_dataset *d = NULL;
+  CU_ASSERT_FATAL(isw_data_hdf5(&d, p, 0.25, 3, 4) == 0);
+  CU_ASSERT(d->classification == 1 && d->k == HN && d->d == HD);
+  CU_ASSERT(d->n_train == 30 && d->n_test == 10);
+  /* every row once; features = (raw - train mean) / train std */
+  int seen[HN] = {0};
+  double mean[HD] = {0}, sd[HD] = {0};
+  for (int64_t i = 0; i < d->n_train; ++i)
+    for (int j = 0; j < HD; ++j) mean[j] += x[d->label_train[i] * HD + j] / 30.0;
+  for (int64_t i = 0; i < d->n_train; ++i)
+    for (int j = 0; j < HD; ++j) sd[j] += pow(x[d->label_train[i] * HD + j] - mean[j], 2) / 30.0;
+  for (int j = 0; j < HD; ++j) sd[j] = sd[j] > 0 ? sqrt(sd[j]) : 1.0;
+  for (int s = 0; s < 2; ++s) {
+    int64_t n = s ? d->n_test : d->n_train;
+    const int32_t *lab = s ? d->label_test : d->label_train;
+    const double *xs = s ? d->x_test : d->x_train;
+    for (int64_t i = 0; i < n; ++i) {
+      CU_ASSERT_FATAL(lab[i] >= 0 && lab[i] < HN);
+      seen[lab[i]]++;
+      for (int j = 0; j < HD; ++j)
+        CU_ASSERT(fabs(xs[i * HD + j] - (x[lab[i] * HD + j] - mean[j]) / sd[j]) < 1e-12);
+    }
+  }
+  for (int i = 0; i < HN; ++i) CU_ASSERT(seen[i] == 1);
+  isw_data_destroy(&d);
+  remove(p);
+}
+
+static void test_hdf5_regression(void) {
+  const char *p = tmp_file("reg.h5");
+  double x[HN * HD], y[HN * 2];
+  for (int i = 0; i < HN * HD; ++i) x[i] = sin(i);
+  for (int i = 0; i < HN * 2; ++i) y[i] = cos(i);
+  hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t dx[2] = {HN, HD}, dy[2] = {HN, 2};
+  h5_put(f, "X", 2, dx, H5T_NATIVE_DOUBLE, x);
+  h5_put(f, "y", 2, dy, H5T_NATIVE_DOUBLE, y);
+  H5Fclose(f);
+  isw_dataset *d = NULL;
+  CU_ASSERT_FATAL(isw_data_hdf5(&d, p, 0.5, 3, 4) == 0);
+  CU_ASSERT(d->classification == 0 && d->k == 2 && d->n_train == 20 && d->n_test == 20);
+  CU_ASSERT(d->label_train == NULL && d->y_train != NULL);
+  /* targets are kept as stored: each training target pair is one of y's rows */
+  for (int64_t i = 0; i < d->n_train; ++i) {
+    int found = 0;
+    for (int r = 0; r < HN; ++r)
+      found |= d->y_train[i * 2] == y[r * 2] && d->y_train[i * 2 + 1] == y[r * 2 + 1];
+    CU_ASSERT(found);
+  }
+  isw_data_destroy(&d);
+  remove(p);
+}
+
+typedef enum { BAD_NO_X, BAD_NO_Y, BAD_X_RANK, BAD_ROWS, BAD_NAN_X, BAD_INF_Y, BAD_NEG_LABEL,
+               BAD_ONE_CLASS, BAD_STRING_Y } bad_kind;
+
+static void expect_hdf5_error(bad_kind kind, const char *needle) {
+  const char *p = tmp_file("bad.h5");
+  double x[HN * HD], yf[HN];
+  int yi[HN];
+  for (int i = 0; i < HN * HD; ++i) x[i] = i;
+  for (int i = 0; i < HN; ++i) yf[i] = i, yi[i] = i % 2;
+  if (kind == BAD_NAN_X) x[7] = NAN;
+  if (kind == BAD_INF_Y) yf[3] = INFINITY;
+  if (kind == BAD_NEG_LABEL) yi[5] = -1;
+  if (kind == BAD_ONE_CLASS)
+    for (int i = 0; i < HN; ++i) yi[i] = 0;
+  hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t dx[2] = {HN, HD}, dx1[1] = {HN * HD}, dy[1] = {kind == BAD_ROWS ? HN - 1 : HN};
+  if (kind == BAD_X_RANK)
+    h5_put(f, "X", 1, dx1, H5T_NATIVE_DOUBLE, x);
+  else if (kind != BAD_NO_X)
+    h5_put(f, "X", 2, dx, H5T_NATIVE_DOUBLE, x);
+  if (kind == BAD_STRING_Y) {
+    hid_t st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, 4);
+    char s[HN][4];
+    memset(s, 'a', sizeof s);
+    h5_put(f, "y", 1, dy, st, s);
+    H5Tclose(st);
+  } else if (kind != BAD_NO_Y) {
+    int ints = kind == BAD_NEG_LABEL || kind == BAD_ONE_CLASS || kind == BAD_ROWS;
+    h5_put(f, "y", 1, dy, ints ? H5T_NATIVE_INT : H5T_NATIVE_DOUBLE, ints ? (void *)yi : (void *)yf);
+  }
+  H5Fclose(f);
+  isw_dataset *d = NULL;
+  CU_ASSERT(isw_data_hdf5(&d, p, 0.25, 1, 1) == ISW_EUSAGE);
+  CU_ASSERT(d == NULL);
+  CU_ASSERT(strstr(isw_error_message(), p) != NULL);
+  if (!strstr(isw_error_message(), needle))
+    printf("\n  expected '%s' in: %s", needle, isw_error_message());
+  CU_ASSERT(strstr(isw_error_message(), needle) != NULL);
+  remove(p);
+}
+
+static void test_hdf5_errors(void) {
+  expect_hdf5_error(BAD_NO_X, "no dataset 'X'");
+  expect_hdf5_error(BAD_NO_Y, "no dataset 'y'");
+  expect_hdf5_error(BAD_X_RANK, "rank 1");
+  expect_hdf5_error(BAD_ROWS, "rows");
+  expect_hdf5_error(BAD_NAN_X, "not finite");
+  expect_hdf5_error(BAD_INF_Y, "not finite");
+  expect_hdf5_error(BAD_NEG_LABEL, "outside");
+  expect_hdf5_error(BAD_ONE_CLASS, "2 classes");
+  expect_hdf5_error(BAD_STRING_Y, "not numeric");
+  isw_dataset *d = NULL;
+  /* missing file, a file that is not HDF5, no path, an empty split */
+  const char *missing = tmp_file("missing.h5");
+  CU_ASSERT(isw_data_hdf5(&d, missing, 0.25, 1, 1) == ISW_EUSAGE);
+  CU_ASSERT(strstr(isw_error_message(), "missing.h5") != NULL);
+  const char *text = tmp_file("text.h5");
+  FILE *f = fopen(text, "w");
+  fputs("not hdf5\n", f);
+  fclose(f);
+  CU_ASSERT(isw_data_hdf5(&d, text, 0.25, 1, 1) == ISW_EUSAGE);
+  CU_ASSERT(strstr(isw_error_message(), "not an HDF5 file") != NULL);
+  remove(text);
+  CU_ASSERT(isw_data_hdf5(&d, "", 0.25, 1, 1) == ISW_EUSAGE);
+  CU_ASSERT(strstr(isw_error_message(), "data_file") != NULL);
+  const char *small = tmp_file("small.h5");
+  double x[2] = {1, 2}, y[2] = {0, 1};
+  hid_t h = H5Fcreate(small, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t dx[2] = {2, 1}, dy[1] = {2};
+  h5_put(h, "X", 2, dx, H5T_NATIVE_DOUBLE, x);
+  h5_put(h, "y", 1, dy, H5T_NATIVE_DOUBLE, y);
+  H5Fclose(h);
+  CU_ASSERT(isw_data_hdf5(&d, small, 0.1, 1, 1) == ISW_EUSAGE);
+  CU_ASSERT(strstr(isw_error_message(), "empty test set") != NULL);
+  CU_ASSERT(isw_data_hdf5(&d, small, 0.9, 1, 1) == ISW_EUSAGE);
+  CU_ASSERT(strstr(isw_error_message(), "empty training set") != NULL);
+  CU_ASSERT(isw_data_hdf5(&d, small, 0.5, 1, 1) == 0 && d->n_train == 1 && d->n_test == 1);
+  isw_data_destroy(&d);
+  remove(small);
+  isw_error_clear();
+}
+
+int main(int argc, char **argv) {
+  static const isw_test_case cases[] = {
+      {"digits: 1797 rows, 10 classes, seeded split, training-statistics scaling", test_digits_loads_and_splits},
+      {"digits: a malformed file is a usage error naming file and line", test_digits_malformed},
+      {"data files: ISWEEP_DATA_DIR first, then the source tree, else a clear error", test_locate},
+      {"teacher: shapes, determinism, test rows independent of n_train, noise level", test_teacher},
+      {"HDF5: integer y classifies; split is a permutation; test rows use training statistics", test_hdf5_classification_split_scaling},
+      {"HDF5: float y (n, k) is regression with targets kept", test_hdf5_regression},
+      {"HDF5: every malformed file is a usage error naming the file and the problem", test_hdf5_errors},
+      {NULL, NULL}};
+  return isw_test_main(argc, argv, "data", cases);
+}
