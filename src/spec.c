@@ -1,0 +1,1545 @@
+/* spec.c — the sweep spec: read INI text through libinih with a line-counting
+ * reader, check every section, key and value, apply --set overrides, expand
+ * the grid into configs with stable identities, and render the canonical text.
+ *
+ * Owns: the isw_spec and everything it points to.  Must not: touch MPI or the
+ * results file, or print.  Every user error is ISW_EUSAGE raised with the one
+ * line "FILE:LINE: what is wrong (what is allowed)" ("--set S.K=V: ..." for an
+ * override); the first error in processing order is the one reported.
+ *
+ * Processing order: read (syntax, long lines, keys outside a section,
+ * duplicate keys), overrides, sweep.max_configs, sweep.tasks, then every
+ * header and key in file order (overrides last): section, key, value; then
+ * missing keys, the grid size, the configs and the canonical text.
+ *
+ * Grid order inside a group (row = position): width outermost, then
+ * train_iters, then each task parameter in task->params order, then seed
+ * innermost; each axis in the order its values were written. */
+#include "isweep/spec.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "isweep/error.h"
+#include "isweep/rng.h"
+
+extern const char isw_default_spec_text[];
+
+#define DEFAULT_NAME "(default spec)"
+#define TOKEN_SHOWN 60 /* characters of a bad token quoted in a message */
+#define HARD_LIMIT 100000000 /* values one key may expand to, whatever the limit asked */
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* A growable string; `oom` latches an allocation failure. */
+typedef struct {
+  char *s;
+  size_t len, cap;
+  int oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(sbuf *b, const char *fmt, ...) {
+  if (b->oom) return;
+  va_list ap, ap2;
+  va_start(ap, fmt);
+  va_copy(ap2, ap);
+  int k = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (k < 0) {
+    b->oom = 1;
+    va_end(ap2);
+    return;
+  }
+  if (b->len + (size_t)k + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + (size_t)k + 1) cap *= 2;
+    char *t = realloc(b->s, cap);
+    if (!t) {
+      b->oom = 1;
+      va_end(ap2);
+      return;
+    }
+    b->s = t;
+    b->cap = cap;
+  }
+  vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap2);
+  va_end(ap2);
+  b->len += (size_t)k;
+}
+
+static char *dup_range(const char *s, size_t n) {
+  char *d = malloc(n + 1);
+  if (!d) return NULL;
+  memcpy(d, s, n);
+  d[n] = '\0';
+  return d;
+}
+
+/* Copy [s, s+n) without leading and trailing white space. */
+static char *dup_trim(const char *s, size_t n) {
+  while (n && isspace((unsigned char)*s)) ++s, --n;
+  while (n && isspace((unsigned char)s[n - 1])) --n;
+  return dup_range(s, n);
+}
+
+/* `s` made printable and cut to TOKEN_SHOWN characters, for quoting. */
+static void shown(char *buf, size_t n, const char *s) {
+  size_t i = 0, max = n - 4 < TOKEN_SHOWN ? n - 4 : TOKEN_SHOWN;
+  for (; s[i] && i < max; ++i) buf[i] = isprint((unsigned char)s[i]) ? s[i] : '?';
+  if (s[i]) buf[i++] = '.', buf[i++] = '.', buf[i++] = '.';
+  buf[i] = '\0';
+}
+
+/* Shortest "%.*g" text that reads back as exactly x. */
+static void real_text(char *buf, size_t n, double x) {
+  for (int p = 1; p <= 17; ++p) {
+    snprintf(buf, n, "%.*g", p, x);
+    if (strtod(buf, NULL) == x) return;
+  }
+}
+
+/* A bound for a message: integers plainly, others as %g. */
+static void bound_text(char *buf, size_t n, double x) {
+  if (fabs(x) < 1e15 && x == floor(x))
+    snprintf(buf, n, "%.0f", x);
+  else
+    real_text(buf, n, x);
+}
+
+/* ---- locations and messages -------------------------------------------- */
+
+typedef struct {
+  const char *file; /* spec name used in messages */
+  int line;         /* 1-based line in the file */
+  const char *set;  /* the override "S.K=V", or NULL for a file line */
+} loc;
+
+static void loc_text(char *buf, size_t n, loc l) {
+  if (l.set) {
+    char s[TOKEN_SHOWN + 4];
+    shown(s, sizeof s, l.set);
+    snprintf(buf, n, "--set %s", s);
+  } else {
+    snprintf(buf, n, "%s:%d", l.file, l.line);
+  }
+}
+
+static int usage_at(const char *sfile, int sline, const char *func, loc l, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int usage_at(const char *sfile, int sline, const char *func, loc l, const char *fmt, ...) {
+  char where[512], msg[900];
+  loc_text(where, sizeof where, l);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return isw_error_raise(ISW_EUSAGE, sfile, sline, func, "%s: %s", where, msg);
+}
+
+/* Raise a located usage error and jump to cleanup. */
+#define USAGE(l, ...)                                              \
+  do {                                                             \
+    err = usage_at(__FILE__, __LINE__, __func__, (l), __VA_ARGS__); \
+    goto cleanup;                                                  \
+  } while (0)
+
+/* ---- value grammar -------------------------------------------------------- */
+
+typedef enum { V_INT, V_REAL, V_ENUM, V_STRING, V_U64 } vtype;
+
+/* What one key accepts. */
+typedef struct {
+  vtype type;
+  double min, max;     /* INT, REAL: inclusive bounds */
+  int single;          /* exactly one value, no list or range */
+  int whole;           /* STRING: the whole text is one value (commas allowed) */
+  int distinct;        /* a repeated value is an error (grid axes) */
+  int nonzero;         /* INT: 0 is not allowed */
+  int min_open;        /* REAL: min itself is not allowed */
+  int maxlen;          /* STRING: longest text */
+  const char *choices; /* ENUM: "a|b|c" */
+  const char *allowed; /* overrides the generated "(what is allowed)" text */
+} vdef;
+
+/* The expanded values of one key. */
+typedef struct {
+  int n;
+  int64_t *iv;     /* (n) INT values; ENUM: choice index */
+  double *rv;      /* (n) REAL values */
+  const char **sv; /* (n) ENUM and STRING texts, owned by the spec (or by `own`) */
+  uint64_t u;      /* U64 value */
+} vlist;
+
+/* A value error before it gets a location: "what" and, optionally, a hint
+ * replacing the key's generic "(what is allowed)". */
+typedef struct {
+  char what[400];
+  char hint[300];
+} verr;
+
+static void vlist_free(vlist *v) {
+  free(v->iv);
+  free(v->rv);
+  free((void *)v->sv);
+  memset(v, 0, sizeof *v);
+}
+
+static void allowed_text(char *buf, size_t n, const vdef *d) {
+  char lo[48], hi[48];
+  bound_text(lo, sizeof lo, d->min);
+  bound_text(hi, sizeof hi, d->max);
+  int unbounded = isinf(d->min) && isinf(d->max);
+  if (d->allowed) {
+    snprintf(buf, n, "%s", d->allowed);
+    return;
+  }
+  switch (d->type) {
+    case V_INT:
+      if (d->single)
+        snprintf(buf, n, "one integer from %s to %s", lo, hi);
+      else if (unbounded)
+        snprintf(buf, n, "an integer, a list 1,2,5 or a range 1:40, 1:40:3, 16:4096:x2");
+      else
+        snprintf(buf, n, "a%s integer from %s to %s, a list 1,2,5 or a range 1:40, 1:40:3, 16:4096:x2",
+                 d->nonzero ? " nonzero" : "n", lo, hi);
+      return;
+    case V_REAL:
+      if (d->single)
+        snprintf(buf, n, d->min_open ? "one number > %s and <= %s" : "one number from %s to %s", lo, hi);
+      else if (unbounded)
+        snprintf(buf, n, "a number, a list 0.1,0.5 or a range 0.1:0.5:0.1, 1e-3:1:x10");
+      else
+        snprintf(buf, n, "a number from %s to %s, a list 0.1,0.5 or a range 0.1:0.5:0.1, 1e-3:1:x10",
+                 lo, hi);
+      return;
+    case V_ENUM: {
+      size_t k = (size_t)snprintf(buf, n, "one of ");
+      for (const char *c = d->choices; *c && k + 3 < n; ++c) {
+        if (*c == '|') {
+          buf[k++] = ',';
+          buf[k++] = ' ';
+        } else {
+          buf[k++] = *c;
+        }
+      }
+      buf[k] = '\0';
+      if (k < n) snprintf(buf + k, n - k, ", or a comma list of them");
+      return;
+    }
+    case V_STRING:
+      if (d->whole || d->single)
+        snprintf(buf, n, "one text of at most %d characters", d->maxlen);
+      else
+        snprintf(buf, n, "a text of at most %d characters, or a comma list of texts", d->maxlen);
+      return;
+    case V_U64:
+      snprintf(buf, n, "one integer from 0 to %" PRIu64, UINT64_MAX);
+      return;
+  }
+}
+
+/* Grow *p (element size sz) to hold at least `need` elements. */
+static int grow(void **p, int *cap, int need, size_t sz) {
+  if (need <= *cap) return 0;
+  int c = *cap ? *cap : 8;
+  while (c < need) c *= 2;
+  void *t = realloc(*p, (size_t)c * sz);
+  if (!t) return isw_error_raise(ISW_ENOMEM, __FILE__, __LINE__, __func__, "out of memory growing a list");
+  *p = t;
+  *cap = c;
+  return 0;
+}
+
+static int parse_i64(const char *s, int64_t *v) {
+  if (!*s || isspace((unsigned char)*s)) return 0;
+  errno = 0;
+  char *end = NULL;
+  long long x = strtoll(s, &end, 10);
+  if (errno || end == s || *end) return 0;
+  *v = (int64_t)x;
+  return 1;
+}
+
+static int parse_real(const char *s, double *v) {
+  if (!*s || isspace((unsigned char)*s)) return 0;
+  errno = 0;
+  char *end = NULL;
+  double x = strtod(s, &end);
+  if (errno || end == s || *end || !isfinite(x)) return 0;
+  *v = x;
+  return 1;
+}
+
+/* Split a range item "a:b[:c]" into trimmed parts; returns the part count
+ * (1 = no ':'), or 0 when there are more than three. parts are heap copies. */
+static int split_range(char *parts[3], const char *item) {
+  int k = 0;
+  const char *p = item;
+  for (;;) {
+    const char *c = strchr(p, ':');
+    size_t len = c ? (size_t)(c - p) : strlen(p);
+    if (k == 3) return 0;
+    parts[k] = dup_trim(p, len);
+    if (!parts[k]) return -1;
+    ++k;
+    if (!c) return k;
+    p = c + 1;
+  }
+}
+
+/* Expand one INT item (number or range) onto v. */
+static int expand_int_item(int64_t **v, int *n, int *cap, const char *item, int64_t limit, verr *e) {
+  int err = 0;
+  char *parts[3] = {NULL, NULL, NULL};
+  char q[TOKEN_SHOWN + 4];
+  shown(q, sizeof q, item);
+  int k = split_range(parts, item);
+  ISW_CHECK(k >= 0, ISW_ENOMEM, "out of memory splitting a range");
+  if (k == 0) {
+    snprintf(e->what, sizeof e->what, "bad range '%s'", q);
+    err = ISW_EUSAGE;
+    goto cleanup;
+  }
+  int64_t a = 0, b = 0, step = 1;
+  int geometric = 0;
+  for (int i = 0; i < k; ++i) {
+    const char *t = parts[i];
+    if (i == 2 && (t[0] == 'x' || t[0] == 'X')) {
+      geometric = 1;
+      ++t;
+    }
+    int64_t x = 0;
+    if (!parse_i64(t, &x)) {
+      char bad[TOKEN_SHOWN + 4];
+      shown(bad, sizeof bad, parts[i]);
+      if (k == 1)
+        snprintf(e->what, sizeof e->what, "bad number '%s'", bad);
+      else
+        snprintf(e->what, sizeof e->what, "bad number '%s' in range '%s'", bad, q);
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
+    if (i == 0) a = x;
+    if (i == 1) b = x;
+    if (i == 2) step = x;
+  }
+  if (k == 1) b = a;
+  if (a > b) {
+    snprintf(e->what, sizeof e->what, "range '%s' expands to nothing", q);
+    snprintf(e->hint, sizeof e->hint, "a range a:b, a:b:k or a:b:xk needs a <= b");
+    err = ISW_EUSAGE;
+    goto cleanup;
+  }
+  uint64_t count = 0;
+  if (geometric) {
+    if (step < 2 || a < 1) {
+      snprintf(e->what, sizeof e->what, "bad geometric range '%s'", q);
+      snprintf(e->hint, sizeof e->hint, "a:b:xk needs a start a >= 1 and an integer factor k >= 2");
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
+    for (int64_t x = a;; x *= step) {
+      ++count;
+      if (x > b / step) break;
+    }
+  } else {
+    if (step < 1) {
+      snprintf(e->what, sizeof e->what, "bad step in range '%s'", q);
+      snprintf(e->hint, sizeof e->hint, "a:b:k needs an integer step k >= 1, a:b:xk a factor k >= 2");
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
+    count = ((uint64_t)b - (uint64_t)a) / (uint64_t)step + 1;
+  }
+  if (count > (uint64_t)(limit - *n)) {
+    if (k > 1)
+      snprintf(e->what, sizeof e->what, "range '%s' expands to %" PRIu64 " values", q, count);
+    else
+      snprintf(e->what, sizeof e->what, "more than %" PRId64 " values", limit);
+    snprintf(e->hint, sizeof e->hint,
+             "at most %" PRId64 " values, sweep.max_configs; shorten it or raise sweep.max_configs", limit);
+    err = ISW_EUSAGE;
+    goto cleanup;
+  }
+  ISW_CALL(grow((void **)v, cap, *n + (int)count, sizeof **v));
+  int64_t x = a;
+  for (uint64_t i = 0; i < count; ++i) {
+    (*v)[(*n)++] = x;
+    if (i + 1 < count) x = geometric ? x * step : (int64_t)((uint64_t)x + (uint64_t)step);
+  }
+cleanup:
+  for (int i = 0; i < 3; ++i) free(parts[i]);
+  return err;
+}
+
+/* Expand one REAL item (number, a:b:k or a:b:xk) onto v. */
+static int expand_real_item(double **v, int *n, int *cap, const char *item, int64_t limit, verr *e) {
+  int err = 0;
+  char *parts[3] = {NULL, NULL, NULL};
+  char q[TOKEN_SHOWN + 4];
+  shown(q, sizeof q, item);
+  int k = split_range(parts, item);
+  ISW_CHECK(k >= 0, ISW_ENOMEM, "out of memory splitting a range");
+  if (k == 0) {
+    snprintf(e->what, sizeof e->what, "bad range '%s'", q);
+    err = ISW_EUSAGE;
+    goto cleanup;
+  }
+  double x[3] = {0, 0, 0};
+  int geometric = 0;
+  for (int i = 0; i < k; ++i) {
+    const char *t = parts[i];
+    if (i == 2 && (t[0] == 'x' || t[0] == 'X')) {
+      geometric = 1;
+      ++t;
+    }
+    if (!parse_real(t, &x[i])) {
+      char bad[TOKEN_SHOWN + 4];
+      shown(bad, sizeof bad, parts[i]);
+      if (k == 1)
+        snprintf(e->what, sizeof e->what, "bad number '%s'", bad);
+      else
+        snprintf(e->what, sizeof e->what, "bad number '%s' in range '%s'", bad, q);
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
+  }
+  if (k == 2) {
+    snprintf(e->what, sizeof e->what, "range '%s' of real numbers has no step", q);
+    snprintf(e->hint, sizeof e->hint, "a real range needs a step a:b:k or a factor a:b:xk, e.g. 0.1:0.5:0.1 or 1e-3:1:x10");
+    err = ISW_EUSAGE;
+    goto cleanup;
+  }
+  double a = x[0], b = k == 1 ? x[0] : x[1], s = x[2];
+  if (a > b) {
+    snprintf(e->what, sizeof e->what, "range '%s' expands to nothing", q);
+    snprintf(e->hint, sizeof e->hint, "a range a:b:k or a:b:xk needs a <= b");
+    err = ISW_EUSAGE;
+    goto cleanup;
+  }
+  double count = 1;
+  if (k == 3 && geometric) {
+    if (!(a > 0) || !(s > 1)) {
+      snprintf(e->what, sizeof e->what, "bad geometric range '%s'", q);
+      snprintf(e->hint, sizeof e->hint, "a:b:xk needs a start a > 0 and a factor k > 1");
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
+    count = floor(log(b / a) / log(s) + 1e-9) + 1;
+  } else if (k == 3) {
+    if (!(s > 0)) {
+      snprintf(e->what, sizeof e->what, "bad step in range '%s'", q);
+      snprintf(e->hint, sizeof e->hint, "a:b:k needs a step k > 0, a:b:xk a factor k > 1");
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
+    count = floor((b - a) / s + 1e-9) + 1;
+  }
+  if (!(count <= (double)(limit - *n))) {
+    snprintf(e->what, sizeof e->what, "range '%s' expands to %.0f values", q, count);
+    snprintf(e->hint, sizeof e->hint,
+             "at most %" PRId64 " values, sweep.max_configs; shorten it or raise sweep.max_configs", limit);
+    err = ISW_EUSAGE;
+    goto cleanup;
+  }
+  ISW_CALL(grow((void **)v, cap, *n + (int)count, sizeof **v));
+  for (int i = 0; i < (int)count; ++i) {
+    /* each value computed from a, never accumulated; the end clamped to b */
+    double y = k == 1 ? a : geometric ? a * pow(s, i) : a + i * s;
+    (*v)[(*n)++] = y > b ? b : y;
+  }
+cleanup:
+  for (int i = 0; i < 3; ++i) free(parts[i]);
+  return err;
+}
+
+static int cmp_i64(const void *x, const void *y) {
+  int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+  return (a > b) - (a < b);
+}
+static int cmp_real(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+static int cmp_str(const void *x, const void *y) {
+  return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* Index of `item` among the '|'-separated choices, or -1. */
+static int choice_index(const char *choices, const char *item) {
+  size_t il = strlen(item);
+  for (int idx = 0;; ++idx) {
+    const char *bar = strchr(choices, '|');
+    size_t cl = bar ? (size_t)(bar - choices) : strlen(choices);
+    if (cl == il && strncmp(choices, item, il) == 0) return idx;
+    if (!bar) return -1;
+    choices = bar + 1;
+  }
+}
+
+/* Append a copy of text to spec->strings; *out points at it. */
+static int intern(isw_spec *spec, const char *text, size_t n, const char **out) {
+  int err = 0;
+  char *s = NULL;
+  if (spec->n_strings == 0 || (spec->n_strings & (spec->n_strings - 1)) == 0) {
+    size_t cap = spec->n_strings ? (size_t)spec->n_strings * 2 : 8;
+    char **t = realloc(spec->strings, cap * sizeof *t);
+    ISW_CHECK(t != NULL, ISW_ENOMEM, "out of memory storing spec strings");
+    spec->strings = t;
+  }
+  s = dup_range(text, n);
+  ISW_CHECK(s != NULL, ISW_ENOMEM, "out of memory storing spec strings");
+  spec->strings[spec->n_strings++] = s;
+  *out = s;
+cleanup:
+  return err;
+}
+
+/* Parse `text` as d describes into *out (which must be zeroed).  Returns 0,
+ * ISW_EUSAGE with *e filled (nothing raised), or another raised code.
+ * Strings are interned in spec. */
+static int parse_value(vlist *out, const vdef *d, const char *text, int64_t limit, isw_spec *spec,
+                       verr *e) {
+  int err = 0, cap = 0, cap_iv = 0;
+  char *item = NULL;
+  const void **sorted = NULL;
+  char q[TOKEN_SHOWN + 4];
+  shown(q, sizeof q, text);
+  e->what[0] = e->hint[0] = '\0';
+  if (limit > HARD_LIMIT) limit = HARD_LIMIT;
+  if (!*text) {
+    snprintf(e->what, sizeof e->what, "empty value");
+    err = ISW_EUSAGE;
+    goto cleanup;
+  }
+  if (d->type == V_U64) {
+    errno = 0;
+    char *end = NULL;
+    unsigned long long u = strtoull(text, &end, 10);
+    if (!isdigit((unsigned char)text[0]) || errno || *end) {
+      snprintf(e->what, sizeof e->what, "bad number '%s'", q);
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
+    out->u = (uint64_t)u;
+    out->n = 1;
+    goto cleanup;
+  }
+  if (d->type == V_STRING && d->whole) {
+    if ((int)strlen(text) > d->maxlen) {
+      snprintf(e->what, sizeof e->what, "text '%s' is too long", q);
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
+    ISW_CALL(grow((void **)&out->sv, &cap, 1, sizeof *out->sv));
+    ISW_CALL(intern(spec, text, strlen(text), &out->sv[0]));
+    out->n = 1;
+    goto cleanup;
+  }
+  for (const char *p = text;;) {
+    const char *c = strchr(p, ',');
+    size_t len = c ? (size_t)(c - p) : strlen(p);
+    free(item);
+    item = dup_trim(p, len);
+    ISW_CHECK(item != NULL, ISW_ENOMEM, "out of memory reading a list");
+    if (!*item) {
+      snprintf(e->what, sizeof e->what, "empty item in list '%s'", q);
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
+    char qi[TOKEN_SHOWN + 4];
+    shown(qi, sizeof qi, item);
+    switch (d->type) {
+      case V_INT:
+        err = expand_int_item(&out->iv, &out->n, &cap, item, limit, e);
+        if (err) goto cleanup;
+        break;
+      case V_REAL:
+        err = expand_real_item(&out->rv, &out->n, &cap, item, limit, e);
+        if (err) goto cleanup;
+        break;
+      case V_ENUM:
+      case V_STRING: {
+        if (out->n >= limit) {
+          snprintf(e->what, sizeof e->what, "more than %" PRId64 " values", limit);
+          snprintf(e->hint, sizeof e->hint, "at most %" PRId64 " values, sweep.max_configs", limit);
+          err = ISW_EUSAGE;
+          goto cleanup;
+        }
+        ISW_CALL(grow((void **)&out->sv, &cap, out->n + 1, sizeof *out->sv));
+        if (d->type == V_ENUM) {
+          ISW_CALL(grow((void **)&out->iv, &cap_iv, out->n + 1, sizeof *out->iv));
+          int found = choice_index(d->choices, item);
+          if (found < 0) {
+            snprintf(e->what, sizeof e->what, "unknown value '%s'", qi);
+            err = ISW_EUSAGE;
+            goto cleanup;
+          }
+          out->iv[out->n] = found;
+        } else if ((int)strlen(item) > d->maxlen) {
+          snprintf(e->what, sizeof e->what, "text '%s' is too long", qi);
+          err = ISW_EUSAGE;
+          goto cleanup;
+        }
+        ISW_CALL(intern(spec, item, strlen(item), &out->sv[out->n]));
+        out->n++;
+        break;
+      }
+      case V_U64:
+        break;
+    }
+    if (!c) break;
+    p = c + 1;
+  }
+  if (d->single && out->n != 1) {
+    snprintf(e->what, sizeof e->what, "'%s' is %d values where one is expected", q, out->n);
+    err = ISW_EUSAGE;
+    goto cleanup;
+  }
+  for (int i = 0; i < out->n; ++i) {
+    double x = d->type == V_INT ? (double)out->iv[i] : d->type == V_REAL ? out->rv[i] : 0.0;
+    if (d->type != V_INT && d->type != V_REAL) break;
+    int bad = x < d->min || x > d->max || (d->min_open && x == d->min) || (d->nonzero && x == 0);
+    if (bad) {
+      char t[48];
+      if (d->type == V_INT)
+        snprintf(t, sizeof t, "%" PRId64, out->iv[i]);
+      else
+        real_text(t, sizeof t, x);
+      snprintf(e->what, sizeof e->what, "value %s is out of bounds", t);
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
+  }
+  if (d->distinct && out->n > 1) {
+    size_t sz = d->type == V_INT || d->type == V_ENUM ? sizeof(int64_t)
+                : d->type == V_REAL                   ? sizeof(double)
+                                                      : sizeof(char *);
+    const void *src = d->type == V_INT || d->type == V_ENUM ? (const void *)out->iv
+                      : d->type == V_REAL                   ? (const void *)out->rv
+                                                            : (const void *)out->sv;
+    sorted = malloc((size_t)out->n * sz);
+    ISW_CHECK(sorted != NULL, ISW_ENOMEM, "out of memory checking a list");
+    memcpy(sorted, src, (size_t)out->n * sz);
+    int (*cmp)(const void *, const void *) = d->type == V_REAL     ? cmp_real
+                                             : d->type == V_STRING ? cmp_str
+                                                                   : cmp_i64;
+    qsort(sorted, (size_t)out->n, sz, cmp);
+    for (int i = 1; i < out->n; ++i) {
+      const char *a = (const char *)sorted + (size_t)(i - 1) * sz, *b = (const char *)sorted + (size_t)i * sz;
+      if (cmp(a, b) != 0) continue;
+      char t[TOKEN_SHOWN + 4] = "";
+      if (d->type == V_INT) {
+        snprintf(t, sizeof t, "%" PRId64, *(const int64_t *)a);
+      } else if (d->type == V_REAL) {
+        real_text(t, sizeof t, *(const double *)a);
+      } else if (d->type == V_STRING) {
+        shown(t, sizeof t, *(const char *const *)a);
+      } else {
+        for (int j = 0; j < out->n; ++j)
+          if (out->iv[j] == *(const int64_t *)a) {
+            shown(t, sizeof t, out->sv[j]);
+            break;
+          }
+      }
+      snprintf(e->what, sizeof e->what, "value %s is repeated in '%s'", t, q);
+      snprintf(e->hint, sizeof e->hint, "each value of a grid axis once");
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
+  }
+cleanup:
+  free(item);
+  free(sorted);
+  if (err) vlist_free(out);
+  return err;
+}
+
+/* ---- public expansion helpers ------------------------------------------- */
+
+static int expand_public(vlist *v, vtype type, const char *text, int64_t limit) {
+  int err = 0;
+  isw_spec scratch;
+  memset(&scratch, 0, sizeof scratch);
+  vdef d = {.type = type, .min = -INFINITY, .max = INFINITY};
+  verr e;
+  ISW_CHECK(text != NULL && limit >= 1, ISW_EINTERNAL, "expand: NULL text or limit < 1");
+  err = parse_value(v, &d, text, limit, &scratch, &e);
+  if (err == ISW_EUSAGE) {
+    char allowed[400];
+    allowed_text(allowed, sizeof allowed, &d);
+    err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__, "%s (%s)", e.what,
+                          e.hint[0] ? e.hint : allowed);
+  }
+cleanup:
+  return err;
+}
+
+int isw_spec_expand_ints(int64_t **out, int *n, const char *text, int64_t limit) {
+  int err = 0;
+  vlist v;
+  memset(&v, 0, sizeof v);
+  *out = NULL;
+  *n = 0;
+  ISW_CALL(expand_public(&v, V_INT, text, limit));
+  *out = v.iv;
+  *n = v.n;
+  v.iv = NULL;
+cleanup:
+  vlist_free(&v);
+  return err;
+}
+
+int isw_spec_expand_reals(double **out, int *n, const char *text, int64_t limit) {
+  int err = 0;
+  vlist v;
+  memset(&v, 0, sizeof v);
+  *out = NULL;
+  *n = 0;
+  ISW_CALL(expand_public(&v, V_REAL, text, limit));
+  *out = v.rv;
+  *n = v.n;
+  v.rv = NULL;
+cleanup:
+  vlist_free(&v);
+  return err;
+}
+
+/* ---- reading: the line-counting reader and the inih handler -------------- */
+
+/* One "[section]" line (key == NULL) or one key = value, file or override. */
+typedef struct {
+  char *section;
+  char *key;
+  char *value;
+  loc where;
+} entry;
+
+typedef struct {
+  const char *file;
+  const char *text;  /* the whole text */
+  const char *cur;   /* next unread byte of the text */
+  int lineno;        /* lines handed to inih so far */
+  char *section;     /* current section, trimmed; NULL before the first header */
+  entry *e;
+  int n_e, cap_e;
+  int err;           /* first error raised by the reader or the handler */
+  int err_line;
+} reader_ctx;
+
+static int add_entry(reader_ctx *r, const char *section, const char *key, const char *value, loc where) {
+  int err = 0;
+  ISW_CALL(grow((void **)&r->e, &r->cap_e, r->n_e + 1, sizeof *r->e));
+  entry *x = &r->e[r->n_e];
+  memset(x, 0, sizeof *x);
+  x->section = strdup(section);
+  x->key = key ? strdup(key) : NULL;
+  x->value = value ? strdup(value) : NULL;
+  x->where = where;
+  r->n_e++;
+  ISW_CHECK(x->section && (!key || x->key) && (!value || x->value), ISW_ENOMEM,
+            "out of memory storing a spec line");
+cleanup:
+  return err;
+}
+
+/* fgets-like: hand inih one whole line, left-trimmed (so inih never sees an
+ * indented continuation line), always ending in '\n'.  A line longer than
+ * inih's buffer allows is an error here, with its line number. */
+static char *spec_reader(char *str, int num, void *stream) {
+  reader_ctx *r = stream;
+  if (r->err || !*r->cur) return NULL;
+  const char *start = r->cur, *nl = strchr(start, '\n');
+  size_t len = nl ? (size_t)(nl - start) : strlen(start);
+  r->cur = nl ? nl + 1 : start + len;
+  r->lineno++;
+  if (len && start[len - 1] == '\r') --len;
+  if (r->lineno == 1 && len >= 3 && memcmp(start, "\xEF\xBB\xBF", 3) == 0) start += 3, len -= 3;
+  if ((long)len > (long)num - 3) {
+    loc here = {r->file, r->lineno, NULL};
+    r->err = usage_at(__FILE__, __LINE__, __func__, here, "line is %zu characters long (at most %d per line)",
+                      len, num - 3);
+    r->err_line = r->lineno;
+    return NULL;
+  }
+  while (len && isspace((unsigned char)*start)) ++start, --len;
+  memcpy(str, start, len);
+  str[len] = '\n';
+  str[len + 1] = '\0';
+  const char *close = len && start[0] == '[' ? memchr(start, ']', len) : NULL;
+  if (close) {
+    char *name = dup_trim(start + 1, (size_t)(close - start - 1));
+    loc here = {r->file, r->lineno, NULL};
+    if (!name || add_entry(r, name, NULL, NULL, here)) {
+      free(name);
+      r->err = isw_error_raise(ISW_ENOMEM, __FILE__, __LINE__, __func__, "out of memory reading the spec");
+      r->err_line = r->lineno;
+      return NULL;
+    }
+    free(r->section);
+    r->section = name;
+  }
+  return str;
+}
+
+static int spec_handler(void *user, const char *section, const char *name, const char *value) {
+  reader_ctx *r = user;
+  (void)section; /* the reader's section is the full, trimmed name */
+  loc here = {r->file, r->lineno, NULL};
+  char qk[TOKEN_SHOWN + 4];
+  shown(qk, sizeof qk, name);
+  if (!r->section) {
+    r->err = usage_at(__FILE__, __LINE__, __func__, here,
+                      "key '%s' comes before any [section] (put it under [sweep] or a task's section)", qk);
+    r->err_line = r->lineno;
+    return 0;
+  }
+  for (int i = 0; i < r->n_e; ++i) {
+    const entry *x = &r->e[i];
+    if (!x->key || strcmp(x->section, r->section) != 0 || strcmp(x->key, name) != 0) continue;
+    char qs[TOKEN_SHOWN + 4];
+    shown(qs, sizeof qs, r->section);
+    r->err = usage_at(__FILE__, __LINE__, __func__, here,
+                      "duplicate key '%s' in [%s], first given at line %d (give each key once; a list "
+                      "goes on one line)",
+                      qk, qs, x->where.line);
+    r->err_line = r->lineno;
+    return 0;
+  }
+  if (add_entry(r, r->section, name, value, here)) {
+    r->err = ISW_ENOMEM;
+    r->err_line = r->lineno;
+    return 0;
+  }
+  return 1;
+}
+
+/* Text of line `line` (1-based) of text, trimmed, into buf. */
+static void line_text(char *buf, size_t n, const char *text, int line) {
+  const char *p = text;
+  for (int i = 1; i < line && p; ++i) {
+    p = strchr(p, '\n');
+    if (p) ++p;
+  }
+  if (!p) p = "";
+  const char *nl = strchr(p, '\n');
+  char *t = dup_trim(p, nl ? (size_t)(nl - p) : strlen(p));
+  shown(buf, n, t ? t : "");
+  free(t);
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+/* The grid axes, valid in [sweep] (for every task) and in a task's section. */
+enum { AX_WIDTHS, AX_TRAIN, AX_TEST, AX_SEEDS, N_AX };
+enum {
+  K_TASKS = N_AX,
+  K_OUTPUT,
+  K_SEED,
+  K_TEAM_WIDTH,
+  K_TEAM_RANKS,
+  K_MAX_CONFIGS,
+  K_DELTA_N,
+  K_FLOP_RATE,
+  N_SWEEP_KEYS
+};
+
+typedef struct {
+  const char *name;
+  vdef d;
+  const char *def; /* default text; NULL: required (axes) or none */
+} keydef;
+
+static const keydef sweep_keys[N_SWEEP_KEYS] = {
+    [AX_WIDTHS] = {"widths", {.type = V_INT, .min = 1, .max = 1e9, .distinct = 1}, NULL},
+    [AX_TRAIN] = {"train_iters", {.type = V_INT, .min = 1, .max = 1e12, .distinct = 1}, NULL},
+    [AX_TEST] = {"test_iters", {.type = V_INT, .min = 0, .max = 1e12}, NULL},
+    [AX_SEEDS] = {"seeds", {.type = V_INT, .min = 0, .max = 9007199254740991.0, .distinct = 1}, "0"},
+    [K_TASKS] = {"tasks", {.type = V_STRING, .maxlen = 255, .distinct = 1}, NULL},
+    [K_OUTPUT] = {"output", {.type = V_STRING, .whole = 1, .maxlen = 4095}, "isweep-results.h5"},
+    [K_SEED] = {"seed", {.type = V_U64, .single = 1}, "0"},
+    [K_TEAM_WIDTH] = {"team_width", {.type = V_INT, .single = 1, .min = 0, .max = 1e12}, "4096"},
+    [K_TEAM_RANKS] = {"team_ranks", {.type = V_INT, .single = 1, .min = 1, .max = 1e6}, "2"},
+    [K_MAX_CONFIGS] = {"max_configs", {.type = V_INT, .single = 1, .min = 1, .max = 1e7}, "100000"},
+    [K_DELTA_N] = {"delta_n", {.type = V_INT, .min = -1e12, .max = 1e12, .nonzero = 1, .distinct = 1}, "1,5,20"},
+    [K_FLOP_RATE] = {"flop_rate", {.type = V_REAL, .single = 1, .min = 0, .max = 1e30, .min_open = 1}, "8e9"},
+};
+
+static vdef param_vdef(const isw_param_def *p) {
+  vdef d = {.min = p->min, .max = p->max, .distinct = 1, .maxlen = 255, .choices = p->choices};
+  switch (p->type) {
+    case ISW_PARAM_INT: d.type = V_INT; break;
+    case ISW_PARAM_REAL: d.type = V_REAL; break;
+    case ISW_PARAM_ENUM: d.type = V_ENUM; break;
+    case ISW_PARAM_STRING: d.type = V_STRING; break;
+  }
+  return d;
+}
+
+typedef struct {
+  vlist v;
+  loc where;
+  int given; /* set from the file or an override (else default or unset) */
+} slot;
+
+/* One task group while resolving. */
+typedef struct {
+  const isw_task *task;
+  loc where; /* its section's first header, else the sweep.tasks line */
+  slot ax[N_AX];
+  slot par[ISW_MAX_PARAMS];
+} gstate;
+
+typedef struct {
+  isw_spec *spec;
+  reader_ctx r;
+  slot sw[N_SWEEP_KEYS];
+  gstate *g;
+  int n_g;
+  char known_tasks[512]; /* "linear-meta, deq" */
+  char tasks_allowed[640];
+} build_ctx;
+
+static int group_of(const build_ctx *b, const char *name) {
+  for (int i = 0; i < b->n_g; ++i)
+    if (strcmp(b->g[i].task->name, name) == 0) return i;
+  return -1;
+}
+
+/* Parse entry x's value with d into s, or raise the located message. */
+static int parse_into(slot *s, const build_ctx *b, const vdef *d, const entry *x, int64_t limit) {
+  int err = 0;
+  verr e;
+  vlist_free(&s->v);
+  err = parse_value(&s->v, d, x->value, limit, b->spec, &e);
+  if (err == ISW_EUSAGE) {
+    char allowed[600], qs[TOKEN_SHOWN + 4], qk[TOKEN_SHOWN + 4];
+    allowed_text(allowed, sizeof allowed, d);
+    shown(qs, sizeof qs, x->section);
+    shown(qk, sizeof qk, x->key);
+    USAGE(x->where, "%s for %s.%s (%s)", e.what, qs, qk, e.hint[0] ? e.hint : allowed);
+  }
+  ISW_CALL(err);
+  s->where = x->where;
+  s->given = 1;
+cleanup:
+  return err;
+}
+
+/* A built-in default value (sweep key or task parameter); a failure is a bug. */
+static int parse_default(slot *s, const build_ctx *b, const vdef *d, const char *text, const char *what,
+                         loc where) {
+  int err = 0;
+  verr e;
+  err = parse_value(&s->v, d, text, INT64_MAX, b->spec, &e);
+  ISW_CHECK(err != ISW_EUSAGE, ISW_EINTERNAL, "built-in default '%s' of %s is invalid: %s", text, what, e.what);
+  ISW_CALL(err);
+  s->where = where;
+cleanup:
+  return err;
+}
+
+static const entry *find_entry(const build_ctx *b, const char *section, const char *key) {
+  for (int i = 0; i < b->r.n_e; ++i) {
+    const entry *x = &b->r.e[i];
+    if (x->key && strcmp(x->section, section) == 0 && strcmp(x->key, key) == 0) return x;
+  }
+  return NULL;
+}
+
+/* Replace or add the entries named by the "SECTION.KEY=VALUE" overrides. */
+static int apply_sets(build_ctx *b, const char *const *sets, int n_sets) {
+  int err = 0;
+  char *section = NULL, *key = NULL, *value = NULL;
+  for (int i = 0; i < n_sets; ++i) {
+    const char *s = sets[i];
+    loc where = {b->r.file, 0, s};
+    const char *eq = strchr(s, '=');
+    const char *dot = NULL;
+    for (const char *p = s; eq && p < eq; ++p)
+      if (*p == '.') dot = p;
+    free(section), free(key), free(value);
+    section = key = value = NULL;
+    if (eq && dot) {
+      section = dup_trim(s, (size_t)(dot - s));
+      key = dup_trim(dot + 1, (size_t)(eq - dot - 1));
+      value = dup_trim(eq + 1, strlen(eq + 1));
+      ISW_CHECK(section && key && value, ISW_ENOMEM, "out of memory reading an override");
+    }
+    if (!section || !*section || !*key)
+      USAGE(where, "not an override of the form SECTION.KEY=VALUE (e.g. --set linear-meta.tasks=32 or --set "
+                   "sweep.output=run.h5)");
+    entry *x = (entry *)find_entry(b, section, key);
+    if (x) {
+      free(x->value);
+      x->value = value;
+      value = NULL;
+      x->where = where;
+    } else {
+      ISW_CALL(add_entry(&b->r, section, key, value, where));
+    }
+  }
+cleanup:
+  free(section), free(key), free(value);
+  return err;
+}
+
+/* The location for a message about the sweep as a whole. */
+static loc sweep_loc(const build_ctx *b) {
+  for (int i = 0; i < b->r.n_e; ++i)
+    if (!b->r.e[i].key && strcmp(b->r.e[i].section, "sweep") == 0) return b->r.e[i].where;
+  loc l = {b->r.file, 1, NULL};
+  return l;
+}
+
+/* sweep.max_configs and sweep.tasks, which the other checks need. */
+static int resolve_tasks(build_ctx *b) {
+  int err = 0;
+  const keydef *mk = &sweep_keys[K_MAX_CONFIGS], *tk = &sweep_keys[K_TASKS];
+  const entry *x = find_entry(b, "sweep", mk->name);
+  if (x)
+    ISW_CALL(parse_into(&b->sw[K_MAX_CONFIGS], b, &mk->d, x, 1));
+  else
+    ISW_CALL(parse_default(&b->sw[K_MAX_CONFIGS], b, &mk->d, mk->def, "sweep.max_configs", sweep_loc(b)));
+  int64_t limit = b->sw[K_MAX_CONFIGS].v.iv[0];
+
+  x = find_entry(b, "sweep", tk->name);
+  if (!x) USAGE(sweep_loc(b), "[sweep] has no key 'tasks' (give e.g. tasks = linear-meta; known tasks: %s)", b->known_tasks);
+  vdef d = tk->d;
+  d.allowed = b->tasks_allowed;
+  ISW_CALL(parse_into(&b->sw[K_TASKS], b, &d, x, limit));
+  const vlist *t = &b->sw[K_TASKS].v;
+  b->g = calloc((size_t)t->n, sizeof *b->g);
+  ISW_CHECK(b->g != NULL, ISW_ENOMEM, "out of memory for task groups");
+  for (int i = 0; i < t->n; ++i) {
+    const isw_task *task = isw_task_find(t->sv[i]);
+    char q[TOKEN_SHOWN + 4];
+    shown(q, sizeof q, t->sv[i]);
+    if (!task) USAGE(x->where, "unknown task '%s' in sweep.tasks (known tasks: %s)", q, b->known_tasks);
+    ISW_CHECK(task->n_params <= ISW_MAX_PARAMS, ISW_EINTERNAL, "task %s has %d parameters, more than %d",
+              task->name, task->n_params, ISW_MAX_PARAMS);
+    gstate *g = &b->g[b->n_g++];
+    g->task = task;
+    g->where = x->where;
+    for (int j = 0; j < b->r.n_e; ++j)
+      if (!b->r.e[j].key && strcmp(b->r.e[j].section, task->name) == 0) {
+        g->where = b->r.e[j].where;
+        break;
+      }
+  }
+cleanup:
+  return err;
+}
+
+/* Check every header and key in order and parse every value into its slot. */
+static int resolve_entries(build_ctx *b) {
+  int err = 0;
+  int64_t limit = b->sw[K_MAX_CONFIGS].v.iv[0];
+  for (int i = 0; i < b->r.n_e; ++i) {
+    const entry *x = &b->r.e[i];
+    char qs[TOKEN_SHOWN + 4], qk[TOKEN_SHOWN + 4];
+    shown(qs, sizeof qs, x->section);
+    shown(qk, sizeof qk, x->key ? x->key : "");
+    int gi = -1;
+    if (strcmp(x->section, "sweep") != 0) {
+      gi = group_of(b, x->section);
+      if (gi < 0 && isw_task_find(x->section))
+        USAGE(x->where, "section [%s] is not in sweep.tasks (add it to tasks or remove the section)", qs);
+      if (gi < 0)
+        USAGE(x->where, "unknown section [%s] (allowed: [sweep] and one section per task in sweep.tasks; "
+                        "known tasks: %s)", qs, b->known_tasks);
+    }
+    if (!x->key) continue;
+    if (gi < 0) {
+      int k = 0;
+      while (k < N_SWEEP_KEYS && strcmp(sweep_keys[k].name, x->key) != 0) ++k;
+      if (k == N_SWEEP_KEYS) {
+        char allowed[400] = "";
+        size_t used = 0;
+        for (int j = 0; j < N_SWEEP_KEYS; ++j)
+          used += (size_t)snprintf(allowed + used, sizeof allowed - used, "%s%s", j ? ", " : "",
+                                   sweep_keys[j].name);
+        USAGE(x->where, "unknown key '%s' in [sweep] (allowed: %s)", qk, allowed);
+      }
+      if (k == K_TASKS || k == K_MAX_CONFIGS) continue;
+      ISW_CALL(parse_into(&b->sw[k], b, &sweep_keys[k].d, x, limit));
+      continue;
+    }
+    gstate *g = &b->g[gi];
+    int k = 0;
+    while (k < N_AX && strcmp(sweep_keys[k].name, x->key) != 0) ++k;
+    if (k < N_AX) {
+      ISW_CALL(parse_into(&g->ax[k], b, &sweep_keys[k].d, x, limit));
+      continue;
+    }
+    int p = isw_task_param_index(g->task, x->key);
+    if (p < 0) {
+      char allowed[600] = "";
+      size_t used = 0;
+      for (int j = 0; j < N_AX; ++j)
+        used += (size_t)snprintf(allowed + used, sizeof allowed - used, "%s, ", sweep_keys[j].name);
+      for (int j = 0; j < g->task->n_params && used < sizeof allowed; ++j)
+        used += (size_t)snprintf(allowed + used, sizeof allowed - used, "%s%s", j ? ", " : "",
+                                 g->task->params[j].name);
+      USAGE(x->where, "unknown key '%s' in [%s] (allowed: %s)", qk, qs, allowed);
+    }
+    vdef d = param_vdef(&g->task->params[p]);
+    ISW_CALL(parse_into(&g->par[p], b, &d, x, limit));
+  }
+cleanup:
+  return err;
+}
+
+/* Defaults for sweep keys, per-group axes (task section, else [sweep], else
+ * default) and task parameters; missing required axes are errors. */
+static int resolve_defaults(build_ctx *b) {
+  int err = 0;
+  for (int k = N_AX; k < N_SWEEP_KEYS; ++k) {
+    if (b->sw[k].given || b->sw[k].v.n || !sweep_keys[k].def) continue;
+    char what[64];
+    snprintf(what, sizeof what, "sweep.%s", sweep_keys[k].name);
+    ISW_CALL(parse_default(&b->sw[k], b, &sweep_keys[k].d, sweep_keys[k].def, what, sweep_loc(b)));
+  }
+  for (int gi = 0; gi < b->n_g; ++gi) {
+    gstate *g = &b->g[gi];
+    for (int k = 0; k < N_AX; ++k) {
+      if (g->ax[k].given) continue;
+      const slot *s = &b->sw[k];
+      if (s->given) {
+        /* copy the sweep-level values; strings are not involved */
+        g->ax[k].v.n = s->v.n;
+        g->ax[k].v.iv = malloc((size_t)s->v.n * sizeof *s->v.iv);
+        ISW_CHECK(g->ax[k].v.iv != NULL, ISW_ENOMEM, "out of memory copying %s", sweep_keys[k].name);
+        memcpy(g->ax[k].v.iv, s->v.iv, (size_t)s->v.n * sizeof *s->v.iv);
+        g->ax[k].where = s->where;
+      } else if (sweep_keys[k].def) {
+        char what[64];
+        snprintf(what, sizeof what, "%s", sweep_keys[k].name);
+        ISW_CALL(parse_default(&g->ax[k], b, &sweep_keys[k].d, sweep_keys[k].def, what, g->where));
+      } else {
+        const char *eg = k == AX_WIDTHS ? "16:1024:x2" : k == AX_TRAIN ? "5,10" : "0:40";
+        USAGE(g->where, "task %s has no %s (give %s in [%s] or [sweep], e.g. %s = %s)", g->task->name,
+              sweep_keys[k].name, sweep_keys[k].name, g->task->name, sweep_keys[k].name, eg);
+      }
+    }
+    for (int p = 0; p < g->task->n_params; ++p) {
+      if (g->par[p].given) continue;
+      const isw_param_def *pd = &g->task->params[p];
+      vdef d = param_vdef(pd);
+      char what[128];
+      snprintf(what, sizeof what, "%s.%s", g->task->name, pd->name);
+      ISW_CALL(parse_default(&g->par[p], b, &d, pd->def, what, g->where));
+    }
+  }
+cleanup:
+  return err;
+}
+
+/* ---- grid, identities, canonical text ------------------------------------ */
+
+/* Canonical text of a value: ints plainly, reals shortest round-trip (or
+ * %.17g when id != 0, the identity form), texts as they are. */
+static void value_add(sbuf *sb, const isw_param_def *pd, const isw_value *v, int id) {
+  char t[48];
+  switch (pd->type) {
+    case ISW_PARAM_INT: sb_add(sb, "%lld", (long long)v->num); break;
+    case ISW_PARAM_REAL:
+      if (id)
+        sb_add(sb, "%.17g", v->num);
+      else
+        real_text(t, sizeof t, v->num), sb_add(sb, "%s", t);
+      break;
+    case ISW_PARAM_ENUM:
+    case ISW_PARAM_STRING: sb_add(sb, "%s", v->str); break;
+  }
+}
+
+static void ints_add(sbuf *sb, const int64_t *x, int n) {
+  for (int i = 0; i < n; ++i) sb_add(sb, "%s%" PRId64, i ? "," : "", x[i]);
+}
+
+static isw_value value_at(const isw_param_def *pd, const vlist *v, int i) {
+  isw_value x = {0.0, NULL};
+  switch (pd->type) {
+    case ISW_PARAM_INT: x.num = (double)v->iv[i]; break;
+    case ISW_PARAM_REAL: x.num = v->rv[i]; break;
+    case ISW_PARAM_ENUM: x.num = (double)v->iv[i], x.str = v->sv[i]; break;
+    case ISW_PARAM_STRING: x.str = v->sv[i]; break;
+  }
+  return x;
+}
+
+static int64_t sat_mul(int64_t a, int64_t b) {
+  if (a == 0 || b == 0) return 0;
+  return a > INT64_MAX / b ? INT64_MAX : a * b;
+}
+
+/* Refuse a grid over max_configs, at the axis where the count first passes it. */
+static int check_grid_size(const build_ctx *b) {
+  int err = 0;
+  int64_t max = b->sw[K_MAX_CONFIGS].v.iv[0], total = 0, before = 0;
+  const char *blame_task = NULL, *blame_key = NULL;
+  loc blame = sweep_loc(b);
+  for (int gi = 0; gi < b->n_g; ++gi) {
+    const gstate *g = &b->g[gi];
+    int64_t prod = 1;
+    /* nested order: width, train_iters, params..., seed */
+    int n_axes = 3 + g->task->n_params;
+    for (int a = 0; a < n_axes; ++a) {
+      const slot *s = a == 0 ? &g->ax[AX_WIDTHS] : a == 1 ? &g->ax[AX_TRAIN]
+                      : a == n_axes - 1 ? &g->ax[AX_SEEDS] : &g->par[a - 2];
+      prod = sat_mul(prod, s->v.n);
+      if (!blame_key && before <= max && prod > max - before && s->v.n > 1) {
+        blame_task = g->task->name;
+        blame_key = a == 0 ? "widths" : a == 1 ? "train_iters" : a == n_axes - 1 ? "seeds"
+                  : g->task->params[a - 2].name;
+        blame = s->where;
+      }
+    }
+    before = total = prod > INT64_MAX - total ? INT64_MAX : total + prod;
+  }
+  if (total > max) {
+    if (blame_key)
+      USAGE(blame, "the grid has %" PRId64 " configs, more than sweep.max_configs = %" PRId64
+                   " (shorten %s.%s or another axis, or raise sweep.max_configs)",
+            total, max, blame_task, blame_key);
+    USAGE(blame, "the grid has %" PRId64 " configs, more than sweep.max_configs = %" PRId64
+                 " (shorten an axis or raise sweep.max_configs)", total, max);
+  }
+cleanup:
+  return err;
+}
+
+static int sort_unique_i64(int64_t *x, int n) {
+  qsort(x, (size_t)n, sizeof *x, cmp_i64);
+  int m = 0;
+  for (int i = 0; i < n; ++i)
+    if (m == 0 || x[i] != x[m - 1]) x[m++] = x[i];
+  return m;
+}
+
+/* Build group gi's configs in grid order with their identities. */
+static int build_group(build_ctx *b, int gi) {
+  int err = 0;
+  sbuf sb = {0};
+  gstate *g = &b->g[gi];
+  isw_spec_group *out = &b->spec->groups[gi];
+  const isw_task *t = g->task;
+  int n_axes = 3 + t->n_params, len[3 + ISW_MAX_PARAMS];
+  out->task = t;
+  /* test_iters: ascending and distinct, owned by the group */
+  out->n_test = sort_unique_i64(g->ax[AX_TEST].v.iv, g->ax[AX_TEST].v.n);
+  ISW_ALLOC(out->test_iters, out->n_test);
+  memcpy(out->test_iters, g->ax[AX_TEST].v.iv, (size_t)out->n_test * sizeof *out->test_iters);
+  g->ax[AX_TEST].v.n = out->n_test;
+
+  /* axes in nested order: width, train_iters, params..., seed (fastest) */
+  int64_t n = 1;
+  len[0] = g->ax[AX_WIDTHS].v.n;
+  len[1] = g->ax[AX_TRAIN].v.n;
+  for (int p = 0; p < t->n_params; ++p) len[2 + p] = g->par[p].v.n;
+  len[n_axes - 1] = g->ax[AX_SEEDS].v.n;
+  for (int a = 0; a < n_axes; ++a) n *= len[a];
+  ISW_CHECK(n <= INT32_MAX, ISW_EINTERNAL, "group %s: %" PRId64 " configs", t->name, n);
+  out->n_configs = (int)n;
+  ISW_ALLOC(out->configs, n);
+  for (int64_t i = 0; i < n; ++i) {
+    int idx[3 + ISW_MAX_PARAMS];
+    int64_t rem = i;
+    for (int a = n_axes - 1; a >= 0; --a) {
+      idx[a] = (int)(rem % len[a]);
+      rem /= len[a];
+    }
+    isw_config *c = &out->configs[i];
+    c->task = t;
+    c->width = g->ax[AX_WIDTHS].v.iv[idx[0]];
+    c->train_iters = g->ax[AX_TRAIN].v.iv[idx[1]];
+    c->seed = g->ax[AX_SEEDS].v.iv[idx[n_axes - 1]];
+    for (int p = 0; p < t->n_params; ++p) c->p[p] = value_at(&t->params[p], &g->par[p].v, idx[2 + p]);
+    c->test_iters = out->test_iters;
+    c->n_test = out->n_test;
+    c->sweep_seed = b->spec->sweep_seed;
+    c->group = gi;
+    c->row = (int)i;
+    c->cost = 0.0;
+    c->team = 1;
+    /* identity: every parameter by name, never the row */
+    sb.len = 0;
+    sb_add(&sb, "task=%s;width=%" PRId64 ";train_iters=%" PRId64 ";seed=%" PRId64 ";", t->name, c->width,
+           c->train_iters, c->seed);
+    for (int p = 0; p < t->n_params; ++p) {
+      sb_add(&sb, "%s=", t->params[p].name);
+      value_add(&sb, &t->params[p], &c->p[p], 1);
+      sb_add(&sb, ";");
+    }
+    ISW_CHECK(!sb.oom, ISW_ENOMEM, "out of memory building a config identity");
+    c->id = isw_hash64(sb.s, sb.len, 0);
+    /* data identity: what shapes the data */
+    sb.len = 0;
+    sb_add(&sb, "task=%s;seed=%" PRId64 ";", t->name, c->seed);
+    if (t->width_shapes_data) sb_add(&sb, "width=%" PRId64 ";", c->width);
+    for (int p = 0; p < t->n_params; ++p) {
+      if (!t->params[p].data) continue;
+      sb_add(&sb, "%s=", t->params[p].name);
+      value_add(&sb, &t->params[p], &c->p[p], 1);
+      sb_add(&sb, ";");
+    }
+    ISW_CHECK(!sb.oom, ISW_ENOMEM, "out of memory building a data identity");
+    c->data_id = isw_hash64(sb.s, sb.len, 0);
+  }
+cleanup:
+  free(sb.s);
+  return err;
+}
+
+typedef struct {
+  const char *section, *key;
+  char *text; /* "section.key = values" */
+} cline;
+
+static int cmp_cline(const void *x, const void *y) {
+  const cline *a = x, *b = y;
+  int c = strcmp(a->section, b->section);
+  return c ? c : strcmp(a->key, b->key);
+}
+
+/* One canonical line "section.key = values" for lines[*n]. */
+static int cline_add(cline *lines, int *n, const char *section, const char *key, sbuf *val) {
+  int err = 0;
+  sbuf sb = {0};
+  ISW_CHECK(!val->oom, ISW_ENOMEM, "out of memory building the canonical text");
+  sb_add(&sb, "%s.%s = %s\n", section, key, val->s ? val->s : "");
+  ISW_CHECK(!sb.oom, ISW_ENOMEM, "out of memory building the canonical text");
+  lines[*n].section = section;
+  lines[*n].key = key;
+  lines[*n].text = sb.s;
+  (*n)++;
+  val->len = 0;
+  if (val->s) val->s[0] = '\0';
+cleanup:
+  return err;
+}
+
+/* Every used key with its resolved, expanded value, sorted by section then
+ * key.  [sweep] holds the sweep-wide keys (not output, not the axes); each
+ * task section holds its resolved axes and every parameter. */
+static int build_canonical(build_ctx *b) {
+  int err = 0, n = 0, cap = 0;
+  cline *lines = NULL;
+  sbuf v = {0}, all = {0};
+  for (int gi = 0; gi < b->n_g; ++gi) cap += N_AX + b->g[gi].task->n_params;
+  cap += N_SWEEP_KEYS;
+  ISW_ALLOC(lines, cap);
+  const vlist *t = &b->sw[K_TASKS].v;
+  for (int i = 0; i < t->n; ++i) sb_add(&v, "%s%s", i ? "," : "", t->sv[i]);
+  ISW_CALL(cline_add(lines, &n, "sweep", "tasks", &v));
+  sb_add(&v, "%" PRIu64, b->sw[K_SEED].v.u);
+  ISW_CALL(cline_add(lines, &n, "sweep", "seed", &v));
+  /* only what shapes the results: delta_n (summary), flop_rate (plan) and
+   * max_configs (a guard) may change between a run and its resume */
+  const int ints[] = {K_TEAM_WIDTH, K_TEAM_RANKS};
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; ++i) {
+    ints_add(&v, b->sw[ints[i]].v.iv, b->sw[ints[i]].v.n);
+    ISW_CALL(cline_add(lines, &n, "sweep", sweep_keys[ints[i]].name, &v));
+  }
+  for (int gi = 0; gi < b->n_g; ++gi) {
+    const gstate *g = &b->g[gi];
+    for (int k = 0; k < N_AX; ++k) {
+      ints_add(&v, g->ax[k].v.iv, g->ax[k].v.n);
+      ISW_CALL(cline_add(lines, &n, g->task->name, sweep_keys[k].name, &v));
+    }
+    for (int p = 0; p < g->task->n_params; ++p) {
+      const isw_param_def *pd = &g->task->params[p];
+      for (int i = 0; i < g->par[p].v.n; ++i) {
+        isw_value x = value_at(pd, &g->par[p].v, i);
+        if (i) sb_add(&v, ",");
+        value_add(&v, pd, &x, 0);
+      }
+      ISW_CALL(cline_add(lines, &n, g->task->name, pd->name, &v));
+    }
+  }
+  qsort(lines, (size_t)n, sizeof *lines, cmp_cline);
+  for (int i = 0; i < n; ++i) sb_add(&all, "%s", lines[i].text);
+  ISW_CHECK(!all.oom, ISW_ENOMEM, "out of memory building the canonical text");
+  b->spec->canonical = all.s;
+  all.s = NULL;
+cleanup:
+  for (int i = 0; i < n; ++i) free(lines[i].text);
+  free(lines);
+  free(v.s);
+  free(all.s);
+  return err;
+}
+
+/* ---- the public entry points --------------------------------------------- */
+
+static void build_ctx_free(build_ctx *b) {
+  for (int i = 0; i < b->r.n_e; ++i) {
+    free(b->r.e[i].section);
+    free(b->r.e[i].key);
+    free(b->r.e[i].value);
+  }
+  free(b->r.e);
+  free(b->r.section);
+  for (int k = 0; k < N_SWEEP_KEYS; ++k) vlist_free(&b->sw[k].v);
+  for (int gi = 0; gi < b->n_g; ++gi) {
+    for (int k = 0; k < N_AX; ++k) vlist_free(&b->g[gi].ax[k].v);
+    for (int p = 0; p < ISW_MAX_PARAMS; ++p) vlist_free(&b->g[gi].par[p].v);
+  }
+  free(b->g);
+}
+
+int isw_spec_parse(isw_spec **out, const char *name, const char *text, const char *const *sets, int n_sets) {
+  int err = 0;
+  build_ctx b;
+  memset(&b, 0, sizeof b);
+  isw_spec *spec = NULL;
+  ISW_CHECK(out != NULL && text != NULL && (n_sets == 0 || sets != NULL), ISW_EINTERNAL,
+            "isw_spec_parse: NULL argument");
+  *out = NULL;
+  if (!name) name = "(spec)";
+  ISW_ALLOC(spec, 1);
+  b.spec = spec;
+  spec->path = strdup(name);
+  spec->text = strdup(text);
+  ISW_CHECK(spec->path && spec->text, ISW_ENOMEM, "out of memory copying the spec");
+  {
+    size_t used = 0;
+    for (int i = 0; i < isw_n_tasks && used < sizeof b.known_tasks; ++i)
+      used += (size_t)snprintf(b.known_tasks + used, sizeof b.known_tasks - used, "%s%s", i ? ", " : "",
+                               isw_tasks[i]->name);
+    snprintf(b.tasks_allowed, sizeof b.tasks_allowed, "task names separated by commas; known tasks: %s",
+             b.known_tasks);
+  }
+
+  /* read */
+  b.r.file = name;
+  b.r.text = text;
+  b.r.cur = text;
+  int ret = ini_parse_stream(spec_reader, &b.r, spec_handler, &b.r);
+  ISW_CHECK(ret != -2, ISW_ENOMEM, "out of memory in the INI reader");
+  if (ret > 0 && (!b.r.err || ret < b.r.err_line)) {
+    char t[TOKEN_SHOWN + 4];
+    line_text(t, sizeof t, text, ret);
+    loc where = {name, ret, NULL};
+    USAGE(where, "cannot parse '%s' (expected [section], key = value, or a comment line starting with '#' "
+                 "or ';'; a value does not continue onto the next line)", t);
+  }
+  ISW_CALL(b.r.err);
+
+  /* overrides, then resolve */
+  ISW_CALL(apply_sets(&b, sets, n_sets));
+  ISW_CALL(resolve_tasks(&b));
+  ISW_CALL(resolve_entries(&b));
+  ISW_CALL(resolve_defaults(&b));
+
+  spec->output = strdup(b.sw[K_OUTPUT].v.sv[0]);
+  ISW_CHECK(spec->output != NULL, ISW_ENOMEM, "out of memory copying the output path");
+  spec->sweep_seed = b.sw[K_SEED].v.u;
+  spec->team_width = b.sw[K_TEAM_WIDTH].v.iv[0];
+  spec->team_ranks = (int)b.sw[K_TEAM_RANKS].v.iv[0];
+  spec->max_configs = b.sw[K_MAX_CONFIGS].v.iv[0];
+  spec->flop_rate = b.sw[K_FLOP_RATE].v.rv[0];
+  spec->n_delta = b.sw[K_DELTA_N].v.n;
+  ISW_ALLOC(spec->delta_n, spec->n_delta);
+  memcpy(spec->delta_n, b.sw[K_DELTA_N].v.iv, (size_t)spec->n_delta * sizeof *spec->delta_n);
+
+  ISW_CALL(check_grid_size(&b));
+  ISW_ALLOC(spec->groups, b.n_g);
+  spec->n_groups = b.n_g;
+  for (int gi = 0; gi < b.n_g; ++gi) ISW_CALL(build_group(&b, gi));
+  ISW_CALL(build_canonical(&b));
+  *out = spec;
+  spec = NULL;
+cleanup:
+  build_ctx_free(&b);
+  isw_spec_destroy(&spec);
+  return err;
+}
+
+int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int n_sets) {
+  int err = 0;
+  FILE *f = NULL;
+  char *text = NULL;
+  size_t len = 0, cap = 0;
+  ISW_CHECK(out != NULL, ISW_EINTERNAL, "isw_spec_load: NULL out");
+  *out = NULL;
+  if (!path) {
+    ISW_CALL(isw_spec_parse(out, DEFAULT_NAME, isw_spec_default_text(), sets, n_sets));
+    goto cleanup;
+  }
+  loc where = {path, 0, NULL};
+  errno = 0;
+  f = fopen(path, "rb");
+  if (!f) {
+    int e = errno;
+    err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__, "%s: cannot read spec file (%s)", path,
+                          strerror(e));
+    goto cleanup;
+  }
+  for (;;) {
+    if (len + 4096 + 1 > cap) {
+      cap = cap ? cap * 2 : 8192;
+      char *t = realloc(text, cap);
+      ISW_CHECK(t != NULL, ISW_ENOMEM, "out of memory reading %s", path);
+      text = t;
+    }
+    size_t k = fread(text + len, 1, cap - len - 1, f);
+    len += k;
+    if (k == 0) break;
+  }
+  if (ferror(f)) {
+    int e = errno ? errno : EIO;
+    err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__, "%s: cannot read spec file (%s)", path,
+                          strerror(e));
+    goto cleanup;
+  }
+  text[len] = '\0';
+  if (memchr(text, '\0', len)) {
+    int line = 1;
+    for (const char *p = text; *p; ++p) line += *p == '\n';
+    where.line = line;
+    USAGE(where, "the file contains a NUL byte (a spec is a plain text file)");
+  }
+  ISW_CALL(isw_spec_parse(out, path, text, sets, n_sets));
+cleanup:
+  if (f) fclose(f);
+  free(text);
+  return err;
+}
+
+void isw_spec_destroy(isw_spec **spec) {
+  if (!spec || !*spec) return;
+  isw_spec *s = *spec;
+  free(s->path);
+  free(s->text);
+  free(s->canonical);
+  free(s->output);
+  free(s->delta_n);
+  for (int g = 0; g < s->n_groups; ++g) {
+    free(s->groups[g].test_iters);
+    free(s->groups[g].configs);
+  }
+  free(s->groups);
+  for (int i = 0; i < s->n_strings; ++i) free(s->strings[i]);
+  free(s->strings);
+  free(s);
+  *spec = NULL;
+}
+
+const char *isw_spec_default_text(void) { return isw_default_spec_text; }
+
+int64_t isw_spec_n_configs(const isw_spec *spec) {
+  int64_t n = 0;
+  for (int g = 0; g < spec->n_groups; ++g) n += spec->groups[g].n_configs;
+  return n;
+}

@@ -1,0 +1,724 @@
+/* test_spec.c — the sweep spec: every malformed input is refused with one
+ * located line "FILE:LINE: what is wrong (what is allowed)" and ISW_EUSAGE;
+ * good specs expand to the right grid with identities that do not depend on
+ * row position, and to a canonical text that ignores spelling. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "isweep/error.h"
+#include "isweep/spec.h"
+#include "testutil.h"
+
+/* An assertion whose failure message is the specification it checks. */
+#define EXPECT(cond, spec) CU_assertImplementation(!!(cond), __LINE__, (spec), __FILE__, "", CU_FALSE)
+#define EXPECT_FATAL(cond, spec) CU_assertImplementation(!!(cond), __LINE__, (spec), __FILE__, "", CU_TRUE)
+
+/* A valid sweep; tests append lines 7, 8, ... */
+#define HEAD                                                                      \
+  "[sweep]\n"             /* 1 */                                                 \
+  "tasks = linear-meta\n" /* 2 */                                                 \
+  "widths = 16,32\n"      /* 3 */                                                 \
+  "train_iters = 5\n"     /* 4 */                                                 \
+  "test_iters = 0:10\n"   /* 5 */                                                 \
+  "seeds = 0:1\n"         /* 6 */
+
+/* linear-meta parameter indices, looked up by name so table order may change */
+static int lm(const char *name) {
+  return isw_task_param_index(isw_task_find("linear-meta"), name);
+}
+
+static isw_spec *parse_ok_sets(const char *text, const char *const *sets, int n_sets) {
+  isw_spec *s = NULL;
+  int rc = isw_spec_parse(&s, "t.ini", text, sets, n_sets);
+  if (rc) fprintf(stderr, "\n  unexpected error: %s\n", isw_error_message());
+  EXPECT(rc == 0 && s != NULL, "a valid spec parses");
+  return s;
+}
+
+static isw_spec *parse_ok(const char *text) { return parse_ok_sets(text, NULL, 0); }
+
+/* The spec must be refused with ISW_EUSAGE, *out NULL, and a one-line
+ * message starting with "WHERE: " that quotes `token`. */
+static void expect_bad_sets(const char *text, const char *const *sets, int n_sets, const char *where,
+                            const char *token) {
+  isw_spec *s = NULL;
+  isw_error_clear();
+  int rc = isw_spec_parse(&s, "t.ini", text, sets, n_sets);
+  const char *m = isw_error_message();
+  char prefix[256];
+  snprintf(prefix, sizeof prefix, "%s: ", where);
+  int ok_rc = rc == ISW_EUSAGE, ok_where = strncmp(m, prefix, strlen(prefix)) == 0;
+  int ok_token = strstr(m + (ok_where ? strlen(prefix) : 0), token) != NULL;
+  int ok_shape = strchr(m, '\n') == NULL && strlen(m) > 2 && m[strlen(m) - 1] == ')';
+  EXPECT(ok_rc, "a malformed spec is refused with ISW_EUSAGE (exit status 2)");
+  EXPECT(s == NULL, "a refused spec leaves *out NULL");
+  EXPECT(ok_where, "the message starts with the location FILE:LINE: (or --set ...:)");
+  EXPECT(ok_token, "the message quotes the offending token");
+  EXPECT(ok_shape, "the message is one line ending in '(what is allowed)'");
+  if (!(ok_rc && ok_where && ok_token && ok_shape))
+    fprintf(stderr, "\n  rc %d, expected '%s...%s', message: %s\n", rc, prefix, token, m);
+  isw_spec_destroy(&s);
+}
+
+static void expect_bad(const char *text, const char *where, const char *token) {
+  expect_bad_sets(text, NULL, 0, where, token);
+}
+
+/* ---- bad input: one test per class -------------------------------------- */
+
+static void test_unknown_section_is_refused(void) {
+  expect_bad(HEAD "[lineer-meta]\n"
+                  "tasks = 8\n",
+             "t.ini:7", "[lineer-meta]");
+  expect_bad(HEAD "\n[output]\n", "t.ini:8", "[output]");
+}
+
+static void test_section_of_task_not_in_tasks_is_refused(void) {
+  if (isw_n_tasks < 2) {
+    /* Needs two registered families; with linear-meta alone every known
+     * section is in sweep.tasks.  The check is exercised once deq/maml land. */
+    fprintf(stderr, "\n  (only %d task family registered: section-not-in-tasks check skipped) ", isw_n_tasks);
+    return;
+  }
+  char text[512];
+  snprintf(text, sizeof text,
+           "[sweep]\ntasks = %s\nwidths = 16\ntrain_iters = 5\ntest_iters = 0:4\n\n[%s]\n",
+           isw_tasks[0]->name, isw_tasks[1]->name);
+  expect_bad(text, "t.ini:7", "is not in sweep.tasks (add it to tasks or remove the section)");
+}
+
+static void test_unknown_key_is_refused(void) {
+  expect_bad(HEAD "widht = 64\n", "t.ini:7", "'widht'");
+  expect_bad(HEAD "[linear-meta]\n"
+                  "taks = 8\n",
+             "t.ini:8", "'taks'");
+  /* a [sweep]-only key is not a task parameter */
+  expect_bad(HEAD "[linear-meta]\n"
+                  "output = x.h5\n",
+             "t.ini:8", "'output'");
+}
+
+static void test_bad_number_is_refused(void) {
+  isw_spec *s = NULL;
+  int rc = isw_spec_parse(&s, "t.ini", HEAD "[linear-meta]\ntasks = abc\n", NULL, 0);
+  EXPECT(rc == ISW_EUSAGE, "a non-number for an integer parameter is refused");
+  EXPECT(strcmp(isw_error_message(),
+                "t.ini:8: bad number 'abc' for linear-meta.tasks (an integer from 1 to 1000000, a list 1,2,5 "
+                "or a range 1:40, 1:40:3, 16:4096:x2)") == 0,
+         "the message names file, line, token, key and what is allowed");
+  if (strncmp(isw_error_message(), "t.ini:8: bad number 'abc' for", 29) != 0)
+    fprintf(stderr, "\n  message: %s\n", isw_error_message());
+  expect_bad(HEAD "[linear-meta]\nsigma_w = 0.5x\n", "t.ini:8", "'0.5x'");
+  expect_bad(HEAD "[linear-meta]\ntasks = 1.5\n", "t.ini:8", "'1.5'");
+  expect_bad(HEAD "[linear-meta]\ntasks = 4:abc\n", "t.ini:8", "'abc'");
+  expect_bad(HEAD "seed = -1\n", "t.ini:7", "'-1'");
+  expect_bad(HEAD "flop_rate = fast\n", "t.ini:7", "'fast'");
+}
+
+static void test_empty_list_is_refused(void) {
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths =\ntrain_iters = 5\ntest_iters = 0\n", "t.ini:3",
+             "empty value for sweep.widths");
+  expect_bad(HEAD "[linear-meta]\ntasks = 8,,16\n", "t.ini:8", "'8,,16'");
+  expect_bad(HEAD "[linear-meta]\ntasks = 8,\n", "t.ini:8", "'8,'");
+}
+
+static void test_zero_or_negative_iterations_are_refused(void) {
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 16\ntrain_iters = 0\ntest_iters = 0:4\n", "t.ini:4",
+             "value 0 is out of bounds for sweep.train_iters");
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 16\ntrain_iters = 5,-3\ntest_iters = 0:4\n", "t.ini:4",
+             "value -3");
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 16\ntrain_iters = 5\ntest_iters = -1:4\n", "t.ini:5",
+             "value -1 is out of bounds for sweep.test_iters");
+  expect_bad(HEAD "[linear-meta]\ntrain_iters = 0\n", "t.ini:8", "linear-meta.train_iters");
+}
+
+static void test_zero_or_negative_widths_are_refused(void) {
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 0,16\ntrain_iters = 5\ntest_iters = 0:4\n", "t.ini:3",
+             "value 0 is out of bounds for sweep.widths");
+  expect_bad(HEAD "[linear-meta]\nwidths = -16\n", "t.ini:8", "value -16");
+}
+
+static void test_unknown_task_is_refused(void) {
+  expect_bad("[sweep]\ntasks = linear-meta, lineer\nwidths = 16\ntrain_iters = 5\ntest_iters = 0:4\n",
+             "t.ini:2", "'lineer'");
+  expect_bad("[sweep]\ntasks = linear-meta,linear-meta\nwidths = 16\ntrain_iters = 5\ntest_iters = 0:4\n",
+             "t.ini:2", "repeated");
+}
+
+static void test_range_expanding_to_nothing_is_refused(void) {
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 32:16\ntrain_iters = 5\ntest_iters = 0:4\n", "t.ini:3",
+             "range '32:16' expands to nothing");
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 64:16:x2\ntrain_iters = 5\ntest_iters = 0:4\n",
+             "t.ini:3", "'64:16:x2'");
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 16:64:0\ntrain_iters = 5\ntest_iters = 0:4\n", "t.ini:3",
+             "bad step in range '16:64:0'");
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 16:64:x1\ntrain_iters = 5\ntest_iters = 0:4\n",
+             "t.ini:3", "'16:64:x1'");
+  expect_bad(HEAD "[linear-meta]\nsigma_w = 0.5:0.1:0.1\n", "t.ini:8", "'0.5:0.1:0.1'");
+}
+
+static void test_range_beyond_the_limit_is_refused(void) {
+  /* default limit: sweep.max_configs = 100000 */
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 1:1000000\ntrain_iters = 5\ntest_iters = 0:4\n",
+             "t.ini:3", "'1:1000000' expands to 1000000 values");
+  /* the limit is configurable */
+  expect_bad("[sweep]\nmax_configs = 10\ntasks = linear-meta\nwidths = 1:20\ntrain_iters = 5\n"
+             "test_iters = 0:4\n",
+             "t.ini:4", "'1:20'");
+  isw_spec *s = parse_ok("[sweep]\nmax_configs = 20\ntasks = linear-meta\nwidths = 1:20\ntrain_iters = 5\n"
+                         "test_iters = 0:4\n");
+  EXPECT(s && isw_spec_n_configs(s) == 20, "a range of exactly max_configs values is accepted");
+  isw_spec_destroy(&s);
+  /* an override of max_configs applies before the file's ranges expand */
+  const char *sets[] = {"sweep.max_configs=10"};
+  expect_bad_sets("[sweep]\ntasks = linear-meta\nwidths = 1:20\ntrain_iters = 5\ntest_iters = 0:4\n", sets, 1,
+                  "t.ini:3", "'1:20'");
+}
+
+static void test_grid_beyond_max_configs_is_refused(void) {
+  /* 4 widths x 1 train_iters x 3 seeds = 12 > 10: the seeds axis pushes it over */
+  expect_bad("[sweep]\nmax_configs = 10\ntasks = linear-meta\nwidths = 1:4\ntrain_iters = 5\n"
+             "test_iters = 0:4\nseeds = 0:2\n",
+             "t.ini:7", "12 configs, more than sweep.max_configs = 10");
+  isw_spec *s = parse_ok("[sweep]\nmax_configs = 12\ntasks = linear-meta\nwidths = 1:4\ntrain_iters = 5\n"
+                         "test_iters = 0:4\nseeds = 0:2\n");
+  EXPECT(s && isw_spec_n_configs(s) == 12, "a grid of exactly max_configs configs is accepted");
+  isw_spec_destroy(&s);
+}
+
+static void test_duplicate_key_is_refused(void) {
+  expect_bad(HEAD "widths = 64\n", "t.ini:7", "duplicate key 'widths' in [sweep], first given at line 3");
+  expect_bad(HEAD "[linear-meta]\ntasks = 8\n; a comment\ntasks = 16\n", "t.ini:10", "'tasks'");
+  /* a repeated section header does not make a repeated key legal */
+  expect_bad(HEAD "[sweep]\nseeds = 4\n", "t.ini:8", "'seeds'");
+}
+
+static void test_continuation_line_is_refused(void) {
+  /* inih would append an indented line to the previous value; isweep does not */
+  expect_bad(HEAD "delta_n = 1,\n"
+                  "    5,20\n",
+             "t.ini:8", "'5,20'");
+}
+
+static void test_long_line_is_refused(void) {
+  char text[1024];
+  char xs[300];
+  memset(xs, '7', 250);
+  xs[250] = '\0';
+  snprintf(text, sizeof text, HEAD "delta_n = %s\n", xs);
+  expect_bad(text, "t.ini:7", "line is 260 characters long (at most 197");
+}
+
+static void test_syntax_error_is_refused(void) {
+  expect_bad("[sweep\ntasks = linear-meta\n", "t.ini:1", "'[sweep'");
+  expect_bad(HEAD "just some words\n", "t.ini:7", "'just some words'");
+  expect_bad("tasks = linear-meta\n[sweep]\n", "t.ini:1", "'tasks' comes before any [section]");
+}
+
+static void test_missing_required_key_is_refused(void) {
+  /* no test_iters anywhere: reported at the line naming the task */
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 16\ntrain_iters = 5\n", "t.ini:2",
+             "task linear-meta has no test_iters");
+  /* ... or at its section when it has one */
+  expect_bad("[sweep]\ntasks = linear-meta\ntrain_iters = 5\ntest_iters = 0\n[linear-meta]\ntasks = 8\n",
+             "t.ini:5", "has no widths");
+  expect_bad("[sweep]\nwidths = 16\n", "t.ini:1", "no key 'tasks'");
+  expect_bad("", "t.ini:1", "no key 'tasks'");
+}
+
+static void test_repeated_axis_value_is_refused(void) {
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 16:64:x2,32\ntrain_iters = 5\ntest_iters = 0:4\n",
+             "t.ini:3", "value 32 is repeated");
+  expect_bad(HEAD "[linear-meta]\nsigma_w = 0.5,0.50\n", "t.ini:8", "value 0.5 is repeated");
+}
+
+static void test_single_valued_key_with_a_list_is_refused(void) {
+  expect_bad(HEAD "team_ranks = 2,4\n", "t.ini:7", "'2,4' is 2 values where one is expected");
+  expect_bad(HEAD "team_ranks = 0\n", "t.ini:7", "value 0");
+  expect_bad(HEAD "flop_rate = 0\n", "t.ini:7", "value 0 is out of bounds for sweep.flop_rate");
+  expect_bad(HEAD "delta_n = 1,0,5\n", "t.ini:7", "value 0 is out of bounds for sweep.delta_n");
+  expect_bad(HEAD "output =\n", "t.ini:7", "empty value for sweep.output");
+}
+
+/* The first ENUM parameter of any registered family, or -1 (sets *task). */
+static int find_enum_param(const isw_task **task) {
+  for (int t = 0; t < isw_n_tasks; ++t)
+    for (int p = 0; p < isw_tasks[t]->n_params; ++p)
+      if (isw_tasks[t]->params[p].type == ISW_PARAM_ENUM) {
+        *task = isw_tasks[t];
+        return p;
+      }
+  return -1;
+}
+
+static void test_unknown_choice_is_refused(void) {
+  const isw_task *t = NULL;
+  int p = find_enum_param(&t);
+  if (p < 0) {
+    fprintf(stderr, "\n  (no registered family has an ENUM parameter: check skipped) ");
+    return;
+  }
+  char text[512], where[64], token[128];
+  snprintf(text, sizeof text,
+           "[sweep]\ntasks = %s\nwidths = 16\ntrain_iters = 5\ntest_iters = 0:4\n[%s]\n%s = no-such-choice\n",
+           t->name, t->name, t->params[p].name);
+  snprintf(where, sizeof where, "t.ini:7");
+  snprintf(token, sizeof token, "unknown value 'no-such-choice' for %s.%s (one of ", t->name, t->params[p].name);
+  expect_bad(text, where, token);
+}
+
+static void test_bad_override_is_refused(void) {
+  const char *a[] = {"linear-meta.tasks=abc"};
+  expect_bad_sets(HEAD, a, 1, "--set linear-meta.tasks=abc", "bad number 'abc' for linear-meta.tasks");
+  const char *b[] = {"sweep.widht=3"};
+  expect_bad_sets(HEAD, b, 1, "--set sweep.widht=3", "unknown key 'widht' in [sweep]");
+  const char *c[] = {"deq-typo.width=3"};
+  expect_bad_sets(HEAD, c, 1, "--set deq-typo.width=3", "unknown section [deq-typo]");
+  const char *d[] = {"widths"};
+  expect_bad_sets(HEAD, d, 1, "--set widths", "SECTION.KEY=VALUE");
+  const char *e[] = {"sweep.train_iters=0"};
+  expect_bad_sets(HEAD, e, 1, "--set sweep.train_iters=0", "value 0 is out of bounds");
+}
+
+static void test_unreadable_file_is_refused(void) {
+  isw_spec *s = NULL;
+  int rc = isw_spec_load(&s, "/nonexistent-isweep-dir/spec.ini", NULL, 0);
+  EXPECT(rc == ISW_EUSAGE, "a missing spec file is ISW_EUSAGE");
+  EXPECT(s == NULL, "a missing spec file yields no spec");
+  EXPECT(strcmp(isw_error_message(),
+                "/nonexistent-isweep-dir/spec.ini: cannot read spec file (No such file or directory)") == 0,
+         "the message is 'PATH: cannot read spec file (reason)'");
+  char dir[600];
+  snprintf(dir, sizeof dir, "%s", isw_test_tmpdir());
+  rc = isw_spec_load(&s, dir, NULL, 0);
+  EXPECT(rc == ISW_EUSAGE && s == NULL, "a directory is not a readable spec file");
+  EXPECT(strstr(isw_error_message(), ": cannot read spec file (") != NULL,
+         "reading a directory says why it cannot be read");
+  remove(dir);
+}
+
+/* ---- good input ---------------------------------------------------------- */
+
+static void test_default_spec_parses(void) {
+  isw_spec *s = NULL;
+  int rc = isw_spec_load(&s, NULL, NULL, 0);
+  if (rc) fprintf(stderr, "\n  default spec: %s\n", isw_error_message());
+  EXPECT_FATAL(rc == 0 && s, "the embedded default spec parses");
+  EXPECT(strcmp(s->path, "(default spec)") == 0, "the default spec is named (default spec)");
+  EXPECT(strcmp(s->text, isw_spec_default_text()) == 0, "the default spec's text is kept verbatim");
+  EXPECT(s->n_groups == 1 && s->groups[0].task == isw_task_find("linear-meta"),
+         "the default spec sweeps linear-meta");
+  /* widths 32:2048:x2 (7) x train_iters 2,5,10 (3) x seeds 0:2 (3) */
+  EXPECT(isw_spec_n_configs(s) == 63, "the default grid is 7 widths x 3 train_iters x 3 seeds");
+  EXPECT(s->groups[0].n_test == 41, "default test_iters 0:40 has 41 values");
+  EXPECT(s->sweep_seed == 20231 && strcmp(s->output, "isweep-results.h5") == 0,
+         "sweep seed and output come from the default spec");
+  EXPECT(s->n_delta == 3 && s->delta_n[0] == 1 && s->delta_n[1] == 5 && s->delta_n[2] == 20,
+         "delta_n is 1,5,20");
+  EXPECT(s->team_width == 4096 && s->team_ranks == 2 && s->max_configs == 100000 && s->flop_rate == 8e9,
+         "team_width, team_ranks, max_configs and flop_rate take their values or defaults");
+  /* the file in jobs/ is the same spec */
+  isw_spec *f = NULL;
+  rc = isw_spec_load(&f, ISW_SOURCE_DIR "/jobs/default.ini", NULL, 0);
+  EXPECT(rc == 0 && f && strcmp(f->canonical, s->canonical) == 0,
+         "jobs/default.ini and the embedded default spec are the same sweep");
+  isw_spec_destroy(&f);
+  isw_spec_destroy(&s);
+  EXPECT(s == NULL, "destroy NULLs the pointer");
+  isw_spec_destroy(&s);
+}
+
+static int ints_are(const int64_t *x, int n, const int64_t *want, int m) {
+  if (n != m) return 0;
+  for (int i = 0; i < n; ++i)
+    if (x[i] != want[i]) return 0;
+  return 1;
+}
+
+static void test_ranges_expand(void) {
+  static const struct {
+    const char *text;
+    int n;
+    int64_t v[12];
+  } cases[] = {
+      {"7", 1, {7}},
+      {"1,2,5", 3, {1, 2, 5}},
+      {"1:5", 5, {1, 2, 3, 4, 5}},
+      {"1:10:3", 4, {1, 4, 7, 10}},
+      {"1:11:3", 4, {1, 4, 7, 10}},
+      {"16:100:x2", 3, {16, 32, 64}},
+      {"16:4096:x4", 5, {16, 64, 256, 1024, 4096}},
+      {"0, 1:3 ,8", 5, {0, 1, 2, 3, 8}},
+      {"-3:-1", 3, {-3, -2, -1}},
+      {"5:5", 1, {5}},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    int64_t *v = NULL;
+    int n = 0;
+    int rc = isw_spec_expand_ints(&v, &n, cases[i].text, 1000);
+    EXPECT(rc == 0 && ints_are(v, n, cases[i].v, cases[i].n), "integer lists and ranges expand as written");
+    if (rc || !ints_are(v, n, cases[i].v, cases[i].n)) fprintf(stderr, "\n  case '%s'\n", cases[i].text);
+    free(v);
+  }
+  int64_t *v = NULL;
+  int n = 0;
+  EXPECT(isw_spec_expand_ints(&v, &n, "1:10", 10) == 0 && n == 10, "a range of exactly `limit` values is fine");
+  free(v);
+  EXPECT(isw_spec_expand_ints(&v, &n, "1:11", 10) == ISW_EUSAGE && v == NULL,
+         "a range of more than `limit` values is refused");
+  EXPECT(isw_spec_expand_ints(&v, &n, "1:5,6:11", 10) == ISW_EUSAGE, "the limit holds for a whole list");
+  EXPECT(isw_spec_expand_ints(&v, &n, "1:0", 10) == ISW_EUSAGE &&
+             strncmp(isw_error_message(), "range '1:0' expands to nothing (", 32) == 0,
+         "an empty range is refused with an unlocated message");
+  EXPECT(isw_spec_expand_ints(&v, &n, "0:8:x2", 10) == ISW_EUSAGE, "a geometric range must start at 1 or more");
+  EXPECT(isw_spec_expand_ints(&v, &n, "1:2:3:4", 10) == ISW_EUSAGE, "a range has at most three parts");
+  EXPECT(isw_spec_expand_ints(&v, &n, "99999999999999999999", 10) == ISW_EUSAGE,
+         "an integer beyond int64 is a bad number");
+
+  double *r = NULL;
+  EXPECT(isw_spec_expand_reals(&r, &n, "0.5, 1e-3,2", 10) == 0 && n == 3 && r[0] == 0.5 && r[1] == 1e-3 &&
+             r[2] == 2.0,
+         "real lists read each number");
+  free(r);
+  EXPECT(isw_spec_expand_reals(&r, &n, "0.1:0.3:0.1", 10) == 0 && n == 3 && r[0] == 0.1 && r[2] == 0.3,
+         "a real range a:b:k includes its end b exactly");
+  free(r);
+  EXPECT(isw_spec_expand_reals(&r, &n, "1e-3:1:x10", 10) == 0 && n == 4 && r[0] == 1e-3 && r[3] == 1.0,
+         "a geometric real range a:b:xk runs a, ak, ... up to b");
+  free(r);
+  EXPECT(isw_spec_expand_reals(&r, &n, "0.1:0.3", 10) == ISW_EUSAGE, "a real range needs a step");
+  EXPECT(isw_spec_expand_reals(&r, &n, "nan", 10) == ISW_EUSAGE, "nan is not a number here");
+  EXPECT(isw_spec_expand_reals(&r, &n, "inf", 10) == ISW_EUSAGE, "inf is not a number here");
+}
+
+static void test_grid_is_the_product_of_its_axes(void) {
+  isw_spec *s = parse_ok(HEAD "[linear-meta]\n"
+                              "tasks = 8,16\n"
+                              "sigma_w = 0.1,0.2,0.4\n");
+  EXPECT_FATAL(s != NULL, "the spec parses");
+  const isw_spec_group *g = &s->groups[0];
+  /* widths 2 x train_iters 1 x tasks 2 x sigma_w 3 x seeds 2 */
+  EXPECT(g->n_configs == 24 && isw_spec_n_configs(s) == 24, "the grid size is the product of axis lengths");
+  int T = lm("tasks"), SW = lm("sigma_w"), SU = lm("support");
+  int rows_ok = 1, shared_ok = 1, defaults_ok = 1;
+  for (int i = 0; i < g->n_configs; ++i) {
+    const isw_config *c = &g->configs[i];
+    rows_ok &= c->row == i && c->group == 0 && c->task == g->task && c->team == 1;
+    shared_ok &= c->test_iters == g->test_iters && c->n_test == 11;
+    defaults_ok &= c->p[SU].num == 64 && c->train_iters == 5;
+  }
+  EXPECT(rows_ok, "configs[i].row == i and .group is the group index");
+  EXPECT(shared_ok, "every config points at its group's test_iters");
+  EXPECT(defaults_ok, "parameters not in the spec take the task's defaults");
+  /* nested order: width, train_iters, tasks, sigma_w, ..., seed innermost */
+  const isw_config *c = g->configs;
+  EXPECT(c[0].width == 16 && c[0].p[T].num == 8 && c[0].p[SW].num == 0.1 && c[0].seed == 0,
+         "row 0 takes the first value of every axis");
+  EXPECT(c[1].seed == 1 && c[1].p[SW].num == 0.1, "the seed varies fastest");
+  EXPECT(c[2].seed == 0 && c[2].p[SW].num == 0.2, "then the last list-valued parameter");
+  EXPECT(c[6].p[T].num == 16 && c[6].width == 16, "then earlier parameters in table order");
+  EXPECT(c[12].width == 32 && c[12].p[T].num == 8, "and the width is outermost");
+  isw_spec_destroy(&s);
+}
+
+static void test_list_valued_parameters_become_axes(void) {
+  isw_spec *s = parse_ok(HEAD "[linear-meta]\n"
+                              "support = 4,8,16\n"
+                              "step_scale = 0.05,0.1\n"
+                              "widths = 64\n"
+                              "seeds = 3\n");
+  EXPECT_FATAL(s != NULL, "the spec parses");
+  const isw_spec_group *g = &s->groups[0];
+  EXPECT(g->n_configs == 6, "two list-valued parameters make a 3 x 2 grid");
+  int seen[3][2] = {{0}};
+  int SU = lm("support"), ST = lm("step_scale");
+  for (int i = 0; i < g->n_configs; ++i) {
+    const isw_config *c = &g->configs[i];
+    int a = c->p[SU].num == 4 ? 0 : c->p[SU].num == 8 ? 1 : 2;
+    int b = c->p[ST].num == 0.05 ? 0 : 1;
+    seen[a][b]++;
+    EXPECT(c->width == 64 && c->seed == 3, "a task section's widths and seeds override [sweep]'s");
+  }
+  int all_once = 1;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 2; ++b) all_once &= seen[a][b] == 1;
+  EXPECT(all_once, "every combination of parameter values appears exactly once");
+  isw_spec_destroy(&s);
+}
+
+static void test_overrides_replace_values(void) {
+  const char *text = HEAD "[linear-meta]\ntasks = 8,16\n";
+  const char *sets[] = {"linear-meta.tasks=32", "sweep.output=x.h5", "linear-meta.support = 4",
+                        "sweep.seed=7", "sweep.seed=9"};
+  isw_spec *s = parse_ok_sets(text, sets, 5);
+  EXPECT_FATAL(s != NULL, "the spec parses with overrides");
+  const isw_spec_group *g = &s->groups[0];
+  EXPECT(g->n_configs == 4, "an override replaces the file's list instead of adding to it");
+  int all = 1;
+  for (int i = 0; i < g->n_configs; ++i) all &= g->configs[i].p[lm("tasks")].num == 32;
+  EXPECT(all, "every config takes the overridden value");
+  EXPECT(g->configs[0].p[lm("support")].num == 4, "an override may set a key the file does not have");
+  EXPECT(strcmp(s->output, "x.h5") == 0, "--set sweep.output=x.h5 sets the output path");
+  EXPECT(s->sweep_seed == 9 && g->configs[0].sweep_seed == 9, "the last override of a key wins");
+  isw_spec_destroy(&s);
+  /* an override that adds an axis */
+  const char *axis[] = {"sweep.seeds=0:4"};
+  s = parse_ok_sets(text, axis, 1);
+  EXPECT(s && isw_spec_n_configs(s) == 2 * 2 * 5, "an override can widen an axis");
+  isw_spec_destroy(&s);
+}
+
+static void test_canonical_text_ignores_spelling(void) {
+  const char *a = HEAD "[linear-meta]\ntasks = 8\n";
+  const char *b = "# the same sweep, spelled differently\r\n"
+                  "[linear-meta]\n"
+                  "  tasks=8   ; inline comment\n"
+                  "\n"
+                  "[sweep]\n"
+                  "seeds = 0,1\n"
+                  "test_iters = 10,0:9,3\n"
+                  "train_iters = 5:5\n"
+                  "tasks = linear-meta\n"
+                  "delta_n = 1:5:4,20\n"
+                  "output = elsewhere.h5\n"
+                  "[linear-meta]\n"
+                  "widths = 16:32:x2\n"
+                  "sigma_w = 0.50\n";
+  isw_spec *sa = parse_ok(a), *sb = parse_ok(b);
+  EXPECT_FATAL(sa && sb, "both spellings parse");
+  EXPECT(strcmp(sa->canonical, sb->canonical) == 0,
+         "comments, spacing, key order, range spelling, explicit defaults and output do not change the "
+         "canonical text");
+  if (strcmp(sa->canonical, sb->canonical)) fprintf(stderr, "\n--- a\n%s--- b\n%s", sa->canonical, sb->canonical);
+  EXPECT(strstr(sa->canonical, "linear-meta.sigma_w = 0.5\n") != NULL, "defaults appear in the canonical text");
+  EXPECT(strstr(sa->canonical, "linear-meta.test_iters = 0,1,2,3,4,5,6,7,8,9,10\n") != NULL,
+         "value lists appear expanded");
+  EXPECT(strstr(sa->canonical, "output") == NULL, "the output path is not part of the canonical text");
+  EXPECT(strncmp(sa->canonical, "linear-meta.", 12) == 0, "lines are sorted by section then key");
+
+  isw_spec *sc = parse_ok(HEAD "[linear-meta]\ntasks = 8\nsigma_w = 0.6\n");
+  EXPECT(sc && strcmp(sa->canonical, sc->canonical) != 0, "changing a value changes the canonical text");
+  isw_spec_destroy(&sc);
+  const char *reorder[] = {"sweep.widths=32,16"};
+  sc = parse_ok_sets(a, reorder, 1);
+  EXPECT(sc && strcmp(sa->canonical, sc->canonical) != 0,
+         "reordering an axis (which reorders rows) changes the canonical text");
+  isw_spec_destroy(&sc);
+  const char *seed[] = {"sweep.seed=1"};
+  sc = parse_ok_sets(a, seed, 1);
+  EXPECT(sc && strcmp(sa->canonical, sc->canonical) != 0, "changing the sweep seed changes the canonical text");
+  isw_spec_destroy(&sc);
+  isw_spec_destroy(&sa);
+  isw_spec_destroy(&sb);
+}
+
+static const isw_config *find_config(const isw_spec *s, int64_t width, int64_t train, int64_t seed, int tasks) {
+  const isw_spec_group *g = &s->groups[0];
+  for (int i = 0; i < g->n_configs; ++i) {
+    const isw_config *c = &g->configs[i];
+    if (c->width == width && c->train_iters == train && c->seed == seed && c->p[lm("tasks")].num == tasks)
+      return c;
+  }
+  return NULL;
+}
+
+static void test_ids_do_not_depend_on_position(void) {
+  isw_spec *a = parse_ok(HEAD "[linear-meta]\ntasks = 8\n");
+  isw_spec *b = parse_ok("[sweep]\ntasks = linear-meta\nwidths = 32\ntrain_iters = 5\ntest_iters = 0:3\n"
+                         "seeds = 1\nseed = 99\n[linear-meta]\ntasks = 4,8\n");
+  EXPECT_FATAL(a && b, "both specs parse");
+  const isw_config *ca = find_config(a, 32, 5, 1, 8), *cb = find_config(b, 32, 5, 1, 8);
+  EXPECT_FATAL(ca && cb, "both grids contain width 32, seed 1, tasks 8");
+  EXPECT(ca->row != cb->row, "the config sits at different rows in the two grids");
+  EXPECT(ca->id == cb->id,
+         "the same parameters give the same id whatever surrounds them (and whatever test_iters and the sweep "
+         "seed are)");
+  EXPECT(ca->data_id == cb->data_id, "the same parameters give the same data_id");
+  const isw_spec_group *g = &a->groups[0];
+  int distinct = 1;
+  for (int i = 0; i < g->n_configs; ++i)
+    for (int j = i + 1; j < g->n_configs; ++j) distinct &= g->configs[i].id != g->configs[j].id;
+  EXPECT(distinct, "configs of one grid have distinct ids");
+  /* a parameter at its default or written out explicitly is the same config */
+  isw_spec *c = parse_ok(HEAD "[linear-meta]\ntasks = 8\nsupport = 64\nstep_scale = 0.1\n");
+  EXPECT(c && find_config(c, 32, 5, 1, 8)->id == ca->id, "writing a default explicitly keeps the id");
+  isw_spec_destroy(&c);
+  c = parse_ok(HEAD "[linear-meta]\ntasks = 8\nstep_scale = 0.2\n");
+  EXPECT(c && find_config(c, 32, 5, 1, 8)->id != ca->id, "changing any parameter changes the id");
+  isw_spec_destroy(&c);
+  isw_spec_destroy(&a);
+  isw_spec_destroy(&b);
+}
+
+static void test_data_id_follows_what_shapes_the_data(void) {
+  isw_spec *s = parse_ok("[sweep]\ntasks = linear-meta\nwidths = 16,32\ntrain_iters = 5,10\ntest_iters = 0:3\n"
+                         "seeds = 0,1\n[linear-meta]\ntasks = 8\n");
+  EXPECT_FATAL(s != NULL, "the spec parses");
+  const isw_config *a = find_config(s, 16, 5, 0, 8), *b = find_config(s, 16, 10, 0, 8);
+  const isw_config *c = find_config(s, 16, 5, 1, 8), *d = find_config(s, 32, 5, 0, 8);
+  EXPECT_FATAL(a && b && c && d, "the grid has the four configs compared");
+  EXPECT(a->id != b->id && a->data_id == b->data_id, "configs differing only in train_iters share their data");
+  EXPECT(a->data_id != c->data_id, "different seeds give different data");
+  EXPECT(a->data_id != d->data_id, "linear-meta's data depend on the width");
+  isw_spec *t = parse_ok("[sweep]\ntasks = linear-meta\nwidths = 16,32\ntrain_iters = 5,10\ntest_iters = 0:3\n"
+                         "seeds = 0,1\n[linear-meta]\ntasks = 8\nstep_scale = 0.3\n");
+  isw_spec *u = parse_ok("[sweep]\ntasks = linear-meta\nwidths = 16,32\ntrain_iters = 5,10\ntest_iters = 0:3\n"
+                         "seeds = 0,1\n[linear-meta]\ntasks = 8\nsigma_w = 0.3\n");
+  EXPECT_FATAL(t && u, "the variants parse");
+  EXPECT(find_config(t, 16, 5, 0, 8)->data_id == a->data_id, "step_scale (not a data parameter) keeps the data");
+  EXPECT(find_config(u, 16, 5, 0, 8)->data_id != a->data_id, "sigma_w (a data parameter) changes the data");
+  isw_spec_destroy(&t);
+  isw_spec_destroy(&u);
+  isw_spec_destroy(&s);
+}
+
+static void test_test_iters_are_sorted_and_distinct(void) {
+  isw_spec *s = parse_ok("[sweep]\ntasks = linear-meta\nwidths = 16\ntrain_iters = 5\ntest_iters = 8,0:4,2\n");
+  EXPECT_FATAL(s != NULL, "a repeated test_iters value is accepted");
+  static const int64_t want[] = {0, 1, 2, 3, 4, 8};
+  EXPECT(ints_are(s->groups[0].test_iters, s->groups[0].n_test, want, 6), "test_iters are sorted and distinct");
+  EXPECT(s->groups[0].configs[0].seed == 0, "seeds default to 0");
+  isw_spec_destroy(&s);
+}
+
+static void test_choices_become_axes(void) {
+  const isw_task *t = NULL;
+  int p = find_enum_param(&t);
+  if (p < 0) {
+    fprintf(stderr, "\n  (no registered family has an ENUM parameter: check skipped) ");
+    return;
+  }
+  /* every choice of the parameter, as a list */
+  char list[256] = "";
+  int n = 0;
+  size_t used = 0;
+  for (const char *c = t->params[p].choices; *c; ++c) {
+    if (*c == '|') ++n;
+    if (used + 1 < sizeof list) list[used++] = *c == '|' ? ',' : *c;
+  }
+  ++n;
+  list[used] = '\0';
+  char text[512];
+  snprintf(text, sizeof text, "[sweep]\ntasks = %s\nwidths = 16\ntrain_iters = 5\ntest_iters = 0:4\n[%s]\n%s = %s\n",
+           t->name, t->name, t->params[p].name, list);
+  isw_spec *s = parse_ok(text);
+  EXPECT_FATAL(s != NULL, "a list of every choice parses");
+  const isw_spec_group *g = &s->groups[0];
+  EXPECT(g->n_configs == n, "an ENUM list is a grid axis");
+  int ok = 1;
+  for (int i = 0; i < g->n_configs; ++i) {
+    const isw_value *v = &g->configs[i].p[p];
+    ok &= v->num == i && v->str != NULL;
+    /* the name matches choice number v->num */
+    const char *c = t->params[p].choices;
+    for (int k = 0; k < (int)v->num; ++k) c = strchr(c, '|') + 1;
+    ok &= strncmp(c, v->str, strlen(v->str)) == 0 && (c[strlen(v->str)] == '|' || c[strlen(v->str)] == '\0');
+  }
+  EXPECT(ok, "an ENUM value holds its choice index and its name");
+  isw_spec_destroy(&s);
+}
+
+static void test_several_tasks_make_several_groups(void) {
+  if (isw_n_tasks < 2) {
+    fprintf(stderr, "\n  (only one task family registered: check skipped) ");
+    return;
+  }
+  char text[512];
+  snprintf(text, sizeof text,
+           "[sweep]\ntasks = %s,%s\nwidths = 16,32\ntrain_iters = 5\ntest_iters = 0:4\nseeds = 0:2\n"
+           "[%s]\nwidths = 8\ntest_iters = 1,2\n",
+           isw_tasks[1]->name, isw_tasks[0]->name, isw_tasks[0]->name);
+  isw_spec *s = parse_ok(text);
+  EXPECT_FATAL(s != NULL, "a two-task spec parses");
+  EXPECT(s->n_groups == 2 && s->groups[0].task == isw_tasks[1] && s->groups[1].task == isw_tasks[0],
+         "groups follow the order of sweep.tasks");
+  EXPECT(s->groups[0].n_configs == 6 && s->groups[1].n_configs == 3, "each group has its own axes");
+  EXPECT(isw_spec_n_configs(s) == 9, "isw_spec_n_configs sums the groups");
+  EXPECT(s->groups[0].n_test == 5 && s->groups[1].n_test == 2, "test_iters are per group");
+  EXPECT(s->groups[1].configs[2].group == 1 && s->groups[1].configs[2].row == 2, "rows restart in every group");
+  isw_spec_destroy(&s);
+}
+
+static void test_sweep_keys_take_their_values(void) {
+  isw_spec *s = parse_ok(HEAD "seed = 18446744073709551615\nteam_width = 0\nteam_ranks = 4\n"
+                              "delta_n = -1,1:5:2\nflop_rate = 1.5e10\noutput = a,b.h5\n");
+  EXPECT_FATAL(s != NULL, "the spec parses");
+  EXPECT(s->sweep_seed == UINT64_MAX, "the sweep seed is a full uint64");
+  EXPECT(s->team_width == 0 && s->team_ranks == 4, "team_width 0 (never use teams) and team_ranks are read");
+  static const int64_t dn[] = {-1, 1, 3, 5};
+  EXPECT(ints_are(s->delta_n, s->n_delta, dn, 4), "delta_n takes lists and ranges, negatives included");
+  EXPECT(s->flop_rate == 1.5e10, "flop_rate is read");
+  EXPECT(strcmp(s->output, "a,b.h5") == 0, "output is one path, commas included");
+  isw_spec_destroy(&s);
+}
+
+static void test_real_files_load(void) {
+  char dir[600], path[700];
+  snprintf(dir, sizeof dir, "%s", isw_test_tmpdir());
+  snprintf(path, sizeof path, "%s/spec.ini", dir);
+  FILE *f = fopen(path, "w");
+  EXPECT_FATAL(f != NULL, "the temp file can be written");
+  fputs(HEAD "[linear-meta]\ntasks = 8\n", f);
+  fclose(f);
+  isw_spec *s = NULL;
+  int rc = isw_spec_load(&s, path, NULL, 0);
+  EXPECT(rc == 0 && s, "a readable spec file loads");
+  EXPECT(s && strcmp(s->path, path) == 0, "the spec records its path");
+  EXPECT(s && strcmp(s->text, HEAD "[linear-meta]\ntasks = 8\n") == 0, "the spec keeps the file's text");
+  isw_spec_destroy(&s);
+
+  f = fopen(path, "w");
+  EXPECT_FATAL(f != NULL, "the temp file can be rewritten");
+  fputs(HEAD "[linear-meta]\ntasks = 0\n", f);
+  fclose(f);
+  rc = isw_spec_load(&s, path, NULL, 0);
+  char prefix[800];
+  snprintf(prefix, sizeof prefix, "%s:8: value 0 is out of bounds for linear-meta.tasks", path);
+  EXPECT(rc == ISW_EUSAGE && s == NULL && strncmp(isw_error_message(), prefix, strlen(prefix)) == 0,
+         "errors in a file are located by its path and line");
+  remove(path);
+  remove(dir);
+}
+
+int main(int argc, char **argv) {
+  static const isw_test_case cases[] = {
+      {"unknown section is refused", test_unknown_section_is_refused},
+      {"section of a task not in sweep.tasks is refused", test_section_of_task_not_in_tasks_is_refused},
+      {"unknown key is refused", test_unknown_key_is_refused},
+      {"bad number is refused", test_bad_number_is_refused},
+      {"empty list is refused", test_empty_list_is_refused},
+      {"zero or negative iteration counts are refused", test_zero_or_negative_iterations_are_refused},
+      {"zero or negative widths are refused", test_zero_or_negative_widths_are_refused},
+      {"unknown task is refused", test_unknown_task_is_refused},
+      {"range expanding to nothing is refused", test_range_expanding_to_nothing_is_refused},
+      {"range beyond the limit is refused", test_range_beyond_the_limit_is_refused},
+      {"grid beyond max_configs is refused", test_grid_beyond_max_configs_is_refused},
+      {"duplicate key is refused", test_duplicate_key_is_refused},
+      {"continuation line is refused", test_continuation_line_is_refused},
+      {"long line is refused", test_long_line_is_refused},
+      {"syntax error is refused", test_syntax_error_is_refused},
+      {"missing required key is refused", test_missing_required_key_is_refused},
+      {"repeated axis value is refused", test_repeated_axis_value_is_refused},
+      {"single-valued key with a list is refused", test_single_valued_key_with_a_list_is_refused},
+      {"unknown choice is refused", test_unknown_choice_is_refused},
+      {"bad override is refused", test_bad_override_is_refused},
+      {"unreadable file is refused", test_unreadable_file_is_refused},
+      {"default spec parses", test_default_spec_parses},
+      {"ranges expand", test_ranges_expand},
+      {"grid is the product of its axes", test_grid_is_the_product_of_its_axes},
+      {"list-valued parameters become axes", test_list_valued_parameters_become_axes},
+      {"overrides replace values", test_overrides_replace_values},
+      {"canonical text ignores spelling", test_canonical_text_ignores_spelling},
+      {"ids do not depend on position", test_ids_do_not_depend_on_position},
+      {"data_id follows what shapes the data", test_data_id_follows_what_shapes_the_data},
+      {"test_iters are sorted and distinct", test_test_iters_are_sorted_and_distinct},
+      {"choices become axes", test_choices_become_axes},
+      {"several tasks make several groups", test_several_tasks_make_several_groups},
+      {"sweep keys take their values", test_sweep_keys_take_their_values},
+      {"real files load", test_real_files_load},
+      {NULL, NULL},
+  };
+  return isw_test_main(argc, argv, "spec", cases);
+}
