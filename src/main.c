@@ -1,6 +1,44 @@
-/* main.c — argv -> cli -> MPI init -> run -> exit code; nothing else. */
+/* main.c — argv -> cli -> MPI init -> command -> exit code; nothing else. */
+#include <mpi.h>
 #include <stdio.h>
-int main(void) {
-  fputs("isweep: under construction\n", stderr);
-  return 1;
+
+#include "isweep/cli.h"
+#include "isweep/error.h"
+#include "isweep/run.h"
+#include "isweep/signals.h"
+
+extern const char isw_version_string[];
+extern const char isw_git_commit[];
+
+int main(int argc, char **argv) {
+  isw_cli cli;
+  int provided = 0, rank = 0, status = 0;
+  isw_signals_install(); /* first: a stop request during start-up is kept, not fatal */
+  int perr = isw_cli_parse(&cli, argc, argv);
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (perr) {
+    if (rank == 0) fprintf(stderr, "isweep: error: %s\n", isw_error_message());
+    status = ISW_EUSAGE;
+  } else if (provided < MPI_THREAD_MULTIPLE && cli.cmd == ISW_CMD_RUN) {
+    if (rank == 0)
+      fprintf(stderr, "isweep: error: this MPI library does not provide MPI_THREAD_MULTIPLE, which "
+                      "rank 0's dispatcher thread needs (use an MPI built with thread support)\n");
+    status = 1;
+  } else {
+    switch (cli.cmd) {
+      case ISW_CMD_VERSION:
+        if (rank == 0) printf("isweep %s (git %s)\n", isw_version_string, isw_git_commit);
+        break;
+      case ISW_CMD_HELP: status = isw_run_help(&cli); break;
+      case ISW_CMD_PLAN: status = isw_run_plan(&cli); break;
+      case ISW_CMD_RUN: status = isw_run_sweep(&cli); break;
+      case ISW_CMD_REPORT:
+        if (rank == 0) fprintf(stderr, "isweep: error: this build has no report command yet\n");
+        status = ISW_EUSAGE;
+        break;
+    }
+  }
+  MPI_Finalize();
+  return status;
 }

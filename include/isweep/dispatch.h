@@ -1,0 +1,36 @@
+/* dispatch.h — rank 0's dispatcher: hands jobs out longest-first as ranks
+ * become free (teams when a job needs several ranks), tracks outcomes,
+ * prints progress with an ETA from the cost model, and stops handing out
+ * work on a stop signal.  Runs in its own thread beside rank 0's worker. */
+#ifndef ISWEEP_DISPATCH_H
+#define ISWEEP_DISPATCH_H
+
+#include "isweep/sched.h"
+#include "isweep/spec.h"
+#include "isweep/transport.h"
+
+typedef struct {
+  /* inputs */
+  isw_transport *t;
+  const isw_spec *spec;
+  const isw_job *jobs; /* (n_jobs) in dispatch order */
+  int n_jobs;
+  int n_total;   /* configs in the whole sweep */
+  int n_before;  /* configs already finished before this run (resume) */
+  int quiet;     /* no progress output */
+  double progress_interval; /* seconds between plain progress lines off a terminal */
+  /* outputs */
+  int n_ok, n_diverged, n_failed, n_interrupted; /* outcomes of this run's jobs */
+  int n_dispatched;
+  int stopped; /* dispatch ended early on a stop request */
+  double seconds;
+  int err;     /* 0, or the error that ended the dispatcher */
+} isw_dispatch;
+
+/* Thread entry: arg is an isw_dispatch*.  Returns when every rank was told to stop. */
+void *isw_dispatch_main(void *arg);
+
+/* "1:02:03" / "4:05" / "12s" into buf. */
+const char *isw_format_duration(char *buf, size_t len, double seconds);
+
+#endif

@@ -1,0 +1,62 @@
+/* transport.h — the only module that talks MPI point-to-point: workers ask
+ * rank 0's dispatcher for work and report what they finished; the dispatcher
+ * hands out jobs, team memberships and the stop order.  Every wait polls with
+ * a growing sleep (50 us .. 5 ms), so no rank spins a core while it waits.
+ * Thread use: the dispatcher runs in its own thread on rank 0 (MPI is
+ * initialised with MPI_THREAD_MULTIPLE); it uses only the *_dispatch calls. */
+#ifndef ISWEEP_TRANSPORT_H
+#define ISWEEP_TRANSPORT_H
+
+#include <mpi.h>
+
+#define ISW_MAX_TEAM 64
+
+typedef enum { ISW_ASSIGN_JOB = 1, ISW_ASSIGN_STOP = 2 } isw_assign_kind;
+
+/* Dispatcher -> worker. */
+typedef struct {
+  int kind;                   /* isw_assign_kind */
+  int group, row;             /* the config (JOB) */
+  int team;                   /* ranks in the team, members[0] leads and writes the row */
+  int tag;                    /* unique per job: tag of MPI_Comm_create_group */
+  int members[ISW_MAX_TEAM];  /* world ranks of the team, ascending */
+} isw_assign;
+
+/* Worker -> dispatcher: "I am free", with the result of the job just done. */
+typedef struct {
+  int has_result; /* 1 when this rank led a job that just ended */
+  int group, row;
+  int status;     /* isw_status of that row */
+  double seconds; /* its wall time */
+} isw_report;
+
+typedef struct {
+  MPI_Comm ctrl;   /* reports and assignments */
+  MPI_Comm work;   /* parent of team communicators */
+  int rank, size;
+  MPI_Request pending; /* dispatcher's posted receive */
+  isw_report inbox;
+} isw_transport;
+
+/* Collective over world: duplicate the communicators. */
+int isw_transport_init(isw_transport *t, MPI_Comm world);
+/* Collective: free them. */
+void isw_transport_destroy(isw_transport *t);
+
+/* Worker side. */
+int isw_transport_report(isw_transport *t, const isw_report *r);
+int isw_transport_wait_assign(isw_transport *t, isw_assign *a);
+/* Team communicator over a->members (collective over the members only);
+ * MPI_COMM_SELF for a team of one.  Free with isw_transport_team_free. */
+int isw_transport_team_comm(isw_transport *t, const isw_assign *a, MPI_Comm *team);
+void isw_transport_team_free(MPI_Comm *team);
+
+/* Dispatcher side (rank 0, its own thread). */
+/* Non-blocking: *got = 1 and the report and its sender when one arrived. */
+int isw_transport_dispatch_poll(isw_transport *t, isw_report *r, int *from, int *got);
+int isw_transport_dispatch_send(isw_transport *t, int to, const isw_assign *a);
+
+/* Sleep for the k-th round of a polling loop (50 us doubling to 5 ms). */
+void isw_transport_backoff(int k);
+
+#endif

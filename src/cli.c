@@ -1,0 +1,147 @@
+/* cli.c — argv into isw_cli (see cli.h).  Every option is listed once in
+ * `options` with its help text; the usage text is generated from it. */
+#include "isweep/cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "isweep/error.h"
+
+typedef struct {
+  const char *name;
+  const char *arg; /* NULL: a flag */
+  const char *commands;
+  const char *help;
+} option_def;
+
+static const option_def options[] = {
+    {"--set", "SECTION.KEY=VALUE", "run, plan; report: sweep.delta_n only",
+     "override one spec value, e.g. --set linear-meta.tasks=32 (repeatable)"},
+    {"-o", "FILE", "run, plan", "results file (same as --set sweep.output=FILE)"},
+    {"-o", "DIR", "report", "report folder for summary.md, CSV files and figures (without it: tables only)"},
+    {"--resume", NULL, "run",
+     "continue an existing results file: run only configs not ok (the spec must be identical)"},
+    {"--retry-failed", NULL, "run", "with --resume, also re-run failed and diverged configs"},
+    {"--force", NULL, "run", "overwrite an existing results file"},
+    {"--quiet", NULL, "run, report", "no progress line and no summary (report: no tables on stdout)"},
+    {"--ranks", "P", "plan", "number of ranks to predict the makespan for (default 1)"},
+    {"--help", NULL, "all", "show this help"},
+    {"--version", NULL, "all", "show the version and git commit"},
+};
+
+void isw_cli_usage(FILE *out) {
+  fputs("usage: isweep run [SPEC] [options]     run a sweep (embedded default spec without SPEC)\n"
+        "       isweep plan [SPEC] [--ranks P]  list configs, predicted costs and makespan\n"
+        "       isweep report FILE [-o DIR]     tables, CSV and figures from a results file\n"
+        "       isweep help [TASK]              list task families or one family's parameters\n"
+        "       isweep --version\n"
+        "Run under MPI, e.g. mpirun -np 4 isweep run sweep.ini. A stop request (SIGUSR1, SIGTERM\n"
+        "or SIGINT on the ranks; SIGUSR1 to mpirun) stops handing out work, lets running configs\n"
+        "finish and closes the results file; --resume continues it.\n"
+        "options:\n",
+        out);
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; ++i) {
+    char head[64];
+    snprintf(head, sizeof head, "%s%s%s", options[i].name, options[i].arg ? " " : "",
+             options[i].arg ? options[i].arg : "");
+    fprintf(out, "  %-26s %s [%s]\n", head, options[i].help, options[i].commands);
+  }
+  fputs("exit status: 0 done, 2 bad input (spec, options, files), 75 stopped early by a signal\n"
+        "(resume with --resume), other non-zero values for internal, I/O or MPI failures.\n",
+        out);
+}
+
+static int need_arg(int i, int argc, char **argv) {
+  int err = 0;
+  ISW_CHECK(i + 1 < argc, ISW_EUSAGE, "option %s needs an argument (see isweep --help)", argv[i]);
+cleanup:
+  return err;
+}
+
+int isw_cli_parse(isw_cli *cli, int argc, char **argv) {
+  int err = 0;
+  memset(cli, 0, sizeof *cli);
+  cli->ranks = 1;
+  size_t used = 0;
+  for (int i = 0; i < argc && used + 2 < sizeof cli->command_line; ++i)
+    used += (size_t)snprintf(cli->command_line + used, sizeof cli->command_line - used, "%s%s",
+                             i ? " " : "", argv[i]);
+  int i = 1;
+  ISW_CHECK(argc >= 2, ISW_EUSAGE, "no command given (use: isweep run|plan|help, see isweep --help)");
+  if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+    cli->cmd = ISW_CMD_VERSION;
+    return 0;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    cli->cmd = ISW_CMD_HELP;
+    cli->topic = argc > 2 ? argv[2] : NULL;
+    return 0;
+  }
+  if (!strcmp(argv[1], "run")) cli->cmd = ISW_CMD_RUN;
+  else if (!strcmp(argv[1], "plan")) cli->cmd = ISW_CMD_PLAN;
+  else if (!strcmp(argv[1], "report")) cli->cmd = ISW_CMD_REPORT;
+  else
+    ISW_CHECK(0, ISW_EUSAGE, "unknown command '%s' (use: isweep run|plan|help, see isweep --help)",
+              argv[1]);
+  for (i = 2; i < argc; ++i) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      cli->cmd = ISW_CMD_HELP;
+      cli->topic = NULL;
+      return 0;
+    } else if (!strcmp(a, "--set")) {
+      ISW_CALL(need_arg(i, argc, argv));
+      ISW_CHECK(cli->n_sets < ISW_MAX_SETS - 1, ISW_EUSAGE, "too many --set options (at most %d)",
+                ISW_MAX_SETS - 1);
+      ISW_CHECK(strchr(argv[i + 1], '=') && strchr(argv[i + 1], '.'), ISW_EUSAGE,
+                "--set %s: expected SECTION.KEY=VALUE, e.g. --set linear-meta.tasks=32", argv[i + 1]);
+      cli->sets[cli->n_sets++] = argv[++i];
+    } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+      ISW_CALL(need_arg(i, argc, argv));
+      if (cli->cmd == ISW_CMD_REPORT) {
+        cli->report_dir = argv[++i];
+        continue;
+      }
+      snprintf(cli->output_set, sizeof cli->output_set, "sweep.output=%s", argv[++i]);
+    } else if (!strcmp(a, "--resume")) {
+      cli->resume = 1;
+    } else if (!strcmp(a, "--retry-failed")) {
+      cli->retry_failed = 1;
+    } else if (!strcmp(a, "--force")) {
+      cli->force = 1;
+    } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+      cli->quiet = 1;
+    } else if (!strcmp(a, "--ranks")) {
+      ISW_CALL(need_arg(i, argc, argv));
+      char *end = NULL;
+      errno = 0;
+      long p = strtol(argv[i + 1], &end, 10);
+      ISW_CHECK(!errno && end && !*end && p >= 1 && p <= 1000000, ISW_EUSAGE,
+                "--ranks %s: expected a whole number of ranks from 1 to 1000000", argv[i + 1]);
+      cli->ranks = (int)p;
+      ++i;
+    } else if (a[0] == '-' && a[1]) {
+      ISW_CHECK(0, ISW_EUSAGE, "unknown option '%s' (see isweep --help)", a);
+    } else {
+      if (cli->cmd == ISW_CMD_REPORT) {
+        ISW_CHECK(!cli->report_file, ISW_EUSAGE,
+                  "more than one results file given ('%s' and '%s'): give one", cli->report_file, a);
+        cli->report_file = a;
+      } else {
+        ISW_CHECK(!cli->spec_path, ISW_EUSAGE,
+                  "more than one spec file given ('%s' and '%s'): give one", cli->spec_path, a);
+        cli->spec_path = a;
+      }
+    }
+  }
+  if (cli->output_set[0]) cli->sets[cli->n_sets++] = cli->output_set;
+  ISW_CHECK(!(cli->resume && cli->force), ISW_EUSAGE,
+            "--resume and --force contradict each other: --resume continues the file, --force replaces it");
+  ISW_CHECK(!cli->retry_failed || cli->resume, ISW_EUSAGE,
+            "--retry-failed needs --resume (it re-runs rows of an existing results file)");
+  ISW_CHECK(cli->cmd != ISW_CMD_REPORT || cli->report_file, ISW_EUSAGE,
+            "report needs a results file: isweep report FILE.h5 [-o DIR]");
+cleanup:
+  return err;
+}

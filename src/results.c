@@ -1,0 +1,367 @@
+/* results.c — read-only access to a results file (see results.h).  Serial
+ * HDF5; used after the parallel file was closed, or on a file of a sweep
+ * that is still running (rows are read as they stand).
+ *
+ * Every HDF5 failure is translated here into ISW_EUSAGE naming the file and
+ * the object (a results file that cannot be read is the user's input being
+ * wrong: exit status 2).  HDF5's automatic error printing is off.  This file
+ * never writes and never decides about exit. */
+#include "isweep/results.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "isweep/error.h"
+#include "isweep/store.h"
+
+struct isw_results {
+  hid_t file;
+  char path[4096];
+};
+
+const char *isw_results_path(const isw_results *r) { return r ? r->path : ""; }
+
+int isw_results_open(isw_results **out, const char *path) {
+  int err = 0;
+  isw_results *r = NULL;
+  hid_t attr = H5I_INVALID_HID, atype = H5I_INVALID_HID;
+  struct stat st;
+  *out = NULL;
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  ISW_CHECK(stat(path, &st) == 0, ISW_EUSAGE, "%s: cannot read the results file (%s)", path,
+            strerror(errno));
+  ISW_CHECK(S_ISREG(st.st_mode), ISW_EUSAGE, "%s: not a regular file (give an isweep results file)", path);
+  ISW_ALLOC(r, 1);
+  r->file = H5I_INVALID_HID;
+  snprintf(r->path, sizeof r->path, "%s", path);
+  ISW_CHECK(H5Fis_hdf5(path) > 0, ISW_EUSAGE, "%s: not a readable HDF5 file (give an isweep results file)", path);
+  r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  ISW_CHECK(r->file >= 0, ISW_EUSAGE, "%s: cannot open the HDF5 file (damaged or still being created?)", path);
+  ISW_CHECK(H5Aexists(r->file, "schema_version") > 0, ISW_EUSAGE,
+            "%s: not an isweep results file (no schema_version attribute)", path);
+  int version = -1;
+  attr = H5Aopen(r->file, "schema_version", H5P_DEFAULT);
+  ISW_CHECK(attr >= 0 && (atype = H5Aget_type(attr)) >= 0 && H5Tget_class(atype) == H5T_INTEGER &&
+                H5Aread(attr, H5T_NATIVE_INT, &version) >= 0,
+            ISW_EUSAGE, "%s: unreadable schema_version attribute (not an isweep results file?)", path);
+  ISW_CHECK(version == ISW_SCHEMA_VERSION, ISW_EUSAGE,
+            "%s: results schema version %d, this isweep reads version %d (use the isweep that wrote it)",
+            path, version, ISW_SCHEMA_VERSION);
+  *out = r;
+  r = NULL;
+cleanup:
+  if (atype >= 0) H5Tclose(atype);
+  if (attr >= 0) H5Aclose(attr);
+  H5Eclear2(H5E_DEFAULT);
+  isw_results_close(&r);
+  return err;
+}
+
+void isw_results_close(isw_results **r) {
+  if (!r || !*r) return;
+  if ((*r)->file >= 0) H5Fclose((*r)->file);
+  free(*r);
+  *r = NULL;
+}
+
+/* full <- "/GROUP/NAME" (or "/NAME" for the root). */
+static void full_name(char *full, size_t len, const char *group, const char *name) {
+  if (!group || !group[0] || !strcmp(group, "/")) snprintf(full, len, "/%s", name);
+  else snprintf(full, len, "/%s/%s", group, name);
+}
+
+int isw_results_exists(isw_results *r, const char *group, const char *name) {
+  char full[512];
+  if (group && group[0] && strcmp(group, "/")) {
+    char g[300];
+    snprintf(g, sizeof g, "/%s", group);
+    if (H5Lexists(r->file, g, H5P_DEFAULT) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return 0;
+    }
+  }
+  full_name(full, sizeof full, group, name);
+  htri_t e = H5Lexists(r->file, full, H5P_DEFAULT);
+  H5Eclear2(H5E_DEFAULT);
+  return e > 0;
+}
+
+/* Open dataset /group/name with n elements; ISW_EUSAGE when missing or of
+ * another size. */
+static int open_dset(hid_t *ds, isw_results *r, const char *group, const char *name, long n) {
+  int err = 0;
+  char full[512];
+  hid_t sp = H5I_INVALID_HID;
+  full_name(full, sizeof full, group, name);
+  ISW_CHECK(isw_results_exists(r, group, name), ISW_EUSAGE,
+            "%s: dataset %s is missing (damaged or foreign file)", r->path, full);
+  *ds = H5Dopen2(r->file, full, H5P_DEFAULT);
+  ISW_CHECK(*ds >= 0, ISW_EUSAGE, "%s: cannot open dataset %s (damaged file?)", r->path, full);
+  sp = H5Dget_space(*ds);
+  hssize_t npts = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+  ISW_CHECK(npts == n, ISW_EUSAGE, "%s: dataset %s has %lld elements, expected %ld (damaged file?)", r->path,
+            full, (long long)npts, n);
+cleanup:
+  if (sp >= 0) H5Sclose(sp);
+  H5Eclear2(H5E_DEFAULT);
+  return err;
+}
+
+static int read_any(isw_results *r, const char *group, const char *name, hid_t mtype, void *out, long n) {
+  int err = 0;
+  char full[512];
+  hid_t ds = H5I_INVALID_HID;
+  full_name(full, sizeof full, group, name);
+  ISW_CALL(open_dset(&ds, r, group, name, n));
+  ISW_CHECK(H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0, ISW_EUSAGE,
+            "%s: cannot read dataset %s (damaged file, or not of a numeric type)", r->path, full);
+cleanup:
+  if (ds >= 0) H5Dclose(ds);
+  H5Eclear2(H5E_DEFAULT);
+  return err;
+}
+
+int isw_results_read_f64(isw_results *r, const char *group, const char *name, double *out, long n) {
+  return read_any(r, group, name, H5T_NATIVE_DOUBLE, out, n);
+}
+int isw_results_read_i64(isw_results *r, const char *group, const char *name, int64_t *out, long n) {
+  return read_any(r, group, name, H5T_NATIVE_INT64, out, n);
+}
+int isw_results_read_u64(isw_results *r, const char *group, const char *name, uint64_t *out, long n) {
+  return read_any(r, group, name, H5T_NATIVE_UINT64, out, n);
+}
+int isw_results_read_u8(isw_results *r, const char *group, const char *name, uint8_t *out, long n) {
+  return read_any(r, group, name, H5T_NATIVE_UINT8, out, n);
+}
+
+int isw_results_read_str(isw_results *r, const char *group, const char *name, char *out, size_t width,
+                         long n) {
+  int err = 0;
+  char full[512];
+  hid_t ds = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+  full_name(full, sizeof full, group, name);
+  ISW_CHECK(width >= 2, ISW_EINTERNAL, "isw_results_read_str: width %zu too small", width);
+  ISW_CALL(open_dset(&ds, r, group, name, n));
+  ft = H5Dget_type(ds);
+  ISW_CHECK(ft >= 0 && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) == 0, ISW_EUSAGE,
+            "%s: dataset %s is not a fixed-length string (damaged or foreign file)", r->path, full);
+  mt = H5Tcopy(H5T_C_S1);
+  ISW_CHECK(mt >= 0 && H5Tset_size(mt, width) >= 0 && H5Tset_strpad(mt, H5T_STR_NULLTERM) >= 0,
+            ISW_EINTERNAL, "cannot make a %zu-byte string type", width);
+  ISW_CHECK(H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0, ISW_EUSAGE,
+            "%s: cannot read dataset %s (damaged file?)", r->path, full);
+  for (long i = 0; i < n; ++i) out[(size_t)i * width + width - 1] = '\0';
+cleanup:
+  if (mt >= 0) H5Tclose(mt);
+  if (ft >= 0) H5Tclose(ft);
+  if (ds >= 0) H5Dclose(ds);
+  H5Eclear2(H5E_DEFAULT);
+  return err;
+}
+
+/* ---- listing ------------------------------------------------------------ */
+
+typedef struct {
+  char **names;
+  int n, cap, oom;
+  H5O_type_t want;
+  hid_t loc;
+} name_list;
+
+static herr_t collect_cb(hid_t loc, const char *name, const H5L_info_t *info, void *data) {
+  name_list *l = data;
+  (void)info;
+  H5O_info_t oi;
+  if (H5Oget_info_by_name(loc, name, &oi, H5P_DEFAULT) < 0) return 0; /* dangling: skip */
+  if (oi.type != l->want) return 0;
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 16;
+    char **p = realloc(l->names, (size_t)cap * sizeof *p);
+    if (!p) {
+      l->oom = 1;
+      return 1;
+    }
+    l->names = p;
+    l->cap = cap;
+  }
+  l->names[l->n] = strdup(name);
+  if (!l->names[l->n]) {
+    l->oom = 1;
+    return 1;
+  }
+  l->n++;
+  return 0;
+}
+
+/* Names of the objects of type `want` directly in `loc`, in name order. */
+static int list_names(isw_results *r, hid_t loc, const char *where, H5O_type_t want, name_list *l) {
+  int err = 0;
+  hsize_t idx = 0;
+  memset(l, 0, sizeof *l);
+  l->want = want;
+  l->loc = loc;
+  herr_t e = H5Literate(loc, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_cb, l);
+  H5Eclear2(H5E_DEFAULT);
+  ISW_CHECK(!l->oom, ISW_ENOMEM, "out of memory listing %s", where);
+  ISW_CHECK(e >= 0, ISW_EUSAGE, "%s: cannot list the objects of %s (damaged file?)", r->path, where);
+cleanup:
+  return err;
+}
+
+void isw_results_free_names(char ***names, int n) {
+  if (!names || !*names) return;
+  for (int i = 0; i < n; ++i) free((*names)[i]);
+  free(*names);
+  *names = NULL;
+}
+
+int isw_results_groups(isw_results *r, char ***names, int *n) {
+  int err = 0;
+  name_list l;
+  *names = NULL;
+  *n = 0;
+  ISW_CALL(list_names(r, r->file, "/", H5O_TYPE_GROUP, &l));
+  *names = l.names;
+  *n = l.n;
+  l.names = NULL;
+cleanup:
+  if (err) isw_results_free_names(&l.names, l.n);
+  return err;
+}
+
+int isw_results_columns(isw_results *r, const char *group, isw_results_column **cols, int *n) {
+  int err = 0;
+  name_list l = {0};
+  hid_t g = H5I_INVALID_HID, ds = H5I_INVALID_HID, sp = H5I_INVALID_HID, t = H5I_INVALID_HID;
+  char where[300];
+  *cols = NULL;
+  *n = 0;
+  snprintf(where, sizeof where, "/%s", group);
+  ISW_CHECK(isw_results_exists(r, "/", group), ISW_EUSAGE, "%s: group %s is missing (damaged or foreign file)",
+            r->path, where);
+  g = H5Gopen2(r->file, where, H5P_DEFAULT);
+  ISW_CHECK(g >= 0, ISW_EUSAGE, "%s: cannot open group %s (damaged file?)", r->path, where);
+  ISW_CALL(list_names(r, g, where, H5O_TYPE_DATASET, &l));
+  ISW_ALLOC(*cols, l.n);
+  for (int i = 0; i < l.n; ++i) {
+    isw_results_column *c = &(*cols)[i];
+    snprintf(c->name, sizeof c->name, "%s", l.names[i]);
+    ds = H5Dopen2(g, l.names[i], H5P_DEFAULT);
+    ISW_CHECK(ds >= 0, ISW_EUSAGE, "%s: cannot open dataset %s/%s (damaged file?)", r->path, where, l.names[i]);
+    sp = H5Dget_space(ds);
+    t = H5Dget_type(ds);
+    ISW_CHECK(sp >= 0 && t >= 0, ISW_EUSAGE, "%s: cannot read the shape of %s/%s (damaged file?)", r->path,
+              where, l.names[i]);
+    hsize_t dims[H5S_MAX_RANK] = {0};
+    c->ndims = H5Sget_simple_extent_dims(sp, dims, NULL);
+    c->dims[0] = c->ndims >= 1 ? (long)dims[0] : 0;
+    c->dims[1] = c->ndims >= 2 ? (long)dims[1] : 0;
+    switch (H5Tget_class(t)) {
+      case H5T_INTEGER: c->kind = ISW_RCOL_INT; break;
+      case H5T_FLOAT: c->kind = ISW_RCOL_FLOAT; break;
+      case H5T_ENUM: c->kind = ISW_RCOL_ENUM; break;
+      case H5T_STRING:
+        c->kind = H5Tis_variable_str(t) > 0 ? ISW_RCOL_OTHER : ISW_RCOL_STRING;
+        c->str_len = H5Tget_size(t);
+        break;
+      default: c->kind = ISW_RCOL_OTHER; break;
+    }
+    H5Tclose(t);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    t = sp = ds = H5I_INVALID_HID;
+  }
+  *n = l.n;
+cleanup:
+  if (t >= 0) H5Tclose(t);
+  if (sp >= 0) H5Sclose(sp);
+  if (ds >= 0) H5Dclose(ds);
+  if (g >= 0) H5Gclose(g);
+  H5Eclear2(H5E_DEFAULT);
+  isw_results_free_names(&l.names, l.n);
+  if (err) {
+    free(*cols);
+    *cols = NULL;
+  }
+  return err;
+}
+
+/* ---- attributes --------------------------------------------------------- */
+
+static const char *obj_path(const char *obj) { return (!obj || !obj[0]) ? "/" : obj; }
+
+int isw_results_has_attr(isw_results *r, const char *obj, const char *name) {
+  htri_t e = H5Aexists_by_name(r->file, obj_path(obj), name, H5P_DEFAULT);
+  H5Eclear2(H5E_DEFAULT);
+  return e > 0;
+}
+
+static int open_attr(hid_t *a, isw_results *r, const char *obj, const char *name) {
+  int err = 0;
+  ISW_CHECK(isw_results_has_attr(r, obj, name), ISW_EUSAGE,
+            "%s: attribute %s of %s is missing (damaged or foreign file)", r->path, name, obj_path(obj));
+  *a = H5Aopen_by_name(r->file, obj_path(obj), name, H5P_DEFAULT, H5P_DEFAULT);
+  ISW_CHECK(*a >= 0, ISW_EUSAGE, "%s: cannot open attribute %s of %s (damaged file?)", r->path, name,
+            obj_path(obj));
+cleanup:
+  H5Eclear2(H5E_DEFAULT);
+  return err;
+}
+
+int isw_results_attr_str(isw_results *r, const char *obj, const char *name, char **out) {
+  int err = 0;
+  hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, mt = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+  char *vl = NULL;
+  *out = NULL;
+  ISW_CALL(open_attr(&a, r, obj, name));
+  t = H5Aget_type(a);
+  sp = H5Aget_space(a);
+  ISW_CHECK(t >= 0 && H5Tget_class(t) == H5T_STRING && sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1,
+            ISW_EUSAGE, "%s: attribute %s of %s is not a string (damaged or foreign file)", r->path, name,
+            obj_path(obj));
+  mt = H5Tcopy(H5T_C_S1);
+  ISW_CHECK(mt >= 0, ISW_EINTERNAL, "cannot copy the string type");
+  if (H5Tis_variable_str(t) > 0) {
+    ISW_CHECK(H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(a, mt, &vl) >= 0 && vl, ISW_EUSAGE,
+              "%s: cannot read attribute %s of %s", r->path, name, obj_path(obj));
+    *out = strdup(vl);
+    ISW_CHECK(*out != NULL, ISW_ENOMEM, "out of memory reading attribute %s", name);
+  } else {
+    size_t size = H5Tget_size(t);
+    ISW_ALLOC(*out, size + 1);
+    ISW_CHECK(H5Tset_size(mt, size) >= 0 && H5Tset_strpad(mt, H5T_STR_NULLPAD) >= 0 &&
+                  H5Aread(a, mt, *out) >= 0,
+              ISW_EUSAGE, "%s: cannot read attribute %s of %s", r->path, name, obj_path(obj));
+    (*out)[size] = '\0';
+  }
+cleanup:
+  if (vl) H5free_memory(vl);
+  if (mt >= 0) H5Tclose(mt);
+  if (sp >= 0) H5Sclose(sp);
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  H5Eclear2(H5E_DEFAULT);
+  if (err) {
+    free(*out);
+    *out = NULL;
+  }
+  return err;
+}
+
+int isw_results_attr_i64(isw_results *r, const char *obj, const char *name, int64_t *out) {
+  int err = 0;
+  hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID;
+  ISW_CALL(open_attr(&a, r, obj, name));
+  t = H5Aget_type(a);
+  ISW_CHECK(t >= 0 && (H5Tget_class(t) == H5T_INTEGER) && H5Aread(a, H5T_NATIVE_INT64, out) >= 0, ISW_EUSAGE,
+            "%s: attribute %s of %s is not an integer (damaged or foreign file)", r->path, name, obj_path(obj));
+cleanup:
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  H5Eclear2(H5E_DEFAULT);
+  return err;
+}

@@ -1,0 +1,373 @@
+/* run.c — the `run`, `plan` and `help` commands (see run.h).  Owns the
+ * worker loop; delegates the spec to spec.c, the file to store.c, the
+ * dispatcher to dispatch.c and messages to transport.c. */
+#include "isweep/run.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "isweep/dispatch.h"
+#include "isweep/error.h"
+#include "isweep/sched.h"
+#include "isweep/signals.h"
+#include "isweep/spec.h"
+#include "isweep/store.h"
+#include "isweep/summary.h"
+#include "isweep/transport.h"
+
+/* Print the current error once, on rank 0, as "isweep: error: MESSAGE". */
+static void report_error(int rank, int err) {
+  if (rank != 0 || !err) return;
+  fprintf(stderr, "isweep: error: %s\n", isw_error_message());
+  if (err != ISW_EUSAGE) fputs(isw_error_traceback(), stderr);
+}
+
+/* Rank 0 loads the spec (file or default) and validates every distinct data
+ * set; the text goes to every rank, which parses it the same way.  The
+ * outcome code is the same on every rank. */
+static int load_spec(isw_spec **out, const isw_cli *cli, int rank, MPI_Comm comm) {
+  int err = 0;
+  isw_spec *spec = NULL;
+  char *text = NULL;
+  long len = 0;
+  if (rank == 0) {
+    err = isw_spec_load(&spec, cli->spec_path, cli->sets, cli->n_sets);
+    for (int g = 0; !err && spec && g < spec->n_groups; ++g) {
+      const isw_spec_group *grp = &spec->groups[g];
+      if (!grp->task->validate) continue;
+      for (int i = 0; !err && i < grp->n_configs; ++i) {
+        int seen = 0; /* validate each data set once */
+        for (int j = 0; j < i && !seen; ++j) seen = grp->configs[j].data_id == grp->configs[i].data_id;
+        if (!seen) err = grp->task->validate(&grp->configs[i]);
+      }
+    }
+    report_error(rank, err);
+    if (!err) len = (long)strlen(spec->text);
+  }
+  MPI_Bcast(&err, 1, MPI_INT, 0, comm);
+  if (err) goto cleanup;
+  MPI_Bcast(&len, 1, MPI_LONG, 0, comm);
+  if (rank != 0) {
+    ISW_ALLOC(text, len + 1);
+  }
+  MPI_Bcast(rank == 0 ? spec->text : text, (int)len, MPI_CHAR, 0, comm);
+  if (rank != 0) {
+    const char *name = cli->spec_path ? cli->spec_path : "(default spec)";
+    ISW_CALL(isw_spec_parse(&spec, name, text, cli->sets, cli->n_sets));
+  }
+  *out = spec;
+  spec = NULL;
+cleanup:
+  free(text);
+  isw_spec_destroy(&spec);
+  return err;
+}
+
+/* Seconds this rank spent in results-file calls (reported at the end). */
+static double io_seconds = 0.0;
+#define TIMED_IO(call)                         \
+  do {                                         \
+    double io_t0_ = MPI_Wtime();               \
+    int io_rc_ = (call);                       \
+    io_seconds += MPI_Wtime() - io_t0_;        \
+    ISW_CALL(io_rc_);                          \
+  } while (0)
+
+static double unix_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Run one job on this rank (possibly as a member of a team); the team
+ * leader writes the row.  *status receives the row's final status. */
+static int run_job(isw_store *store, const isw_spec *spec, isw_transport *t, const isw_assign *a,
+                   const char *host, int *status) {
+  int err = 0;
+  MPI_Comm team = MPI_COMM_NULL;
+  const isw_config *c = &spec->groups[a->group].configs[a->row];
+  const isw_task *task = c->task;
+  isw_result res;
+  memset(&res, 0, sizeof res);
+  int leader = a->members[0] == t->rank;
+  ISW_ALLOC(res.scalars, task->n_scalars);
+  ISW_ALLOC(res.curves, (size_t)task->n_curves * (size_t)c->n_test);
+  for (int i = 0; i < task->n_scalars; ++i) res.scalars[i] = NAN;
+  for (long i = 0; i < (long)task->n_curves * c->n_test; ++i) res.curves[i] = NAN;
+  res.rho = NAN;
+  res.n_params = -1;
+
+  ISW_CALL(isw_transport_team_comm(t, a, &team));
+  if (leader) TIMED_IO(isw_store_begin_row(store, a->group, a->row, t->rank, host, unix_now()));
+  double t0 = MPI_Wtime();
+  isw_error_clear();
+  int rc = task->run(&res, c, team);
+  double wall = MPI_Wtime() - t0;
+  if (rc == ISW_EINTERRUPT) {
+    res.status = ISW_ST_PENDING;
+  } else if (rc) {
+    res.status = ISW_ST_FAILED;
+    snprintf(res.message, sizeof res.message, "error: %s", isw_error_message());
+    fprintf(stderr, "isweep: rank %d: config %s row %d failed: %s\n%s", t->rank, task->name, a->row,
+            isw_error_message(), isw_error_traceback());
+  }
+  if (res.train_seconds == 0 && res.eval_seconds == 0) res.train_seconds = wall;
+  if (leader) {
+    if (res.status == ISW_ST_PENDING) TIMED_IO(isw_store_set_status(store, a->group, a->row, ISW_ST_PENDING));
+    else TIMED_IO(isw_store_write_row(store, a->group, a->row, &res));
+  }
+  *status = res.status;
+cleanup:
+  isw_transport_team_free(&team);
+  free(res.scalars);
+  free(res.curves);
+  return err;
+}
+
+/* Ask for work until told to stop. */
+static int worker_loop(isw_store *store, const isw_spec *spec, isw_transport *t) {
+  int err = 0;
+  char host[ISW_HOST_LEN] = "";
+  gethostname(host, sizeof host - 1);
+  isw_report r;
+  memset(&r, 0, sizeof r);
+  for (;;) {
+    isw_assign a;
+    ISW_CALL(isw_transport_report(t, &r));
+    ISW_CALL(isw_transport_wait_assign(t, &a));
+    if (a.kind == ISW_ASSIGN_STOP) break;
+    double t0 = MPI_Wtime();
+    int status = ISW_ST_FAILED;
+    ISW_CALL(run_job(store, spec, t, &a, host, &status));
+    memset(&r, 0, sizeof r);
+    r.has_result = a.members[0] == t->rank;
+    r.group = a.group;
+    r.row = a.row;
+    r.status = status;
+    r.seconds = MPI_Wtime() - t0;
+  }
+cleanup:
+  return err;
+}
+
+static int file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+int isw_run_sweep(const isw_cli *cli) {
+  int err = 0, rank = 0, size = 1, exit_status = 0, resuming = 0;
+  MPI_Comm world = MPI_COMM_WORLD;
+  isw_spec *spec = NULL;
+  isw_store *store = NULL;
+  isw_job *jobs = NULL;
+  unsigned char **skip = NULL;
+  int n_jobs = 0, n_before = 0, transport_ready = 0;
+  isw_transport t;
+  isw_dispatch d;
+  memset(&d, 0, sizeof d);
+  MPI_Comm_rank(world, &rank);
+  MPI_Comm_size(world, &size);
+  isw_signals_install();
+
+  err = load_spec(&spec, cli, rank, world);
+  if (err) goto cleanup_quiet;
+  isw_sched_assign(spec, size);
+
+  /* create or resume the results file (collective); --resume of a missing file starts it */
+  int exists = 0;
+  if (rank == 0) exists = file_exists(spec->output);
+  MPI_Bcast(&exists, 1, MPI_INT, 0, world);
+  isw_store_meta meta = {cli->command_line, size};
+  resuming = cli->resume && exists;
+  if (cli->resume && !exists && rank == 0 && !cli->quiet)
+    fprintf(stderr, "isweep: %s does not exist yet: starting the sweep (nothing to resume)\n", spec->output);
+  double t_open = MPI_Wtime(), t_start = t_open;
+  if (resuming) err = isw_store_open(&store, spec->output, spec, &meta, world);
+  else err = isw_store_create(&store, spec->output, cli->force, spec, &meta, world);
+  io_seconds += MPI_Wtime() - t_open;
+  report_error(rank, err);
+  if (err) goto cleanup_quiet;
+
+  /* which rows to run: all on a new file; on resume those not done */
+  ISW_ALLOC(skip, spec->n_groups);
+  for (int g = 0; g < spec->n_groups; ++g) {
+    int n = spec->groups[g].n_configs;
+    ISW_ALLOC(skip[g], n);
+    if (resuming) {
+      if (rank == 0) ISW_CALL(isw_store_read_status(store, g, skip[g]));
+      MPI_Bcast(skip[g], n, MPI_UNSIGNED_CHAR, 0, world);
+      for (int i = 0; i < n; ++i) {
+        int st = skip[g][i];
+        int done = st == ISW_ST_OK || (!cli->retry_failed && (st == ISW_ST_DIVERGED || st == ISW_ST_FAILED));
+        skip[g][i] = (unsigned char)done;
+        n_before += done;
+      }
+    }
+  }
+  ISW_CALL(isw_sched_order(&jobs, &n_jobs, spec, (const unsigned char *const *)skip));
+  if (rank == 0 && !cli->quiet) {
+    fprintf(stderr, "isweep: %s: %lld configs in %d task group(s), %d to run on %d rank(s)%s -> %s\n",
+            spec->path, (long long)isw_spec_n_configs(spec), spec->n_groups, n_jobs, size,
+            resuming ? " (resumed)" : "", spec->output);
+  }
+
+  ISW_CALL(isw_transport_init(&t, world));
+  transport_ready = 1;
+  pthread_t thread;
+  int have_thread = 0;
+  if (rank == 0) {
+    d.t = &t;
+    d.spec = spec;
+    d.jobs = jobs;
+    d.n_jobs = n_jobs;
+    d.n_total = (int)isw_spec_n_configs(spec);
+    d.n_before = n_before;
+    d.quiet = cli->quiet;
+    d.progress_interval = 10.0;
+    ISW_CHECK(pthread_create(&thread, NULL, isw_dispatch_main, &d) == 0, ISW_EINTERNAL,
+              "cannot start the dispatcher thread");
+    have_thread = 1;
+  }
+  err = worker_loop(store, spec, &t);
+  if (have_thread) pthread_join(thread, NULL);
+  if (err) {
+    /* a rank that cannot write its rows cannot take part in the collective close */
+    fprintf(stderr, "isweep: rank %d: %s\n%s", rank, isw_error_message(), isw_error_traceback());
+    MPI_Abort(world, err);
+  }
+  TIMED_IO(isw_store_close(&store));
+  double io_sum = 0, wall = MPI_Wtime() - t_start;
+  MPI_Reduce(&io_seconds, &io_sum, 1, MPI_DOUBLE, MPI_SUM, 0, world);
+
+  if (rank == 0) {
+    int left = n_jobs - d.n_ok - d.n_diverged - d.n_failed;
+    if (!cli->quiet) {
+      char dur[32];
+      printf("isweep: %d configs run in %s: %d ok, %d diverged, %d failed%s\n",
+             d.n_ok + d.n_diverged + d.n_failed, isw_format_duration(dur, sizeof dur, d.seconds),
+             d.n_ok, d.n_diverged, d.n_failed, d.stopped ? " (stopped by a signal)" : "");
+      printf("isweep: HDF5 I/O: %.3f s summed over %d ranks = %.2f%% of %.1f rank-seconds\n", io_sum, size,
+             100.0 * io_sum / (wall * size), wall * size);
+      if (left > 0) {
+        printf("isweep: %d configs not run yet: continue with  isweep run%s%s", left,
+               cli->spec_path ? " " : "", cli->spec_path ? cli->spec_path : "");
+        for (int i = 0; i < cli->n_sets; ++i)
+          if (strncmp(cli->sets[i], "sweep.output=", 13) != 0) printf(" --set '%s'", cli->sets[i]);
+        printf(" -o '%s' --resume\n", spec->output);
+      }
+      fflush(stdout);
+      if (isw_summary_print(stdout, spec->output, spec) != 0)
+        fprintf(stderr, "isweep: warning: no summary: %s\n", isw_error_message());
+    }
+    exit_status = left > 0 ? ISW_EXIT_STOPPED : 0;
+  }
+  MPI_Bcast(&exit_status, 1, MPI_INT, 0, world);
+
+cleanup:
+  report_error(rank, err);
+cleanup_quiet:
+  if (store) isw_store_close(&store);
+  if (transport_ready) isw_transport_destroy(&t);
+  if (skip)
+    for (int g = 0; g < spec->n_groups; ++g) free(skip[g]);
+  free(skip);
+  free(jobs);
+  isw_spec_destroy(&spec);
+  return err ? err : exit_status;
+}
+
+int isw_run_plan(const isw_cli *cli) {
+  int err = 0, rank = 0;
+  isw_spec *spec = NULL;
+  isw_job *jobs = NULL;
+  double *start = NULL;
+  int n_jobs = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  err = load_spec(&spec, cli, rank, MPI_COMM_WORLD);
+  if (err || rank != 0) goto cleanup;
+  isw_sched_assign(spec, cli->ranks);
+  ISW_CALL(isw_sched_order(&jobs, &n_jobs, spec, NULL));
+  ISW_ALLOC(start, n_jobs);
+  double makespan = isw_sched_makespan(jobs, n_jobs, cli->ranks, spec->flop_rate, start);
+  double total = 0;
+  printf("# isweep plan: %s, %d configs, %d rank(s), flop_rate %.3g flop/s per rank, output %s\n",
+         spec->path, n_jobs, cli->ranks, spec->flop_rate, spec->output);
+  printf("# order  task          row  config_id          width  train_iters  seed  team  pred_gflop  pred_s  start_s  params\n");
+  for (int j = 0; j < n_jobs; ++j) {
+    const isw_config *c = &spec->groups[jobs[j].group].configs[jobs[j].row];
+    char params[512] = "";
+    size_t used = 0;
+    for (int k = 0; k < c->task->n_params && used + 2 < sizeof params; ++k) {
+      const isw_param_def *pd = &c->task->params[k];
+      if (pd->type == ISW_PARAM_ENUM || pd->type == ISW_PARAM_STRING)
+        used += (size_t)snprintf(params + used, sizeof params - used, "%s%s=%s", k ? " " : "",
+                                 pd->name, c->p[k].str ? c->p[k].str : "");
+      else
+        used += (size_t)snprintf(params + used, sizeof params - used, "%s%s=%.6g", k ? " " : "",
+                                 pd->name, c->p[k].num);
+    }
+    printf("%7d  %-12s %5d  %016llx  %5lld  %11lld  %4lld  %4d  %10.3f  %6.2f  %7.2f  %s\n", j,
+           c->task->name, c->row, (unsigned long long)c->id, (long long)c->width,
+           (long long)c->train_iters, (long long)c->seed, c->team, c->cost / 1e9,
+           c->cost / (spec->flop_rate * c->team), start[j], params);
+    total += c->cost;
+  }
+  char a[32], b[32], e[32];
+  printf("# total predicted work %.3g flop = %s on one rank; predicted makespan on %d rank(s): %s "
+         "(ideal %s)\n",
+         total, isw_format_duration(a, sizeof a, total / spec->flop_rate), cli->ranks,
+         isw_format_duration(b, sizeof b, makespan),
+         isw_format_duration(e, sizeof e, total / spec->flop_rate / cli->ranks));
+cleanup:
+  free(start);
+  free(jobs);
+  isw_spec_destroy(&spec);
+  if (err && rank == 0 && err != ISW_EUSAGE) report_error(rank, err);
+  return err;
+}
+
+int isw_run_help(const isw_cli *cli) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank != 0) return 0;
+  if (!cli->topic) {
+    isw_cli_usage(stdout);
+    printf("task families (isweep help TASK for parameters):\n");
+    for (int i = 0; i < isw_n_tasks; ++i) printf("  %-12s %s\n", isw_tasks[i]->name, isw_tasks[i]->summary);
+    return 0;
+  }
+  const isw_task *task = isw_task_find(cli->topic);
+  if (!task) {
+    fprintf(stderr, "isweep: error: unknown task family '%s' (known:", cli->topic);
+    for (int i = 0; i < isw_n_tasks; ++i) fprintf(stderr, " %s", isw_tasks[i]->name);
+    fprintf(stderr, ")\n");
+    return ISW_EUSAGE;
+  }
+  printf("[%s] %s\nparameters (a list value makes a grid axis):\n", task->name, task->summary);
+  printf("  %-16s %-10s %s\n", "widths", "list", "model size axis (also in [sweep])");
+  printf("  %-16s %-10s %s\n", "train_iters", "list", "inner iterations N used in training (also in [sweep])");
+  printf("  %-16s %-10s %s\n", "test_iters", "list", "inner iterations n evaluated per trained model (also in [sweep])");
+  printf("  %-16s %-10s %s\n", "seeds", "list", "seeds (also in [sweep])");
+  for (int i = 0; i < task->n_params; ++i) {
+    const isw_param_def *p = &task->params[i];
+    printf("  %-16s %-10s %s (default %s", p->name,
+           p->type == ISW_PARAM_INT ? "int" : p->type == ISW_PARAM_REAL ? "real"
+           : p->type == ISW_PARAM_ENUM ? "choice" : "text",
+           p->help, p->def);
+    if (p->type == ISW_PARAM_ENUM) printf("; one of %s", p->choices);
+    else if (p->type != ISW_PARAM_STRING) printf("; %g..%g", p->min, p->max);
+    printf(")\n");
+  }
+  printf("curves (per n in test_iters):\n");
+  for (int i = 0; i < task->n_curves; ++i) printf("  %-16s %s\n", task->curves[i].name, task->curves[i].help);
+  printf("scalars:\n");
+  for (int i = 0; i < task->n_scalars; ++i) printf("  %-16s %s\n", task->scalars[i].name, task->scalars[i].help);
+  return 0;
+}

@@ -1,0 +1,87 @@
+/* sched.c — cost, team size, longest-first order and simulated makespan
+ * (see sched.h).  Knows nothing of MPI or files. */
+#include "isweep/sched.h"
+
+#include <stdlib.h>
+
+#include "isweep/error.h"
+
+void isw_sched_assign(isw_spec *spec, int world) {
+  for (int g = 0; g < spec->n_groups; ++g) {
+    isw_spec_group *grp = &spec->groups[g];
+    for (int i = 0; i < grp->n_configs; ++i) {
+      isw_config *c = &grp->configs[i];
+      c->cost = grp->task->cost(c);
+      int wide = grp->task->team_capable && spec->team_width > 0 && c->width >= spec->team_width;
+      int team = spec->team_ranks < world ? spec->team_ranks : world;
+      c->team = wide && team > 1 ? team : 1;
+    }
+  }
+}
+
+static int job_cmp(const void *pa, const void *pb) {
+  const isw_job *a = pa, *b = pb;
+  /* longest first by total work (a team job's flops are shared by its ranks) */
+  if (a->cost != b->cost) return a->cost > b->cost ? -1 : 1;
+  if (a->group != b->group) return a->group < b->group ? -1 : 1;
+  return (a->row > b->row) - (a->row < b->row);
+}
+
+int isw_sched_order(isw_job **jobs, int *n_jobs, const isw_spec *spec,
+                    const unsigned char *const *skip) {
+  int err = 0;
+  isw_job *out = NULL;
+  int64_t total = isw_spec_n_configs(spec);
+  ISW_ALLOC(out, total);
+  int n = 0;
+  for (int g = 0; g < spec->n_groups; ++g) {
+    const isw_spec_group *grp = &spec->groups[g];
+    for (int i = 0; i < grp->n_configs; ++i) {
+      if (skip && skip[g] && skip[g][i]) continue;
+      out[n++] = (isw_job){g, i, grp->configs[i].cost, grp->configs[i].team};
+    }
+  }
+  qsort(out, (size_t)n, sizeof *out, job_cmp);
+  *jobs = out;
+  *n_jobs = n;
+  out = NULL;
+cleanup:
+  free(out);
+  return err;
+}
+
+double isw_sched_makespan(const isw_job *jobs, int n_jobs, int ranks, double rate, double *start) {
+  if (ranks < 1 || rate <= 0) return 0.0;
+  double *free_at = calloc((size_t)ranks, sizeof *free_at);
+  if (!free_at) return -1.0;
+  double makespan = 0.0;
+  double floor_t = 0.0; /* no backfilling: a job never starts before the previous one */
+  for (int j = 0; j < n_jobs; ++j) {
+    int k = jobs[j].team < ranks ? jobs[j].team : ranks;
+    /* pick the k ranks that free up first */
+    int *pick = calloc((size_t)k, sizeof *pick);
+    if (!pick) {
+      free(free_at);
+      return -1.0;
+    }
+    double t0 = floor_t;
+    for (int m = 0; m < k; ++m) {
+      int best = -1;
+      for (int r = 0; r < ranks; ++r) {
+        int taken = 0;
+        for (int u = 0; u < m; ++u) taken |= pick[u] == r;
+        if (!taken && (best < 0 || free_at[r] < free_at[best])) best = r;
+      }
+      pick[m] = best;
+      if (free_at[best] > t0) t0 = free_at[best];
+    }
+    double t1 = t0 + jobs[j].cost / (rate * k); /* a team shares the work */
+    for (int m = 0; m < k; ++m) free_at[pick[m]] = t1;
+    if (start) start[j] = t0;
+    floor_t = t0;
+    if (t1 > makespan) makespan = t1;
+    free(pick);
+  }
+  free(free_at);
+  return makespan;
+}

@@ -1,0 +1,254 @@
+#!/usr/bin/python3
+"""Sweep-level tests of the isweep executable (run by ctest through Debian's python3).
+
+  sweep_test.py determinism   same spec on 1 and 2 ranks -> identical result datasets
+  sweep_test.py kill-resume   SIGKILL mid-sweep -> file opens (h5dump), resume -> identical results
+  sweep_test.py signal        SIGUSR1 to mpirun -> clean stop (exit 75, file closed), resume completes
+  sweep_test.py bad-input     bad specs/options -> exit 2, one-line error, no file created or changed
+
+Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
+measured and exits non-zero on failure.
+"""
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+EXE = os.environ.get("ISW_EXE", "isweep")
+SRC = os.environ.get("ISW_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SPECS = os.path.join(SRC, "tests", "specs")
+# columns that legitimately differ between runs: who ran a row, where and when
+RUN_COLUMNS = {"rank", "host", "start_time", "train_seconds", "eval_seconds"}
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OPENBLAS_NUM_THREADS="1", OMPI_MCA_rmaps_base_oversubscribe="1")
+
+
+def mpirun(np_, *args):
+    return ["mpirun", "-np", str(np_), "--oversubscribe", EXE, *args]
+
+
+def run(cmd, **kw):
+    t0 = time.time()
+    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, **kw)
+    return p, time.time() - t0
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def result_datasets(path):
+    """{group/name: array} of every result dataset but the run columns."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for g in f:
+            for name, ds in f[g].items():
+                if name not in RUN_COLUMNS:
+                    out[g + "/" + name] = ds[()]
+    return out
+
+
+def compare(a_path, b_path):
+    """List of differences between the result datasets of two files (bitwise, NaN == NaN)."""
+    a, b = result_datasets(a_path), result_datasets(b_path)
+    diffs = []
+    if sorted(a) != sorted(b):
+        diffs.append("different datasets: %s vs %s" % (sorted(set(a) - set(b)), sorted(set(b) - set(a))))
+    for k in sorted(set(a) & set(b)):
+        x, y = a[k], b[k]
+        if x.shape != y.shape:
+            diffs.append("%s: shapes %s vs %s" % (k, x.shape, y.shape))
+        elif x.dtype.kind == "f":
+            if not np.array_equal(x.view(np.uint64), y.view(np.uint64)):
+                n = int(np.sum(x.view(np.uint64) != y.view(np.uint64)))
+                diffs.append("%s: %d values differ (max abs diff %g)" % (k, n, np.nanmax(np.abs(x - y))))
+        elif not np.array_equal(x, y):
+            diffs.append("%s: values differ" % k)
+    return diffs, len(a)
+
+
+def statuses(path):
+    with h5py.File(path, "r") as f:
+        return {g: f[g]["status"][()].tolist() for g in f}
+
+
+def test_determinism(tmp):
+    spec = os.path.join(SPECS, "small.ini")
+    one, two = os.path.join(tmp, "np1.h5"), os.path.join(tmp, "np2.h5")
+    p1, t1 = run(mpirun(1, "run", spec, "-o", one, "--quiet"))
+    p2, t2 = run(mpirun(2, "run", spec, "-o", two, "--quiet"))
+    for p, n in ((p1, 1), (p2, 2)):
+        if p.returncode != 0:
+            fail("run on %d rank(s) exited %d:\n%s" % (n, p.returncode, p.stderr[-3000:]))
+    diffs, n = compare(one, two)
+    with h5py.File(two, "r") as f:
+        ranks = sorted(set(int(r) for g in f for r in f[g]["rank"][()]))
+    print("1 rank: %.1f s, 2 ranks: %.1f s; %d result datasets compared; rows written by ranks %s" % (t1, t2, n, ranks))
+    if ranks != [0, 1]:
+        fail("the 2-rank run did not use both ranks: %s" % ranks)
+    if diffs:
+        fail("1-rank and 2-rank results differ:\n  " + "\n  ".join(diffs))
+    for g, st in statuses(two).items():
+        if any(s != 2 for s in st):
+            fail("%s: not every row is ok: %s" % (g, st))
+    print("determinism: bitwise identical result datasets on 1 and 2 ranks")
+
+
+def wait_rows_ok(path, at_least, proc, timeout=300):
+    """Poll the file being written until at least `at_least` rows are ok."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            return -1
+        try:
+            with h5py.File(path, "r") as f:
+                ok = sum(int(np.sum(f[g]["status"][()] == 2)) for g in f)
+            if ok >= at_least:
+                return ok
+        except Exception:
+            pass
+        time.sleep(0.2)
+    return -2
+
+
+def test_kill_resume(tmp):
+    spec = os.path.join(SPECS, "kill.ini")
+    ref, out = os.path.join(tmp, "ref.h5"), os.path.join(tmp, "killed.h5")
+    p, t_ref = run(mpirun(2, "run", spec, "-o", ref, "--quiet"))
+    if p.returncode != 0:
+        fail("uninterrupted run exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    total = sum(len(s) for s in statuses(ref).values())
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--quiet"), env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    ok = wait_rows_ok(out, max(2, total // 4), proc)
+    if ok < 0:
+        fail("the sweep ended before it could be killed (%d); make tests/specs/kill.ini bigger" % ok)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    st = statuses(out)
+    done = sum(s == 2 for v in st.values() for s in v)
+    print("killed with SIGKILL after %d of %d rows were ok (uninterrupted run: %.1f s)" % (done, total, t_ref))
+    if done >= total:
+        fail("every row was already ok when killed")
+    d = subprocess.run(["h5dump", "-H", out], capture_output=True, text=True)
+    if d.returncode != 0:
+        fail("h5dump cannot open the killed file:\n" + d.stderr[-2000:])
+    print("h5dump -H opens the killed file (exit 0)")
+    p, t_res = run(mpirun(2, "run", spec, "-o", out, "--resume", "--quiet"))
+    if p.returncode != 0:
+        fail("resume exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    diffs, n = compare(ref, out)
+    if diffs:
+        fail("resumed results differ from the uninterrupted run:\n  " + "\n  ".join(diffs))
+    with h5py.File(out, "r") as f:
+        runs = int(f.attrs["runs"])
+    print("resume ran in %.1f s; %d result datasets identical to the uninterrupted run; runs attribute = %d"
+          % (t_res, n, runs))
+    if runs != 2:
+        fail("runs attribute should be 2 after one resume, is %d" % runs)
+
+
+def test_signal(tmp):
+    spec = os.path.join(SPECS, "kill.ini")
+    out = os.path.join(tmp, "stopped.h5")
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ok = wait_rows_ok(out, 3, proc)
+    if ok < 0:
+        fail("the sweep ended before the signal (%d)" % ok)
+    proc.send_signal(signal.SIGUSR1)  # mpirun forwards SIGUSR1 to every rank
+    so, se = proc.communicate(timeout=300)
+    st = statuses(out)
+    flat = [s for v in st.values() for s in v]
+    print("SIGUSR1 after %d ok rows: exit %d, statuses now: %d ok, %d pending, %d running"
+          % (ok, proc.returncode, flat.count(2), flat.count(0), flat.count(1)))
+    if proc.returncode != 75:
+        fail("a stopped sweep should exit 75, got %d:\n%s" % (proc.returncode, se[-3000:]))
+    if flat.count(1):
+        fail("rows left 'running' after a clean stop")
+    with h5py.File(out, "r") as f:
+        end = f.attrs["end_time"]
+    end = end.decode() if isinstance(end, bytes) else str(end)
+    if not end.strip():
+        fail("end_time not written: the file was not closed cleanly")
+    if "--resume" not in so:
+        fail("the stop message should tell how to resume; stdout was:\n" + so[-2000:])
+    p, _ = run(mpirun(2, "run", spec, "-o", out, "--resume", "--quiet"))
+    flat = [s for v in statuses(out).values() for s in v]
+    if p.returncode != 0 or flat.count(2) != len(flat):
+        fail("resume after the stop did not complete (exit %d): %s" % (p.returncode, p.stderr[-2000:]))
+    print("clean stop: end_time %s; resume completed all %d rows" % (end, len(flat)))
+
+
+def file_digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_bad_input(tmp):
+    good = os.path.join(SPECS, "small.ini")
+    out = os.path.join(tmp, "bad.h5")
+    bad_spec = os.path.join(tmp, "bad.ini")
+    with open(bad_spec, "w") as f:
+        f.write("[sweep]\ntasks = linear-meta\nwidths = 16\ntrain_iters = 0\ntest_iters = 0:4\n")
+    cases = [
+        ("bad spec value", mpirun(1, "run", bad_spec, "-o", out), bad_spec + ":4:"),
+        ("missing spec file", mpirun(1, "run", os.path.join(tmp, "nope.ini"), "-o", out), "nope.ini"),
+        ("bad override", mpirun(1, "run", good, "-o", out, "--set", "linear-meta.tasks=abc"), "--set"),
+        ("unknown option", mpirun(1, "run", good, "-o", out, "--frobnicate"), "--frobnicate"),
+        ("bad spec on 2 ranks", mpirun(2, "run", bad_spec, "-o", out), bad_spec + ":4:"),
+    ]
+    for name, cmd, expect in cases:
+        p, _ = run(cmd)
+        errs = [l for l in p.stderr.splitlines() if l.startswith("isweep: error:")]
+        if p.returncode != 2:
+            fail("%s: exit %d, expected 2\n%s" % (name, p.returncode, p.stderr[-2000:]))
+        if len(errs) != 1 or expect not in errs[0]:
+            fail("%s: expected one 'isweep: error:' line naming %r, got:\n%s" % (name, expect, p.stderr))
+        if os.path.exists(out):
+            fail("%s: an output file was created" % name)
+        print("%-22s exit 2: %s" % (name, errs[0]))
+    # an existing file is never overwritten without --resume/--force, nor resumed with another spec
+    p, _ = run(mpirun(1, "run", good, "-o", out, "--quiet"))
+    if p.returncode != 0:
+        fail("good run failed: " + p.stderr[-2000:])
+    before = file_digest(out)
+    for name, cmd in (("existing output", mpirun(1, "run", good, "-o", out)),
+                      ("resume, other spec", mpirun(1, "run", good, "-o", out, "--resume",
+                                                    "--set", "linear-meta.tasks=17"))):
+        p, _ = run(cmd)
+        errs = [l for l in p.stderr.splitlines() if l.startswith("isweep: error:")]
+        if p.returncode != 2 or len(errs) != 1:
+            fail("%s: exit %d, stderr:\n%s" % (name, p.returncode, p.stderr[-2000:]))
+        if file_digest(out) != before:
+            fail("%s: the existing results file was modified" % name)
+        print("%-22s exit 2, file untouched: %s" % (name, errs[0]))
+    p, _ = run(mpirun(1, "run", good, "-o", out, "--resume", "--quiet"))
+    if p.returncode != 0:
+        fail("resume of a finished sweep should succeed and run nothing: " + p.stderr[-2000:])
+    print("resume of a finished sweep: exit 0")
+
+
+def main():
+    tests = {"determinism": test_determinism, "kill-resume": test_kill_resume,
+             "signal": test_signal, "bad-input": test_bad_input}
+    if len(sys.argv) != 2 or sys.argv[1] not in tests:
+        print(__doc__)
+        sys.exit(2)
+    tmp = tempfile.mkdtemp(prefix="isweep-sweep-")
+    try:
+        tests[sys.argv[1]](tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
