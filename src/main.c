@@ -4,6 +4,7 @@
 
 #include "isweep/cli.h"
 #include "isweep/error.h"
+#include "isweep/report.h"
 #include "isweep/run.h"
 #include "isweep/signals.h"
 
@@ -33,9 +34,8 @@ int main(int argc, char **argv) {
       case ISW_CMD_HELP: status = isw_run_help(&cli); break;
       case ISW_CMD_PLAN: status = isw_run_plan(&cli); break;
       case ISW_CMD_RUN: status = isw_run_sweep(&cli); break;
-      case ISW_CMD_REPORT:
-        if (rank == 0) fprintf(stderr, "isweep: error: this build has no report command yet\n");
-        status = ISW_EUSAGE;
+      case ISW_CMD_REPORT: /* serial: rank 0 reads the file, the other ranks just return */
+        if (rank == 0) status = isw_report_command(&cli);
         break;
     }
   }
