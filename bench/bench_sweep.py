@@ -55,7 +55,7 @@ def main():
             if line.startswith("#"):
                 continue
             parts = line.split()
-            cost[int(parts[3], 16)] = float(parts[9])  # predicted GFLOP
+            cost[int(parts[3], 16)] = float(parts[8])  # predicted GFLOP
     secs = np.array([r[2] for r in rows])
     start = np.array([r[3] for r in rows])
     n = len(rows)

@@ -3,6 +3,7 @@
  * transport.c. */
 #include "isweep/dispatch.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,11 @@ static void progress_print(progress *p, int final) {
   char e1[32], e2[32];
   double eta = -1;
   if (p->cost_done > 0 && p->cost_total > p->cost_done)
-    eta = el * (p->cost_total - p->cost_done) / p->cost_done;
+    eta = el * (p->cost_total - p->cost_done) / p->cost_done; /* the rate measured so far */
   else if (p->cost_total <= p->cost_done)
     eta = 0;
+  else if (d->spec->flop_rate > 0) /* nothing done yet: the spec's assumed rate */
+    eta = fmax(0.0, p->cost_total / (d->spec->flop_rate * d->t->size) - el);
   char line[256];
   snprintf(line, sizeof line, "isweep: %d/%d configs done (%d this run), %d failed, %d diverged, elapsed %s, ETA %s%s",
            d->n_before + done, d->n_total, done, d->n_failed, d->n_diverged,

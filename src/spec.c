@@ -871,7 +871,7 @@ static const keydef sweep_keys[N_SWEEP_KEYS] = {
     [K_TEAM_RANKS] = {"team_ranks", {.type = V_INT, .single = 1, .min = 1, .max = 1e6}, "2"},
     [K_MAX_CONFIGS] = {"max_configs", {.type = V_INT, .single = 1, .min = 1, .max = 1e7}, "100000"},
     [K_DELTA_N] = {"delta_n", {.type = V_INT, .min = -1e12, .max = 1e12, .nonzero = 1, .distinct = 1}, "1,5,20"},
-    [K_FLOP_RATE] = {"flop_rate", {.type = V_REAL, .single = 1, .min = 0, .max = 1e30, .min_open = 1}, "8e9"},
+    [K_FLOP_RATE] = {"flop_rate", {.type = V_REAL, .single = 1, .min = 0, .max = 1e30, .min_open = 1}, "2.5e10"},
 };
 
 static vdef param_vdef(const isw_param_def *p) {

@@ -321,7 +321,7 @@ static void test_default_spec_parses(void) {
          "sweep seed and output come from the default spec");
   EXPECT(s->n_delta == 3 && s->delta_n[0] == 1 && s->delta_n[1] == 5 && s->delta_n[2] == 20,
          "delta_n is 1,5,20");
-  EXPECT(s->team_width == 4096 && s->team_ranks == 2 && s->max_configs == 100000 && s->flop_rate == 8e9,
+  EXPECT(s->team_width == 4096 && s->team_ranks == 2 && s->max_configs == 100000 && s->flop_rate == 2.5e10,
          "team_width, team_ranks, max_configs and flop_rate take their values or defaults");
   /* the file in jobs/ is the same spec */
   isw_spec *f = NULL;
