@@ -237,6 +237,9 @@ int isw_run_sweep(const isw_cli *cli) {
   }
   err = worker_loop(store, spec, &t);
   if (have_thread) pthread_join(thread, NULL);
+  /* ranks told to stop wait here, asleep, for the last config: the collective
+   * close below would otherwise spin them at 100 % */
+  if (!err) err = isw_transport_quiet_barrier(&t);
   if (err) {
     /* a rank that cannot write its rows cannot take part in the collective close */
     fprintf(stderr, "isweep: rank %d: %s\n%s", rank, isw_error_message(), isw_error_traceback());

@@ -93,6 +93,15 @@ void isw_transport_team_free(MPI_Comm *team) {
   *team = MPI_COMM_NULL;
 }
 
+int isw_transport_quiet_barrier(isw_transport *t) {
+  int err = 0;
+  MPI_Request req;
+  MPI_TRY(MPI_Ibarrier(t->work, &req), "MPI_Ibarrier");
+  ISW_CALL(wait_polling(&req, MPI_STATUS_IGNORE));
+cleanup:
+  return err;
+}
+
 int isw_transport_dispatch_poll(isw_transport *t, isw_report *r, int *from, int *got) {
   int err = 0, done = 0;
   MPI_Status st;

@@ -56,6 +56,10 @@ void isw_transport_team_free(MPI_Comm *team);
 int isw_transport_dispatch_poll(isw_transport *t, isw_report *r, int *from, int *got);
 int isw_transport_dispatch_send(isw_transport *t, int to, const isw_assign *a);
 
+/* A barrier over every rank that sleeps while it waits (collective), so
+ * ranks that finish early do not spin until the last config ends. */
+int isw_transport_quiet_barrier(isw_transport *t);
+
 /* Sleep for the k-th round of a polling loop (50 us doubling to 5 ms). */
 void isw_transport_backoff(int k);
 
