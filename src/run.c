@@ -236,12 +236,13 @@ int isw_run_sweep(const isw_cli *cli) {
     have_thread = 1;
   }
   err = worker_loop(store, spec, &t);
-  if (have_thread) pthread_join(thread, NULL);
-  /* ranks told to stop wait here, asleep, for the last config: the collective
-   * close below would otherwise spin them at 100 % */
+  /* ranks told to stop wait in the barrier, asleep, for the last config: the
+   * collective close below would otherwise spin them at 100 % */
+  if (!err && have_thread) pthread_join(thread, NULL);
   if (!err) err = isw_transport_quiet_barrier(&t);
   if (err) {
-    /* a rank that cannot write its rows cannot take part in the collective close */
+    /* a rank that cannot write its rows cannot take part in the collective
+     * close, and rank 0's dispatcher would wait for it forever */
     fprintf(stderr, "isweep: rank %d: %s\n%s", rank, isw_error_message(), isw_error_traceback());
     MPI_Abort(world, err);
   }
