@@ -1846,43 +1846,53 @@ cleanup:
   return err;
 }
 
+/* Open `file`, read its attributes and ΔN, load and aggregate every group.
+ * On failure r may be partly filled: release it with report_free. */
+static int report_load(report *r, const char *file, const char *const *sets, int n_sets) {
+  int err = 0;
+  char **names = NULL;
+  int n_names = 0;
+  r->file = file;
+  ISW_CHECK(file && file[0], ISW_EUSAGE, "report needs a results file: isweep report FILE.h5 [-o DIR]");
+  ISW_CALL(isw_results_open(&r->res, file));
+  ISW_CALL(isw_results_attr_str(r->res, "/", "spec_canonical", &r->canonical));
+  ISW_CALL(isw_results_attr_str(r->res, "/", "spec_path", &r->spec_path));
+  ISW_CALL(isw_results_attr_str(r->res, "/", "command_line", &r->cmdline));
+  ISW_CALL(isw_results_attr_str(r->res, "/", "isweep_version", &r->version));
+  ISW_CALL(isw_results_attr_str(r->res, "/", "git_commit", &r->git));
+  ISW_CALL(isw_results_attr_str(r->res, "/", "start_time", &r->start));
+  ISW_CALL(isw_results_attr_str(r->res, "/", "end_time", &r->end));
+  ISW_CALL(isw_results_attr_i64(r->res, "/", "runs", &r->runs));
+  ISW_CALL(resolve_delta(r, sets, n_sets));
+  ISW_CALL(isw_results_groups(r->res, &names, &n_names));
+  ISW_CHECK(n_names > 0, ISW_EUSAGE, "%s: no task group in the file (damaged or foreign file)", file);
+  ISW_CALL(order_groups(&names, n_names, r->canonical));
+  ISW_ALLOC(r->g, n_names);
+  for (int i = 0; i < n_names; ++i) {
+    ISW_CALL(load_group(r, &r->g[r->n_g], names[i]));
+    r->n_g++;
+    ISW_CALL(aggregate(r, &r->g[r->n_g - 1]));
+  }
+  long total = 0, done = 0;
+  for (int i = 0; i < r->n_g; ++i) {
+    total += r->g[i].C;
+    done += r->g[i].counts[ISW_ST_OK] + r->g[i].counts[ISW_ST_DIVERGED] + r->g[i].counts[ISW_ST_FAILED];
+  }
+  if (done < total) snprintf(r->partial, sizeof r->partial, " [partial: %ld of %ld configs done]", done, total);
+cleanup:
+  isw_results_free_names(&names, n_names);
+  return err;
+}
+
 int isw_report_make(const char *file, const char *dir, const char *const *sets, int n_sets, FILE *out) {
   int err = 0;
   report r;
-  char **names = NULL;
-  int n_names = 0;
   sbuf md = {0};
   FILE *f = NULL;
   char path[4600];
   memset(&r, 0, sizeof r);
-  r.file = file;
   r.dir = dir;
-  ISW_CHECK(file && file[0], ISW_EUSAGE, "report needs a results file: isweep report FILE.h5 [-o DIR]");
-  ISW_CALL(isw_results_open(&r.res, file));
-  ISW_CALL(isw_results_attr_str(r.res, "/", "spec_canonical", &r.canonical));
-  ISW_CALL(isw_results_attr_str(r.res, "/", "spec_path", &r.spec_path));
-  ISW_CALL(isw_results_attr_str(r.res, "/", "command_line", &r.cmdline));
-  ISW_CALL(isw_results_attr_str(r.res, "/", "isweep_version", &r.version));
-  ISW_CALL(isw_results_attr_str(r.res, "/", "git_commit", &r.git));
-  ISW_CALL(isw_results_attr_str(r.res, "/", "start_time", &r.start));
-  ISW_CALL(isw_results_attr_str(r.res, "/", "end_time", &r.end));
-  ISW_CALL(isw_results_attr_i64(r.res, "/", "runs", &r.runs));
-  ISW_CALL(resolve_delta(&r, sets, n_sets));
-  ISW_CALL(isw_results_groups(r.res, &names, &n_names));
-  ISW_CHECK(n_names > 0, ISW_EUSAGE, "%s: no task group in the file (damaged or foreign file)", file);
-  ISW_CALL(order_groups(&names, n_names, r.canonical));
-  ISW_ALLOC(r.g, n_names);
-  for (int i = 0; i < n_names; ++i) {
-    ISW_CALL(load_group(&r, &r.g[r.n_g], names[i]));
-    r.n_g++;
-    ISW_CALL(aggregate(&r, &r.g[r.n_g - 1]));
-  }
-  long total = 0, done = 0;
-  for (int i = 0; i < r.n_g; ++i) {
-    total += r.g[i].C;
-    done += r.g[i].counts[ISW_ST_OK] + r.g[i].counts[ISW_ST_DIVERGED] + r.g[i].counts[ISW_ST_FAILED];
-  }
-  if (done < total) snprintf(r.partial, sizeof r.partial, " [partial: %ld of %ld configs done]", done, total);
+  ISW_CALL(report_load(&r, file, sets, n_sets));
   md_header(&md, &r);
   for (int i = 0; i < r.n_g; ++i) md_group(&md, &r, &r.g[i]);
   if (dir) {
@@ -1919,7 +1929,73 @@ int isw_report_make(const char *file, const char *dir, const char *const *sets, 
 cleanup:
   if (f) fclose(f);
   free(md.s);
-  isw_results_free_names(&names, n_names);
+  report_free(&r);
+  return err;
+}
+
+/* One summary cell: D relative to L(N) as mean ± sd in %, or absolute where
+ * L(N) is 0 to rounding. */
+static void summary_cell(char *buf, size_t len, const mstat *rel, const mstat *abs_, int relative) {
+  if (abs_->n == 0) snprintf(buf, len, "-");
+  else if (relative && rel->n >= 2) snprintf(buf, len, "%+.1f±%.1f%%", 100 * st_mean(rel), 100 * st_sd(rel));
+  else if (relative) snprintf(buf, len, "%+.1f%%", 100 * st_mean(rel));
+  else snprintf(buf, len, "abs %+.1e", st_mean(abs_));
+}
+
+int isw_report_summary(const char *file, FILE *out) {
+  int err = 0;
+  report r;
+  memset(&r, 0, sizeof r);
+  ISW_CALL(report_load(&r, file, NULL, 0));
+  fprintf(out, "\nSummary of %s%s\n"
+               "D_train(dN), D_test(dN): change of the loss evaluated with N+dN inner iterations instead of\n"
+               "the training N, relative to L(N), mean ± sd over ok seeds (abs: absolute change where L(N)\n"
+               "is 0 to rounding); negative = more iterations help. Verdict: paired t-test over seeds at the\n"
+               "largest dN (isweep report FILE -o DIR for the full tables, CSV files and figures).\n",
+          file, r.partial);
+  for (int i = 0; i < r.n_g; ++i) {
+    const tgroup *g = &r.g[i];
+    fprintf(out, "\n%s: %ld configs: %d ok, %d diverged, %d failed, %d pending, %d running\n", g->name, g->C,
+            g->counts[ISW_ST_OK], g->counts[ISW_ST_DIVERGED], g->counts[ISW_ST_FAILED], g->counts[ISW_ST_PENDING],
+            g->counts[ISW_ST_RUNNING]);
+    fprintf(out, "%6s %5s", "width", "N");
+    for (int k = 3; k < g->n_par; ++k)
+      if (g->par[k].varies) fprintf(out, " %10s", g->par[k].name);
+    fprintf(out, " %9s %5s %11s %11s", "rho", "seeds", "L_train(N)", "L_test(N)");
+    for (int k = 0; k < r.n_dn; ++k) {
+      if (!g->dn_used[k]) continue;
+      char h1[32], h2[32];
+      snprintf(h1, sizeof h1, "D_train(%+lld)", (long long)r.dn[k]);
+      snprintf(h2, sizeof h2, "D_test(%+lld)", (long long)r.dn[k]);
+      fprintf(out, " %15s %15s", h1, h2);
+    }
+    fprintf(out, "  verdict\n");
+    for (int p = 0; p < g->P; ++p) {
+      const pstat *ps = &g->ps[p];
+      char v[STRW];
+      pval(v, sizeof v, &g->par[0], ps->rep);
+      fprintf(out, "%6s", v);
+      pval(v, sizeof v, &g->par[1], ps->rep);
+      fprintf(out, " %5s", v);
+      for (int k = 3; k < g->n_par; ++k) {
+        if (!g->par[k].varies) continue;
+        pval(v, sizeof v, &g->par[k], ps->rep);
+        fprintf(out, " %10s", v);
+      }
+      fprintf(out, " %9.4g %2d/%-2d %11.4e %11.4e", st_mean(&ps->rho), ps->ok, ps->seeds, st_mean(&ps->ltr),
+              st_mean(&ps->lte));
+      for (int k = 0; k < r.n_dn; ++k) {
+        if (!g->dn_used[k]) continue;
+        char c1[48], c2[48];
+        summary_cell(c1, sizeof c1, &ps->d[k].rtr, &ps->d[k].dtr, ps->d[k].rel_tr);
+        summary_cell(c2, sizeof c2, &ps->d[k].rte, &ps->d[k].dte, ps->d[k].rel_te);
+        fprintf(out, " %15s %15s", c1, c2);
+      }
+      fprintf(out, "  %s\n", verdict_short(ps->verdict));
+    }
+  }
+  fflush(out);
+cleanup:
   report_free(&r);
   return err;
 }

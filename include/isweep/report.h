@@ -38,6 +38,12 @@
  * gnuplot cannot render is a warning on stderr, not an error. */
 int isw_report_make(const char *file, const char *dir, const char *const *sets, int n_sets, FILE *out);
 
+/* The compact table `isweep run` prints at its end: per task and grid
+ * point, ρ, ok seeds, L(N) train and test, D_train and D_test per ΔN (relative
+ * to L(N), absolute where L(N) is 0 to rounding) and the verdict; the same
+ * statistics as the report's.  Returns 0 or an error as isw_report_make. */
+int isw_report_summary(const char *file, FILE *out);
+
 /* `isweep report`: run isw_report_make from the parsed command line (tables
  * on stdout unless --quiet), print an error as "isweep: error: MESSAGE" on
  * stderr.  Serial; call it on one rank.  Returns the exit status (0 or 2). */
