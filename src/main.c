@@ -1,6 +1,12 @@
 /* main.c — argv -> cli -> MPI init -> command -> exit code; nothing else. */
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <signal.h>
+#include <sys/prctl.h>
+#endif
 
 #include "isweep/cli.h"
 #include "isweep/error.h"
@@ -11,10 +17,23 @@
 extern const char isw_version_string[];
 extern const char isw_git_commit[];
 
+/* Under mpirun each rank runs in a process group of its own, so a SIGKILL of
+ * mpirun (or of its process group) leaves the ranks running on as orphans
+ * that keep writing rows.  Make them die with their launcher instead. */
+static void die_with_launcher(void) {
+#ifdef __linux__
+  if (!getenv("OMPI_COMM_WORLD_SIZE")) return; /* not started by mpirun/orted */
+  pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) raise(SIGKILL); /* the launcher died before prctl */
+#endif
+}
+
 int main(int argc, char **argv) {
   isw_cli cli;
   int provided = 0, rank = 0, status = 0;
   isw_signals_install(); /* first: a stop request during start-up is kept, not fatal */
+  die_with_launcher();
   int perr = isw_cli_parse(&cli, argc, argv);
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -119,6 +119,35 @@ def wait_rows_ok(path, at_least, proc, timeout=300):
     return -2
 
 
+def session_pids(sid):
+    out = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout
+    return [int(p) for p, s in (l.split() for l in out.splitlines()) if int(s) == sid]
+
+
+def is_zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(") ", 1)[1].startswith("Z")
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True  # gone
+
+
+def kill_session(sid):
+    """SIGKILL every process of session `sid` and wait until none is left."""
+    for pid in session_pids(sid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    t0 = time.time()
+    while time.time() - t0 < 30:
+        alive = [p for p in session_pids(sid) if not is_zombie(p)]
+        if not alive:
+            return
+        time.sleep(0.05)
+    fail("processes of the killed sweep are still alive: %s" % alive)
+
+
 def test_kill_resume(tmp):
     spec = os.path.join(SPECS, "kill.ini")
     ref, out = os.path.join(tmp, "ref.h5"), os.path.join(tmp, "killed.h5")
@@ -131,8 +160,18 @@ def test_kill_resume(tmp):
     ok = wait_rows_ok(out, max(2, total // 4), proc)
     if ok < 0:
         fail("the sweep ended before it could be killed (%d); make tests/specs/kill.ini bigger" % ok)
-    os.killpg(proc.pid, signal.SIGKILL)
+    # SIGKILL mpirun alone: its ranks (each in a process group of its own, in mpirun's
+    # session) must die with it rather than go on writing rows as orphans
+    os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    t0 = time.time()
+    while time.time() - t0 < 10 and [p for p in session_pids(proc.pid) if not is_zombie(p)]:
+        time.sleep(0.05)
+    orphans = [p for p in session_pids(proc.pid) if not is_zombie(p)]
+    kill_session(proc.pid)
+    if orphans:
+        fail("ranks %s outlived their killed mpirun" % orphans)
+    print("ranks died with mpirun within %.2f s" % (time.time() - t0))
     st = statuses(out)
     done = sum(s == 2 for v in st.values() for s in v)
     print("killed with SIGKILL after %d of %d rows were ok (uninterrupted run: %.1f s)" % (done, total, t_ref))
