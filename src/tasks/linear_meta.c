@@ -177,7 +177,7 @@ static double *lm_b(lm_solver *v) { return v->dls ? isw_dist_ls_b(v->dls) : isw_
 static int lm_solve(lm_solver *v, double *theta, int d) {
   int err = 0;
   if (!v->dls) {
-    ISW_CALL(isw_linalg_ls_solve(v->ls, theta));
+    ISW_CALL(isw_linalg_ls_solve(v->ls, theta, NULL));
     goto cleanup;
   }
   ISW_CALL(isw_dist_ls_solve(v->dls, theta));
