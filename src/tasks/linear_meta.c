@@ -180,7 +180,7 @@ static int lm_solve(lm_solver *v, double *theta, int d) {
     ISW_CALL(isw_linalg_ls_solve(v->ls, theta, NULL));
     goto cleanup;
   }
-  ISW_CALL(isw_dist_ls_solve(v->dls, theta));
+  ISW_CALL(isw_dist_ls_solve(v->dls, theta, NULL));
   ISW_CHECK(MPI_Bcast(theta, d, MPI_DOUBLE, 0, v->comm) == MPI_SUCCESS, ISW_EMPI,
             "linear-meta: MPI_Bcast of theta over the team failed");
 cleanup:
