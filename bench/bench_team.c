@@ -111,7 +111,7 @@ static double time_team(double *x /* (n) */, double *tmin, double *setup,
     double t1 = MPI_Wtime();
     MPI_Barrier(MPI_COMM_WORLD);
     double t2 = MPI_Wtime();
-    err = isw_dist_ls_solve(ls, x);
+    err = isw_dist_ls_solve(ls, x, NULL);
     double mine[2] = {MPI_Wtime() - t2, t1 - t0}, worst[2];
     if (err) {
       fprintf(stderr, "bench_team: %s\n%s", isw_error_message(), isw_error_traceback());

@@ -1,11 +1,15 @@
 /* linalg.c — dense BLAS/LAPACK on one rank with checked sizes (see linalg.h).
- * Owns the translation of LAPACK info codes into isweep errors; never talks
- * MPI, never prints.  Column-major throughout.
+ * Owns the translation of LAPACK info codes into isweep errors, and the
+ * numerical rank test of the least-squares solves (the condition estimate of
+ * the triangular factor against isw_linalg_rcond_min); never talks MPI,
+ * never prints.  Column-major throughout.
  * Shapes: m = rows, n = columns, k = right-hand sides, r = block rows. */
 #include "isweep/linalg.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <lapacke.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +27,34 @@ static int lapack_status(int info, const char *routine, int m, int n) {
             "%s on a %d x %d problem: diagonal element %d of the triangular factor is exactly "
             "zero, the matrix is rank deficient",
             routine, m, n, info);
+cleanup:
+  return err;
+}
+
+double isw_linalg_rcond_min(int m, int n) { return (double)(m > n ? m : n) * DBL_EPSILON; }
+
+/* ISW_ENUMERIC unless rcond, the estimated reciprocal condition number of the
+ * triangular factor of an m x n A, reaches isw_linalg_rcond_min(m, n).  A NaN
+ * rcond is refused too. */
+static int rcond_status(double rcond, const char *what, int m, int n) {
+  int err = 0;
+  const double rmin = isw_linalg_rcond_min(m, n);
+  ISW_CHECK(rcond >= rmin, ISW_ENUMERIC,
+            "%s on a %d x %d problem: A is numerically rank deficient: its triangular factor "
+            "has estimated condition number %.3g (1-norm), above %.3g = 1/(max(m, n) eps); "
+            "remove the dependent columns or rows of A",
+            what, m, n, 1.0 / rcond, 1.0 / rmin);
+cleanup:
+  return err;
+}
+
+/* *rcond <- the LAPACK estimate of 1 / (||T||_1 ||T^-1||_1) for the k x k
+ * triangular T (uplo 'U' or 'L') at the top left of a (ld); 0 when T is
+ * exactly singular. */
+static int tri_rcond(double *rcond, char uplo, int k, const double *a, int ld, int m, int n) {
+  int err = 0;
+  ISW_CALL(lapack_status(LAPACKE_dtrcon(LAPACK_COL_MAJOR, '1', uplo, 'N', k, a, ld, rcond),
+                         "dtrcon", m, n));
 cleanup:
   return err;
 }
@@ -69,15 +101,19 @@ double *isw_linalg_ls_a(isw_linalg_ls *ls) { return ls->a; }
 int isw_linalg_ls_lda(const isw_linalg_ls *ls) { return ls->lda; }
 double *isw_linalg_ls_b(isw_linalg_ls *ls) { return ls->b; }
 
-int isw_linalg_ls_solve(isw_linalg_ls *ls, double *x /* (n) */) {
+int isw_linalg_ls_solve(isw_linalg_ls *ls, double *x /* (n) */, double *rcond) {
   int err = 0;
   const int m = ls->m, n = ls->n, lda = ls->lda;
+  double rc = NAN;
   ISW_CHECK(!ls->solved, ISW_EINTERNAL, "least squares solved twice: the factors replaced A");
   ls->solved = 1;
   if (m >= n) {
     /* A (m, n) = Q R */
     ISW_CALL(lapack_status(LAPACKE_dgeqrf(LAPACK_COL_MAJOR, m, n, ls->a, lda, ls->tau),
                            "dgeqrf", m, n));
+    /* rc <- 1 / cond_1(R (n, n)) */
+    ISW_CALL(tri_rcond(&rc, 'U', n, ls->a, lda, m, n));
+    ISW_CALL(rcond_status(rc, "QR least squares", m, n));
     /* b (m) <- Q^T b */
     ISW_CALL(lapack_status(LAPACKE_dormqr(LAPACK_COL_MAJOR, 'L', 'T', m, 1, n, ls->a, lda,
                                           ls->tau, ls->b, m),
@@ -91,6 +127,9 @@ int isw_linalg_ls_solve(isw_linalg_ls *ls, double *x /* (n) */) {
     /* A (m, n) = [L 0] Q, Q (n, n) orthogonal */
     ISW_CALL(lapack_status(LAPACKE_dgelqf(LAPACK_COL_MAJOR, m, n, ls->a, lda, ls->tau),
                            "dgelqf", m, n));
+    /* rc <- 1 / cond_1(L (m, m)) */
+    ISW_CALL(tri_rcond(&rc, 'L', m, ls->a, lda, m, n));
+    ISW_CALL(rcond_status(rc, "LQ minimum-norm least squares", m, n));
     /* y (m) <- L^{-1} b */
     ISW_CALL(lapack_status(LAPACKE_dtrtrs(LAPACK_COL_MAJOR, 'L', 'N', 'N', m, 1, ls->a, lda,
                                           ls->b, m),
@@ -103,6 +142,7 @@ int isw_linalg_ls_solve(isw_linalg_ls *ls, double *x /* (n) */) {
                            "dormlq", m, n));
   }
 cleanup:
+  if (rcond) *rcond = rc;
   return err;
 }
 
@@ -173,6 +213,10 @@ int isw_linalg_minnorm_solve(double *x /* (n) */, const double *a /* (m, n) */, 
   memcpy(bx, b, (size_t)m * sizeof *b);
   ISW_CALL(lapack_status(LAPACKE_dgels(LAPACK_COL_MAJOR, 'N', m, n, 1, ac, m, bx, ldb), "dgels",
                          m, n));
+  /* dgels left R (n, n) (m >= n) or L (m, m) (m < n) at the top left of ac */
+  double rc = 0.0;
+  ISW_CALL(tri_rcond(&rc, m >= n ? 'U' : 'L', m >= n ? n : m, ac, m, m, n));
+  ISW_CALL(rcond_status(rc, "dgels", m, n));
   memcpy(x, bx, (size_t)n * sizeof *x);
 cleanup:
   return err;

@@ -4,6 +4,8 @@
  * every BLAS kernel against its plain-loop twin.
  * Shapes: m rows, n columns, column-major. */
 #include <lapacke.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,14 +84,14 @@ static void check_solve(int m, int n) {
   CU_ASSERT_EQUAL(isw_linalg_ls_lda(ls), m);
   memcpy(isw_linalg_ls_a(ls), a, (size_t)m * n * sizeof *a);
   memcpy(isw_linalg_ls_b(ls), b, m * sizeof *b);
-  CU_ASSERT_EQUAL_FATAL(isw_linalg_ls_solve(ls, x), 0);
+  CU_ASSERT_EQUAL_FATAL(isw_linalg_ls_solve(ls, x, NULL), 0);
   ref_lstsq(xr, a, b, m, n);
   CU_ASSERT(isw_test_rel_diff(x, xr, n, 0.0) < 1e-11); /* matches the normal equations / min-norm formula */
   memcpy(ac, a, (size_t)m * n * sizeof *a);
   memcpy(bx, b, m * sizeof *b);
   CU_ASSERT_EQUAL(LAPACKE_dgels(LAPACK_COL_MAJOR, 'N', m, n, 1, ac, m, bx, m > n ? m : n), 0);
   CU_ASSERT(isw_test_rel_diff(x, bx, n, 0.0) < 1e-12); /* matches LAPACKE_dgels */
-  CU_ASSERT_NOT_EQUAL(isw_linalg_ls_solve(ls, x), 0);  /* a second solve is refused */
+  CU_ASSERT_NOT_EQUAL(isw_linalg_ls_solve(ls, x, NULL), 0);  /* a second solve is refused */
   isw_error_clear();
   /* minnorm_solve gives the same answer */
   double *work = malloc(((size_t)m * n + (m > n ? m : n)) * sizeof *work);
@@ -119,7 +121,7 @@ static void check_project(int m, int n) {
   memcpy(isw_linalg_ls_a(ls), a, (size_t)m * n * sizeof *a);
   CU_ASSERT_EQUAL(isw_linalg_ls_project_perp(ls, v, ldv, k), ISW_EINTERNAL); /* before solve */
   isw_error_clear();
-  CU_ASSERT_EQUAL_FATAL(isw_linalg_ls_solve(ls, x), 0);
+  CU_ASSERT_EQUAL_FATAL(isw_linalg_ls_solve(ls, x, NULL), 0);
   memcpy(pv, v, (size_t)ldv * k * sizeof *v);
   CU_ASSERT_EQUAL_FATAL(isw_linalg_ls_project_perp(ls, pv, ldv, k), 0);
   memcpy(ppv, pv, (size_t)ldv * k * sizeof *pv);
@@ -169,7 +171,7 @@ static void test_rank_deficient(void) {
   int shapes[2][2] = {{10, 4}, {4, 10}};
   for (int c = 0; c < 2; ++c) {
     int m = shapes[c][0], n = shapes[c][1];
-    double *a = rand_mat(m, n, 500 + c), *x = malloc(n * sizeof *x);
+    double *a = rand_mat(m, n, 500 + c), *x = malloc(n * sizeof *x), rcond = -1.0;
     double *work = malloc(((size_t)m * n + (m > n ? m : n)) * sizeof *work);
     if (m > n)
       for (int i = 0; i < m; ++i) a[i + 2 * m] = 0.0;
@@ -178,8 +180,9 @@ static void test_rank_deficient(void) {
     isw_linalg_ls *ls = NULL;
     CU_ASSERT_EQUAL_FATAL(isw_linalg_ls_create(&ls, m, n), 0);
     memcpy(isw_linalg_ls_a(ls), a, (size_t)m * n * sizeof *a);
-    CU_ASSERT_EQUAL(isw_linalg_ls_solve(ls, x), ISW_ENUMERIC);
+    CU_ASSERT_EQUAL(isw_linalg_ls_solve(ls, x, &rcond), ISW_ENUMERIC);
     CU_ASSERT(strstr(isw_error_message(), "rank deficient") != NULL);
+    CU_ASSERT_EQUAL(rcond, 0.0); /* an exactly singular factor has rcond 0 */
     isw_error_clear();
     CU_ASSERT_EQUAL(isw_linalg_minnorm_solve(x, a, m, a, m, n, work), ISW_ENUMERIC);
     isw_error_clear();
@@ -188,6 +191,125 @@ static void test_rank_deficient(void) {
     free(x);
     free(work);
   }
+}
+
+/* The issue's example: column 2 = column 0 + column 1 of a 10 x 4 A (and the
+ * wide twin, row 2 = row 0 + row 1 of a 4 x 10 A).  Rounding leaves R (or L)
+ * with a diagonal entry of order eps instead of an exact zero, so only the
+ * condition estimate can tell; the solve must refuse, not return x ~ 1e15. */
+static void test_numerically_rank_deficient(void) {
+  int shapes[2][2] = {{10, 4}, {4, 10}};
+  for (int c = 0; c < 2; ++c) {
+    int m = shapes[c][0], n = shapes[c][1];
+    double *a = rand_mat(m, n, 600 + c), *b = rand_mat(m, 1, 610 + c), x[10], rcond = -1.0;
+    double *work = malloc(((size_t)m * n + (m > n ? m : n)) * sizeof *work);
+    if (m > n)
+      for (int i = 0; i < m; ++i) a[i + 2 * m] = a[i] + a[i + m];
+    else
+      for (int j = 0; j < n; ++j) a[2 + j * m] = a[0 + j * m] + a[1 + j * m];
+    for (int j = 0; j < n; ++j) x[j] = 42.0;
+    isw_linalg_ls *ls = NULL;
+    CU_ASSERT_EQUAL_FATAL(isw_linalg_ls_create(&ls, m, n), 0);
+    memcpy(isw_linalg_ls_a(ls), a, (size_t)m * n * sizeof *a);
+    memcpy(isw_linalg_ls_b(ls), b, (size_t)m * sizeof *b);
+    int e = isw_linalg_ls_solve(ls, x, &rcond);
+    CU_ASSERT_EQUAL(e, ISW_ENUMERIC);
+    CU_ASSERT(strstr(isw_error_message(), "numerically rank deficient") != NULL);
+    CU_ASSERT(strstr(isw_error_message(), "condition number") != NULL);
+    printf("\n    %d x %d: rc %d, rcond %.2e (floor %.2e), %s ", m, n, e, rcond,
+           isw_linalg_rcond_min(m, n), e ? "refused" : "solved");
+    isw_error_clear();
+    CU_ASSERT(rcond >= 0.0 && rcond < isw_linalg_rcond_min(m, n)); /* handed back on refusal */
+    for (int j = 0; j < n; ++j) CU_ASSERT_EQUAL(x[j], 42.0);      /* x untouched */
+    CU_ASSERT_EQUAL(isw_linalg_minnorm_solve(x, a, m, b, m, n, work), ISW_ENUMERIC);
+    CU_ASSERT(strstr(isw_error_message(), "numerically rank deficient") != NULL);
+    isw_error_clear();
+    isw_linalg_ls_destroy(&ls);
+    free(a);
+    free(b);
+    free(work);
+  }
+}
+
+/* a (m, n) <- U diag(sv) V^T with U (m, p), V (n, p) orthonormal from the QR of
+ * random matrices, p = min(m, n), sv (p) the singular values. */
+static double *graded_mat(int m, int n, const double *sv, uint64_t id) {
+  int p = m < n ? m : n;
+  double *u = rand_mat(m, p, id), *v = rand_mat(n, p, id + 1), *tau = malloc(p * sizeof *tau);
+  double *a = calloc((size_t)m * n, sizeof *a);
+  LAPACKE_dgeqrf(LAPACK_COL_MAJOR, m, p, u, m, tau);
+  LAPACKE_dorgqr(LAPACK_COL_MAJOR, m, p, p, u, m, tau);
+  LAPACKE_dgeqrf(LAPACK_COL_MAJOR, n, p, v, n, tau);
+  LAPACKE_dorgqr(LAPACK_COL_MAJOR, n, p, p, v, n, tau);
+  for (int j = 0; j < n; ++j)
+    for (int k = 0; k < p; ++k)
+      for (int i = 0; i < m; ++i) a[i + (size_t)j * m] += u[i + (size_t)k * m] * sv[k] * v[j + (size_t)k * n];
+  free(u);
+  free(v);
+  free(tau);
+  return a;
+}
+
+/* sigma_max / sigma_min of a (m, n) by dgesvd. */
+static double cond2(const double *a, int m, int n) {
+  int p = m < n ? m : n;
+  double *ac = malloc((size_t)m * n * sizeof *ac), *sv = malloc(p * sizeof *sv), *sup = malloc(p * sizeof *sup);
+  memcpy(ac, a, (size_t)m * n * sizeof *a);
+  CU_ASSERT_EQUAL(LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'N', 'N', m, n, ac, m, sv, NULL, 1, NULL, 1, sup), 0);
+  double k = sv[0] / sv[p - 1];
+  free(ac);
+  free(sv);
+  free(sup);
+  return k;
+}
+
+/* The estimate against the truth.  R (or L) has A's singular values, so
+ * cond_2(T) = cond_2(A); cond_1 lies within a factor n of cond_2 and the
+ * dtrcon estimate of ||T^-1||_1 is a lower bound that is in practice within
+ * a factor 3.  Tested bound: cond_2 / 10 <= 1/rcond <= 10 cond_2 (every
+ * factor here has n <= 9).  Graded matrices up to cond 1e12 still solve
+ * (that is 300x below the floor 1/(max(m, n) eps) >= 2e14); 1e17 is refused. */
+static void test_cond_estimate(void) {
+  int shapes[3][2] = {{23, 7}, {6, 19}, {9, 9}};
+  const double conds[] = {0.0, 1e4, 1e8, 1e12, 1e17}; /* 0: a plain N(0, 1) matrix */
+  double rmin = INFINITY, rmax = 0.0;
+  for (int c = 0; c < 3; ++c)
+    for (int g = 0; g < 5; ++g) {
+      int m = shapes[c][0], n = shapes[c][1], p = m < n ? m : n;
+      double sv[9], rcond = -1.0, *a = NULL;
+      if (conds[g] == 0.0) {
+        a = rand_mat(m, n, 1100 + c);
+      } else {
+        for (int k = 0; k < p; ++k) sv[k] = pow(conds[g], -(double)k / (p - 1)); /* 1 .. 1/cond */
+        a = graded_mat(m, n, sv, 1200 + 10 * c + g);
+      }
+      double *b = rand_mat(m, 1, 1300 + c), *x = malloc(n * sizeof *x);
+      double k2 = cond2(a, m, n);
+      isw_linalg_ls *ls = NULL;
+      CU_ASSERT_EQUAL_FATAL(isw_linalg_ls_create(&ls, m, n), 0);
+      memcpy(isw_linalg_ls_a(ls), a, (size_t)m * n * sizeof *a);
+      memcpy(isw_linalg_ls_b(ls), b, (size_t)m * sizeof *b);
+      int e = isw_linalg_ls_solve(ls, x, &rcond);
+      isw_error_clear();
+      if (conds[g] > 1e16) {
+        CU_ASSERT_EQUAL(e, ISW_ENUMERIC); /* beyond the floor: refused */
+        CU_ASSERT(rcond < isw_linalg_rcond_min(m, n));
+      } else {
+        CU_ASSERT_EQUAL(e, 0); /* ill conditioned but of full rank: solved */
+        CU_ASSERT(rcond > 0.0 && rcond <= 1.0);
+        double ratio = (1.0 / rcond) / k2;
+        CU_ASSERT(ratio >= 0.1 && ratio <= 10.0);
+        if (!(ratio >= 0.1 && ratio <= 10.0))
+          printf("\n    %d x %d, cond_2 %.2e: estimate / cond_2 = %.2f ", m, n, k2, ratio);
+        rmin = fmin(rmin, ratio);
+        rmax = fmax(rmax, ratio);
+      }
+      isw_linalg_ls_destroy(&ls);
+      free(a);
+      free(b);
+      free(x);
+    }
+  printf("\n    estimate / cond_2 from %.2f to %.2f over 12 solved matrices ", rmin, rmax);
 }
 
 static void test_max_eig_gram(void) {
@@ -276,6 +398,10 @@ int main(int argc, char **argv) {
       {"P_perp (tall) is idempotent, orthogonal to range(A), and v - P_perp v is the LS fit", test_project_tall},
       {"P_perp (wide, full row rank) is exactly zero", test_project_wide},
       {"a rank-deficient matrix is ISW_ENUMERIC, not a wrong answer", test_rank_deficient},
+      {"10 x 4 with col 2 = col 0 + col 1 (and its wide twin) is refused with rcond < floor",
+       test_numerically_rank_deficient},
+      {"1/rcond is within 10x of cond_2 (dgesvd); cond 1e12 solves, cond 1e17 is refused",
+       test_cond_estimate},
       {"max_eig_gram is sigma_max^2 of the SVD", test_max_eig_gram},
       {"gd_step (BLAS) equals its plain-loop twin", test_gd_step_vs_loops},
       {"gd_apply_rows (BLAS) equals its plain loops and a gd_step per row", test_gd_apply_rows_vs_loops},

@@ -6,16 +6,25 @@
  * Every rank draws the same global A (m,n), b (m), V (m,k) from isw_rng and
  * fills the rows it owns; the LAPACK reference is computed on every rank. */
 #include <lapacke.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "isweep/error.h"
+#include "isweep/linalg.h"
 #include "isweep/linalg_dist.h"
 #include "isweep/rng.h"
 #include "testutil.h"
 
 enum { K_COLS = 3 };
 static const double TOL = 1e-10;
+/* The team path runs dtrcon's estimator (dlacn2) on factors that differ from
+ * LAPACK's by rounding, so the estimates agree to rounding (2.7e-15 .. 4.8e-15
+ * measured at 1 and 2 ranks) unless a discrete choice of the estimator (a
+ * sign, an argmax) flips, which well-separated random test matrices do not
+ * provoke; 1e-10 leaves room for the rounding of an ill-conditioned factor. */
+static const double RCOND_TOL = 1e-10;
 
 typedef struct {
   int m, n, k;
@@ -77,6 +86,35 @@ static int ref_project(double *pv /* (m, k) */, const problem *p) {
   return info;
 }
 
+/* LAPACK reference: 1 / cond_1 of R (A = QR, m >= n) or L (A = [L 0] Q),
+ * estimated by dtrcon. */
+static double ref_rcond(const problem *p) {
+  int m = p->m, n = p->n, k = m < n ? m : n;
+  double *a = malloc((size_t)m * n * sizeof *a), *tau = malloc((size_t)k * sizeof *tau), rc = -1.0;
+  memcpy(a, p->a, (size_t)m * n * sizeof *a);
+  if (m >= n) {
+    CU_ASSERT_EQUAL(LAPACKE_dgeqrf(LAPACK_COL_MAJOR, m, n, a, m, tau), 0);
+    CU_ASSERT_EQUAL(LAPACKE_dtrcon(LAPACK_COL_MAJOR, '1', 'U', 'N', n, a, m, &rc), 0);
+  } else {
+    CU_ASSERT_EQUAL(LAPACKE_dgelqf(LAPACK_COL_MAJOR, m, n, a, m, tau), 0);
+    CU_ASSERT_EQUAL(LAPACKE_dtrcon(LAPACK_COL_MAJOR, '1', 'L', 'N', m, a, m, &rc), 0);
+  }
+  free(a);
+  free(tau);
+  return rc;
+}
+
+/* 1 if v is the same double on every rank of comm. */
+static int same_everywhere(double v, MPI_Comm comm) {
+  double lo = v, hi = v;
+  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_DOUBLE, MPI_MIN, comm);
+  MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_DOUBLE, MPI_MAX, comm);
+  return lo == v && hi == v;
+}
+
+/* Largest relative difference team vs LAPACK condition estimate seen by check_case. */
+static double worst_rcond_diff = 0.0;
+
 /* Plain loops: y (n) = Aᵀ r for r (m). */
 static void at_times(double *y /* (n) */, const double *a /* (m, n) */, const double *r /* (m) */,
                      int m, int n) {
@@ -131,9 +169,18 @@ static int check_case(MPI_Comm team, int m, int n, int mb, int nb, uint64_t seed
   CU_ASSERT_EQUAL(isw_dist_ls_lda(ls), mloc > 0 ? mloc : 1);
 
   fill_local(ls, &p);
-  err = isw_dist_ls_solve(ls, x);
+  double rcond = -1.0;
+  err = isw_dist_ls_solve(ls, x, &rcond);
   CU_ASSERT_EQUAL(err, 0);
   if (err) goto done;
+
+  /* the condition estimate: one value on every rank, LAPACK's to RCOND_TOL */
+  CU_ASSERT(same_everywhere(rcond, team));
+  double rc_ref = ref_rcond(&p), drc = fabs(rcond - rc_ref) / rc_ref;
+  worst_rcond_diff = fmax(worst_rcond_diff, drc);
+  CU_ASSERT(rcond > 0.0 && drc <= RCOND_TOL);
+  if (drc > RCOND_TOL)
+    printf("\n  m %d n %d mb %d nb %d: rcond %.6e vs lapack %.6e\n", m, n, mb, nb, rcond, rc_ref);
 
   /* x equals LAPACK's dgels on the whole matrix */
   CU_ASSERT_EQUAL(ref_solve(xr, &p), 0);
@@ -214,7 +261,13 @@ static void run_shapes(MPI_Comm team) {
   check_case(team, 24, 24, 5, 0, 8);    /* square: QR path, P⊥ = 0 */
 }
 
-static void test_world_team(void) { run_shapes(MPI_COMM_WORLD); }
+static void test_world_team(void) {
+  worst_rcond_diff = 0.0;
+  run_shapes(MPI_COMM_WORLD);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0) printf("\n    largest |rcond - rcond_lapack| / rcond_lapack: %.1e ", worst_rcond_diff);
+}
 
 static void test_self_team(void) { run_shapes(MPI_COMM_SELF); }
 
@@ -286,8 +339,8 @@ static void test_usage_errors(void) {
   problem p;
   problem_make(&p, 10, 5, 11);
   fill_local(ls, &p);
-  CU_ASSERT_EQUAL(isw_dist_ls_solve(ls, x), 0);
-  CU_ASSERT_EQUAL(isw_dist_ls_solve(ls, x), ISW_EUSAGE);
+  CU_ASSERT_EQUAL(isw_dist_ls_solve(ls, x, NULL), 0);
+  CU_ASSERT_EQUAL(isw_dist_ls_solve(ls, x, NULL), ISW_EUSAGE);
   CU_ASSERT_EQUAL(isw_dist_ls_set_nb(ls, 32), ISW_EUSAGE);
   CU_ASSERT_EQUAL(isw_dist_ls_project_perp(ls, v, -1), ISW_EUSAGE);
   CU_ASSERT_EQUAL(isw_dist_ls_project_perp(ls, v, 0), 0);
@@ -315,8 +368,49 @@ static void test_rank_deficient(void) {
     /* nb 4: at 2 ranks the zero diagonal entry (7, 7) of L is on rank 1 */
     CU_ASSERT_EQUAL(isw_dist_ls_set_nb(ls, 4), 0);
     fill_local(ls, &p);
-    CU_ASSERT_EQUAL(isw_dist_ls_solve(ls, x), ISW_ENUMERIC);
+    double rcond = -1.0;
+    CU_ASSERT_EQUAL(isw_dist_ls_solve(ls, x, &rcond), ISW_ENUMERIC);
     CU_ASSERT(strstr(isw_error_message(), "rank deficient") != NULL);
+    CU_ASSERT_EQUAL(rcond, 0.0); /* exactly singular, on every rank */
+    isw_error_clear();
+    isw_dist_ls_destroy(&ls);
+    free(x);
+    problem_free(&p);
+  }
+}
+
+/* The issue's example and its relatives: a column that is the sum of two
+ * others (QR) or a row that is the sum of two others (LQ) leaves an O(eps)
+ * diagonal entry, not an exact zero; the condition estimate refuses the
+ * solve on every rank with the same rcond, below the floor.  10 x 4 with mb 3
+ * (at 2 ranks rows are split 6 + 4); 30 x 8 and 8 x 30 with nb 4 put the
+ * dependent column / row's diagonal entry on rank 1. */
+static void test_numerically_rank_deficient(void) {
+  const int shapes[3][3] = {{10, 4, 2}, {30, 8, 5}, {8, 30, 6}}; /* m, n, dependent index */
+  for (int s = 0; s < 3; ++s) {
+    int m = shapes[s][0], n = shapes[s][1], dep = shapes[s][2];
+    problem p;
+    problem_make(&p, m, n, 13);
+    if (m > n)
+      for (int i = 0; i < m; ++i) p.a[i + (size_t)dep * m] = p.a[i] + p.a[i + (size_t)m];
+    else
+      for (int j = 0; j < n; ++j)
+        p.a[dep + (size_t)j * m] = p.a[(size_t)j * m] + p.a[1 + (size_t)j * m];
+    isw_dist_ls *ls = NULL;
+    double *x = calloc((size_t)n, sizeof *x), rcond = -1.0;
+    CU_ASSERT_EQUAL_FATAL(isw_dist_ls_create(&ls, MPI_COMM_WORLD, m, n, 3), 0);
+    CU_ASSERT_EQUAL(isw_dist_ls_set_nb(ls, 4), 0);
+    fill_local(ls, &p);
+    int e = isw_dist_ls_solve(ls, x, &rcond);
+    CU_ASSERT_EQUAL(e, ISW_ENUMERIC);
+    CU_ASSERT(strstr(isw_error_message(), "numerically rank deficient") != NULL);
+    CU_ASSERT(rcond >= 0.0 && rcond < isw_linalg_rcond_min(m, n));
+    CU_ASSERT(same_everywhere(rcond, MPI_COMM_WORLD));
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0)
+      printf("\n    %d x %d: rc %d, rcond %.2e (lapack %.2e, floor %.2e) ", m, n, e, rcond,
+             ref_rcond(&p), isw_linalg_rcond_min(m, n));
     isw_error_clear();
     isw_dist_ls_destroy(&ls);
     free(x);
@@ -334,6 +428,8 @@ int main(int argc, char **argv) {
        test_two_live_solvers},
       {"bad sizes, project before solve and solve twice are ISW_EUSAGE", test_usage_errors},
       {"an exactly rank-deficient A is ISW_ENUMERIC", test_rank_deficient},
+      {"a numerically rank-deficient A (col = sum of two, row = sum of two) is refused",
+       test_numerically_rank_deficient},
       {NULL, NULL}};
   return isw_test_main(argc, argv, "linalg_dist", cases);
 }

@@ -153,6 +153,10 @@ static void check_identity(const lm_case *k) {
     }
   }
   if (k->d < k->T * k->q) CU_ASSERT(nontrivial > 0); /* at ρ < 1 the cross term matters */
+  /* the condition estimate of A_N's triangular factor is recorded: finite, >= 1, below the refusal line */
+  const double ce = S(&o, "cond_est");
+  CU_ASSERT(isfinite(ce) && ce >= 1.0);
+  CU_ASSERT(ce < 1.0 / isw_linalg_rcond_min(k->T * k->q, k->d));
 }
 
 static void test_identity_lo(void) {
@@ -517,6 +521,9 @@ static void check_team(const lm_case *k) {
   CU_ASSERT(isw_test_close(S(&tm, "E_N"), S(&one, "E_N"), 1e-10, m * scale));
   CU_ASSERT_EQUAL(S(&tm, "step"), S(&one, "step"));
   CU_ASSERT_EQUAL(S(&tm, "lipschitz"), S(&one, "lipschitz"));
+  /* the same estimator on factors equal up to rounding */
+  CU_ASSERT(isfinite(S(&one, "cond_est")));
+  CU_ASSERT(isw_test_close(S(&tm, "cond_est"), S(&one, "cond_est"), 1e-10, 0.0));
   /* curves: relative to each curve's largest value */
   double worst = 0.0;
   for (int c = 0; c < LM->n_curves; ++c) {
@@ -549,7 +556,40 @@ static void test_team_one_block(void) { /* m = 40 < mb: rank 1 owns no rows, onl
   check_team(&k);
 }
 
-/* ---- 8. determinism, validation ------------------------------------------------ */
+/* ---- 8. a rank-deficient A_N is a FAILED status naming cond_est ----------------- */
+
+/* One task with a single support row k and step_scale 1: eta = 1 / ||k||^2, so
+ * M = I - k k^T / ||k||^2 is the projector onto k^perp and A_N = Q M^N (64 x 4)
+ * has rank 3 up to rounding: its R has an O(eps) diagonal entry.  Before the
+ * rank test the solve returned a theta of size ~1/eps and the config was "ok". */
+static void check_rank_deficient(int team, MPI_Comm comm) {
+  lm_case k = make_case(4, 1, 1, 64, 2, 2, 1.0, 0, 4);
+  lm_out o;
+  CU_ASSERT_EQUAL_FATAL(run_case(&o, &k, team, comm), 0); /* a status, not an error */
+  const double ce = S(&o, "cond_est"), line = 1.0 / isw_linalg_rcond_min(64, 4);
+  if (world_rank() == 0)
+    printf("\n    team %d: status %d, cond_est %.3g (refusal above %.3g): %s ", team, (int)o.r.status,
+           ce, line, o.r.message);
+  CU_ASSERT_EQUAL(o.r.status, ISW_ST_FAILED);
+  CU_ASSERT(strstr(o.r.message, "numerically rank deficient") != NULL);
+  CU_ASSERT(strstr(o.r.message, "cond_est") != NULL);
+  CU_ASSERT(ce > line); /* recorded even though the solve was refused */
+  CU_ASSERT(isnan(S(&o, "train_loss_at_N")));  /* nothing evaluated from a bad theta */
+}
+
+static void test_rank_deficient_failed(void) { check_rank_deficient(1, MPI_COMM_SELF); }
+
+static void test_rank_deficient_failed_team(void) {
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size < 2) {
+    printf("\n    (skipped: the team path needs 2 ranks; run test_linear_meta_np2) ");
+    return;
+  }
+  check_rank_deficient(size, MPI_COMM_WORLD);
+}
+
+/* ---- 9. determinism, validation ------------------------------------------------ */
 
 static void test_deterministic(void) {
   lm_case k = case_lo();
@@ -611,6 +651,8 @@ int main(int argc, char **argv) {
       {"team of 2 equals one rank, rho < 1", test_team_lo},
       {"team of 2 equals one rank, rho > 1", test_team_hi},
       {"team of 2 equals one rank when one member owns no rows", test_team_one_block},
+      {"a rank-deficient A_N is status failed naming cond_est, on one rank", test_rank_deficient_failed},
+      {"a rank-deficient A_N is status failed naming cond_est, on a team", test_rank_deficient_failed_team},
       {"the same config twice gives identical bits", test_deterministic},
       {"a diverging inner GD is a DIVERGED status with a message", test_diverged_is_a_status},
       {"validate rejects overflowing sizes; cost grows with width", test_validate_and_cost},

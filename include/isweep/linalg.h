@@ -11,11 +11,24 @@
  * LAPACK codes are translated here: info > 0 (an exactly singular triangular
  * factor: A is rank deficient) is ISW_ENUMERIC with a message; info < 0 (an
  * illegal argument, which LAPACKE also reports for NaN input) is ISW_EINTERNAL.
+ * Numerical rank: the least-squares solves estimate rcond = 1 / (||T||_1
+ * ||T^-1||_1) of their triangular factor T (R of A = QR when m >= n, L of
+ * A = [L 0] Q when m < n; T has A's singular values) with dtrcon, and refuse
+ * (ISW_ENUMERIC, "numerically rank deficient", before any solution is formed)
+ * when rcond < isw_linalg_rcond_min(m, n).
  * Bad sizes are ISW_EINTERNAL: callers own their shapes.  No MPI here. */
 #ifndef ISWEEP_LINALG_H
 #define ISWEEP_LINALG_H
 
 /* ---- least squares with kept factors (the one-rank twin of linalg_dist.h) -- */
+
+/* The rank floor max(m, n) * DBL_EPSILON: a triangular factor whose
+ * reciprocal condition estimate is below it is within rounding (a backward-
+ * stable QR/LQ perturbs A by about max(m, n) eps ||A||) of a singular one, so
+ * the solve would be rounding noise.  It is the tolerance numpy's matrix_rank
+ * and MATLAB's rank put on singular values (sigma_min < max(m, n) eps
+ * sigma_max), applied to the 1-norm estimate.  Also used by linalg_dist. */
+double isw_linalg_rcond_min(int m, int n);
 
 typedef struct isw_linalg_ls isw_linalg_ls;
 
@@ -31,8 +44,12 @@ double *isw_linalg_ls_b(isw_linalg_ls *ls);
 /* x (n) <- argmin ||A x - b||_2, the minimum-norm one when m < n: the dgels
  * algorithm (QR when m >= n, LQ when m < n) done with dgeqrf/dgelqf, dormqr/
  * dormlq and dtrtrs so the Householder scalars survive.  A is replaced by its
- * factors (b is consumed).  Once only.  ISW_ENUMERIC when A is rank deficient. */
-int isw_linalg_ls_solve(isw_linalg_ls *ls, double *x /* (n) */);
+ * factors (b is consumed).  Once only.  *rcond (NULL: not wanted) <- the
+ * dtrcon estimate of 1 / cond_1 of R or L, 0 when it is exactly singular, set
+ * also when the solve is refused (NaN if the factorisation failed).
+ * ISW_ENUMERIC, x untouched, when A is rank deficient: rcond <
+ * isw_linalg_rcond_min(m, n). */
+int isw_linalg_ls_solve(isw_linalg_ls *ls, double *x /* (n) */, double *rcond);
 /* After solve: v (m, k), ldv >= max(1, m), is replaced by P_perp v, the
  * orthogonal projection onto range(A)^perp: Q [0 0; 0 I] Q^T v from the QR
  * factors when m > n, exactly zero when m <= n (A has full row rank). */
@@ -44,8 +61,9 @@ int isw_linalg_ls_project_perp(isw_linalg_ls *ls, double *v /* (m, k) */, int ld
  * (m > n), formed with dsyrk and solved with dsyevr. */
 int isw_linalg_max_eig_gram(double *lambda, const double *a /* (m, n) */, int lda, int m, int n);
 /* x (n) <- A^+ b: the minimum-norm least-squares solution (LAPACKE_dgels on a
- * copy).  work holds at least m*n + max(m, n) doubles.  ISW_ENUMERIC when A
- * is rank deficient. */
+ * copy).  work holds at least m*n + max(m, n) doubles.  ISW_ENUMERIC, x
+ * untouched, when A is rank deficient (exactly, or numerically as in
+ * isw_linalg_ls_solve). */
 int isw_linalg_minnorm_solve(double *x /* (n) */, const double *a /* (m, n) */, int lda,
                              const double *b /* (m) */, int m, int n, double *work);
 

@@ -32,8 +32,13 @@ double *isw_dist_ls_b(isw_dist_ls *ls);
 /* Solve min ||A x - b||_2 with pdgels (QR when m >= n, LQ otherwise; A must
  * have full rank), minimum-norm when m < n.  x (n) is returned on every rank.
  * A's local storage is replaced by the factors, kept for project_perp.
- * Collective.  ISW_ENUMERIC when ScaLAPACK reports a failure. */
-int isw_dist_ls_solve(isw_dist_ls *ls, double *x);
+ * *rcond (NULL: not wanted) <- the estimate of 1 / cond_1 of R or L by
+ * LAPACK's dtrcon estimator (dlacn2) over pdtrsm solves, the same on every
+ * rank, 0 when exactly singular, set also when the solve is refused (NaN if
+ * the factorisation failed).  Collective.  ISW_ENUMERIC
+ * when A is rank deficient (rcond < isw_linalg_rcond_min(m, n), linalg.h)
+ * or when ScaLAPACK reports a failure. */
+int isw_dist_ls_solve(isw_dist_ls *ls, double *x, double *rcond);
 /* After solve: v (m_loc, k) local rows, column-major, ld = max(1, m_loc),
  * distributed like A, is replaced by P_perp v, the projection onto
  * range(A)^perp (zero when m <= n: A has full row rank).  Collective. */

@@ -47,7 +47,7 @@ static const isw_param_def lm_params[LM_N_PARAMS] = {
     [LM_STEP_SCALE] = {"step_scale", ISW_PARAM_REAL, "0.1", 1e-12, 1.999, NULL, 0, "inner step eta = step_scale / L, L = max_t ||K_t||_2^2 (< 2 for convergence)"},
 };
 
-enum { LM_S_TRAIN_N, LM_S_TEST_N, LM_S_TRAIN_LIMIT, LM_S_TEST_LIMIT, LM_S_E_N, LM_S_STEP, LM_S_LIPSCHITZ, LM_N_SCALARS };
+enum { LM_S_TRAIN_N, LM_S_TEST_N, LM_S_TRAIN_LIMIT, LM_S_TEST_LIMIT, LM_S_E_N, LM_S_STEP, LM_S_LIPSCHITZ, LM_S_COND, LM_N_SCALARS };
 static const isw_column_def lm_scalars[LM_N_SCALARS] = {
     [LM_S_TRAIN_N] = {"train_loss_at_N", "training outer loss L(n = train_iters), (1/(T q)) sum_t 1/2 ||Q_t z_N - c_t||^2"},
     [LM_S_TEST_N] = {"test_loss_at_N", "held-out loss at n = train_iters, same normalisation"},
@@ -56,6 +56,8 @@ static const isw_column_def lm_scalars[LM_N_SCALARS] = {
     [LM_S_E_N] = {"E_N", "1/2 ||r_N||^2, unnormalised training residual energy at n = N (bound term)"},
     [LM_S_STEP] = {"step", "inner step eta"},
     [LM_S_LIPSCHITZ] = {"lipschitz", "L = max_t ||K_t||_2^2 over training tasks"},
+    [LM_S_COND] = {"cond_est", "estimated 1-norm condition number of the triangular factor of A_N (1/rcond); "
+                               "the solve is refused above 1/(max(T q, width) eps)"},
 };
 
 enum { LM_C_TRAIN, LM_C_TEST, LM_C_DELTA_SQ, LM_C_PERP_NORM, LM_C_PERP_CROSS, LM_N_CURVES };
@@ -173,14 +175,16 @@ static double *lm_a(lm_solver *v) { return v->dls ? isw_dist_ls_a(v->dls) : isw_
 static int lm_lda(lm_solver *v) { return v->dls ? isw_dist_ls_lda(v->dls) : isw_linalg_ls_lda(v->ls); }
 static double *lm_b(lm_solver *v) { return v->dls ? isw_dist_ls_b(v->dls) : isw_linalg_ls_b(v->ls); }
 
-/* Collective over the team: theta (d) on every member, bit-identical. */
-static int lm_solve(lm_solver *v, double *theta, int d) {
+/* Collective over the team: theta (d) and *rcond (the condition estimate of
+ * the triangular factor, also when the solve is refused as rank deficient)
+ * on every member, bit-identical. */
+static int lm_solve(lm_solver *v, double *theta, double *rcond, int d) {
   int err = 0;
   if (!v->dls) {
-    ISW_CALL(isw_linalg_ls_solve(v->ls, theta));
+    ISW_CALL(isw_linalg_ls_solve(v->ls, theta, rcond));
     goto cleanup;
   }
-  ISW_CALL(isw_dist_ls_solve(v->dls, theta));
+  ISW_CALL(isw_dist_ls_solve(v->dls, theta, rcond));
   ISW_CHECK(MPI_Bcast(theta, d, MPI_DOUBLE, 0, v->comm) == MPI_SUCCESS, ISW_EMPI,
             "linear-meta: MPI_Bcast of theta over the team failed");
 cleanup:
@@ -407,11 +411,19 @@ static int lm_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   /* -- theta*_N: minimum-norm least squares -- */
   ISW_ALLOC(theta, d);
   {
-    int e = lm_solve(&sv, theta, d);
+    double rcond = NAN;
+    int e = lm_solve(&sv, theta, &rcond, d);
+    res->scalars[LM_S_COND] = 1.0 / rcond; /* inf when exactly singular */
     if (e == ISW_ENUMERIC) {
       res->status = ISW_ST_FAILED;
-      snprintf(res->message, sizeof res->message, "A_N (%d x %d) is rank deficient: %s", m, d,
-               isw_error_message());
+      if (rcond >= 0.0) /* the rank test refused the solve */
+        snprintf(res->message, sizeof res->message,
+                 "A_N (%d x %d) is numerically rank deficient: cond_est %.3g > %.3g = "
+                 "1/(max(m, d) eps); use fewer train_iters or a smaller step_scale",
+                 m, d, 1.0 / rcond, 1.0 / isw_linalg_rcond_min(m, d));
+      else
+        snprintf(res->message, sizeof res->message, "A_N (%d x %d): %s", m, d,
+                 isw_error_message());
       isw_error_clear();
       goto cleanup;
     }
