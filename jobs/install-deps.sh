@@ -3,11 +3,17 @@
 # (needs root, or sudo).  Does nothing when everything is there already.
 #   jobs/install-deps.sh               build, run, report
 #   jobs/install-deps.sh --with-slurm  also SLURM and munge, for the SLURM tests
+#   jobs/install-deps.sh --with-torch  also PyTorch (CPU), for examples/deq_torch.py
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
       hdf5-tools libscalapack-openmpi-dev libopenblas-dev liblapacke-dev libcunit1-dev
-      libinih-dev zlib1g-dev python3-h5py python3-numpy python3-pandas gnuplot-nox)
-[[ ${1:-} == --with-slurm ]] && pkgs+=(slurm-wlm slurmctld slurmd slurm-client munge)
+      libinih-dev libjansson-dev zlib1g-dev python3-h5py python3-numpy python3-pandas gnuplot-nox)
+for arg in "$@"; do
+  case $arg in
+    --with-slurm) pkgs+=(slurm-wlm slurmctld slurmd slurm-client munge) ;;
+    --with-torch) pkgs+=(python3-torch) ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

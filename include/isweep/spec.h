@@ -45,6 +45,9 @@ typedef struct isw_spec {
   double flop_rate;   /* flop/s one rank is assumed to sustain (plan, ETA before data) */
   isw_spec_group *groups; /* (n_groups) one per task, in `tasks` order */
   int n_groups;
+  /* tasks built from their sections (exec), freed with the spec */
+  isw_task **owned_tasks;
+  int n_owned_tasks;
   /* storage for string values referenced by configs */
   char **strings;
   int n_strings;
