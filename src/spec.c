@@ -1411,6 +1411,7 @@ static int build_canonical(build_ctx *b) {
       ISW_CALL(cline_add(lines, &n, g->task->name, pd->name, &v));
     }
     for (int j = 0; j < g->task->n_own; ++j) {
+      if (!g->task->own_values[j]) continue; /* folded into another key's value */
       sb_add(&v, "%s", g->task->own_values[j]);
       ISW_CALL(cline_add(lines, &n, g->task->own_section, g->task->own_keys[j], &v));
     }

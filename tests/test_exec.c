@@ -137,11 +137,14 @@ static void test_other_keys(void) {
                "unterminated single quote");
   expect_usage(HEAD "command = /bin/true {width}\ncurves = train_loss, test_loss\nroles = test_loss:speed\n",
                "t.ini:9:", "role 'speed' in exec.roles is unknown");
+  expect_usage(HEAD "command = /bin/true {width}\ncommand_3 = {seed}\ncurves = train_loss, test_loss\n", "t.ini:8:",
+               "exec.command_3 without exec.command_2");
+  expect_usage(HEAD "curves = train_loss, test_loss\ncommand_2 = {seed}\n", "t.ini:6:", "[exec] has no command");
 }
 
 /* A good section: inferred parameter types, curves reordered, canonical keys. */
 static void test_build(void) {
-  const char *t = HEAD "command = /bin/echo {width} {lr} {act} {depth} --out={output} '{{x}}'\n"
+  const char *t = HEAD "command = /bin/echo {width} {lr}\ncommand_2 = {act} {depth} --out={output} '{{x}}'\n"
                        "lr = 1e-3, 3e-3\nact = tanh\ndepth = 1:3\n"
                        "curves = test_acc, test_loss, residual, train_loss\nscalars = rho, limit, n_params\n"
                        "cost = width^2 * depth + 2^3^2\n";
@@ -161,7 +164,8 @@ static void test_build(void) {
   CU_ASSERT_STRING_EQUAL(task->curves[3].name, "residual");
   CU_ASSERT_EQUAL(task->n_scalars, 1);
   CU_ASSERT_STRING_EQUAL(task->scalars[0].name, "limit");
-  CU_ASSERT_PTR_NOT_NULL(strstr(s->canonical, "exec:program.command = /bin/echo {width} {lr}"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(s->canonical, "exec:program.command = /bin/echo {width} {lr} {act} {depth}"));
+  CU_ASSERT_PTR_NULL(strstr(s->canonical, "command_2"));
   CU_ASSERT_PTR_NOT_NULL(strstr(s->canonical, "exec:program.curves = train_loss,test_loss,test_acc,residual\n"));
   CU_ASSERT_PTR_NOT_NULL(strstr(s->canonical, "exec.lr = 0.001,0.003\n"));
   /* the last config: width 8, lr 3e-3, depth 3; cost 8^2 * 3 + 2^9 */

@@ -122,7 +122,7 @@ typedef struct isw_task {
   int (*build)(struct isw_task **out, const struct isw_task_section *sec);
   void (*destroy)(struct isw_task *task);
   const char *const *own_keys;   /* (n_own) */
-  const char *const *own_values; /* (n_own) */
+  const char *const *own_values; /* (n_own) NULL: not in the canonical text (folded into another) */
   int n_own;
   const char *own_section;       /* e.g. "exec:program" */
   const char *doc;

@@ -25,9 +25,15 @@
 #include "isweep/rng.h"
 
 /* The keys the family consumes itself, in canonical order. */
-enum { OK_COMMAND, OK_CURVES, OK_SCALARS, OK_ROLES, OK_TIMEOUT, OK_GRACE, OK_SHELL, OK_COST, N_OWN };
-static const char *const own_names[N_OWN] = {"command", "curves", "scalars", "roles",
-                                             "timeout", "grace",  "shell",   "cost"};
+enum {
+  OK_COMMAND, OK_CURVES, OK_SCALARS, OK_ROLES, OK_TIMEOUT, OK_GRACE, OK_SHELL, OK_COST,
+  OK_CONT, /* command_2 ... command_9: the command continued (a spec line is short) */
+  N_OWN = OK_CONT + 8
+};
+static const char *const own_names[N_OWN] = {"command",   "curves",    "scalars",   "roles",     "timeout",
+                                             "grace",     "shell",     "cost",      "command_2", "command_3",
+                                             "command_4", "command_5", "command_6", "command_7", "command_8",
+                                             "command_9"};
 /* Section keys that are grid axes, handled by the spec parser. */
 static const char *const axis_names[] = {"widths", "train_iters", "test_iters", "seeds"};
 /* Placeholders every command may use besides its parameters. */
@@ -704,6 +710,17 @@ int isw_exec_build(isw_task **out, const isw_task_section *sec) {
   e->x.where_command = keepf(e, "%s", cw);
   e->x.command = keep(e, trim_dup(sec->values[own_at[OK_COMMAND]]));
   ISW_CHECK(e->x.command && e->x.where_command, ISW_ENOMEM, "out of memory");
+  for (int k = OK_CONT; k < N_OWN; ++k) {
+    if (own_at[k] < 0) continue;
+    int prev = k == OK_CONT ? OK_COMMAND : k - 1;
+    if (own_at[prev] < 0)
+      FAIL(sec->wheres[own_at[k]], "exec.%s without exec.%s (continue the command with command_2, command_3, "
+           "... in order)", own_names[k], own_names[prev]);
+    char *t = keep(e, trim_dup(sec->values[own_at[k]]));
+    ISW_CHECK(t != NULL, ISW_ENOMEM, "out of memory");
+    e->x.command = keepf(e, "%s %s", e->x.command, t);
+    ISW_CHECK(e->x.command != NULL, ISW_ENOMEM, "out of memory");
+  }
   if (!*e->x.command)
     FAIL(cw, "exec.command is empty (give the program and its arguments, e.g. python3 train.py --width {width})");
   if (own_at[OK_SHELL] >= 0 && !yes_no(sec->values[own_at[OK_SHELL]], &e->x.shell))
