@@ -184,7 +184,7 @@ int isw_run_sweep(const isw_cli *cli) {
   int exists = 0;
   if (rank == 0) exists = file_exists(spec->output);
   MPI_Bcast(&exists, 1, MPI_INT, 0, world);
-  isw_store_meta meta = {cli->command_line, size};
+  isw_store_meta meta = {cli->command_line, size, stderr};
   resuming = cli->resume && exists;
   if (cli->resume && !exists && rank == 0 && !cli->quiet)
     fprintf(stderr, "isweep: %s does not exist yet: starting the sweep (nothing to resume)\n", spec->output);
