@@ -9,6 +9,7 @@
   sweep_test.py create-kill   SIGKILL during creation -> path holds nothing or a complete file; resume works
   sweep_test.py disk-full     full tmpfs at creation / under --force / during rows -> exit 3 naming ENOSPC
                               (or success), old file byte-identical, no hang, no crash (skips: exit 77)
+  sweep_test.py lock          a second writer of a file in use -> exit 2 naming the holder, file untouched
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
 measured and exits non-zero on failure.
@@ -17,6 +18,7 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -281,7 +283,7 @@ def test_bad_input(tmp):
     print("resume of a finished sweep: exit 0")
 
 
-# ---- the results file under every fault (issue 8: 2, 3, 4, 5) ----
+# ---- the results file under every fault, and the lock (issue 8: 2, 3, 4, 5, 8) ----
 
 SKIP = 77  # ctest SKIP_RETURN_CODE of the cases that need a tmpfs mount
 TINY = ("--set", "linear-meta.widths=16", "--set", "sweep.seeds=0")  # one config group, < 1 s
@@ -518,11 +520,81 @@ def test_disk_full(tmp):
         umount(mnt)
 
 
+def lock_holder(out):
+    with open(out + ".lock") as f:
+        fields = dict(l.split(" ", 1) for l in f.read().splitlines() if " " in l)
+    return fields.get("host", "").strip(), int(fields.get("pid", "0")), fields.get("since", "").strip()
+
+
+def signal_session(sid, sig):
+    for pid in session_pids(sid):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def test_lock(tmp):
+    """A second writer of a file in use is refused (exit 2, holder named, file untouched)."""
+    spec = os.path.join(SPECS, "kill.ini")
+    out = os.path.join(tmp, "locked.h5")
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--quiet"), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    if wait_rows_ok(out, 1, proc) < 0:
+        fail("the first sweep ended before the second could start")
+    try:
+        host, pid, since = lock_holder(out)
+    except (OSError, ValueError) as e:
+        signal_session(proc.pid, signal.SIGCONT)
+        host, pid, since = "", 0, ""
+        print("no readable lock file beside the results: %s" % e)
+    print("first run holds %s.lock: host %s, pid %d, since %s" % (os.path.basename(out), host, pid, since))
+    for opts in (("--resume",), ("--force",)):
+        signal_session(proc.pid, signal.SIGSTOP)  # the file is quiet while the second one tries
+        try:
+            digest = file_digest(out)
+            p, _ = run(mpirun(2, "run", spec, "-o", out, "--quiet", *opts), timeout=300)
+            after = file_digest(out)
+        finally:
+            signal_session(proc.pid, signal.SIGCONT)
+        errs = error_lines(p.stderr)
+        if p.returncode != 2 or len(errs) != 1:
+            fail("second writer %s: exit %d, expected 2 and one error line:\n%s" % (opts[0], p.returncode, p.stderr[-2000:]))
+        for part in (host, "pid %d" % pid, since):
+            if not part or part not in errs[0]:
+                fail("second writer %s: the error does not name the holder (%r):\n%s" % (opts[0], part, errs[0]))
+        if after != digest:
+            fail("second writer %s changed the results file" % opts[0])
+        print("second writer %s: exit 2, file byte-identical: %s" % (opts[0], errs[0]))
+    so, se = proc.communicate(timeout=900)
+    if proc.returncode != 0:
+        fail("the first run did not complete normally (exit %d):\n%s" % (proc.returncode, se[-3000:]))
+    flat = [x for v in statuses(out).values() for x in v]
+    with h5py.File(out, "r") as f:
+        runs = int(f.attrs["runs"])
+    if flat.count(2) != len(flat) or runs != 1 or os.path.exists(out + ".lock"):
+        fail("after the first run: %d of %d rows ok, runs %d, lock file %s"
+             % (flat.count(2), len(flat), runs, "left" if os.path.exists(out + ".lock") else "gone"))
+    print("first run completed: all %d rows ok, runs = 1, lock file removed" % len(flat))
+    # a stale lock (same host, its process gone) is taken over with a note
+    out = os.path.join(tmp, "stale.h5")
+    child = subprocess.Popen(["true"])
+    child.wait()
+    with open(out + ".lock", "w") as f:
+        f.write("isweep results lock\nhost %s\npid %d\nsince 2000-01-01T00:00:00Z\n" % (socket.gethostname(), child.pid))
+    p, _ = run(mpirun(2, "run", os.path.join(SPECS, "small.ini"), "-o", out, "--resume", "--quiet", *TINY))
+    notes = [l for l in p.stderr.splitlines() if "took over" in l and str(child.pid) in l]
+    if p.returncode != 0 or not notes or os.path.exists(out + ".lock"):
+        fail("stale lock: exit %d, lock file %s, stderr:\n%s"
+             % (p.returncode, "left" if os.path.exists(out + ".lock") else "gone", p.stderr[-2000:]))
+    print("stale lock of dead pid %d: taken over: %s" % (child.pid, notes[0]))
+
+
 def main():
     tests = {"determinism": test_determinism, "kill-resume": test_kill_resume,
              "signal": test_signal, "bad-input": test_bad_input,
              "output-special": test_output_special, "create-kill": test_create_kill,
-             "disk-full": test_disk_full}
+             "disk-full": test_disk_full, "lock": test_lock}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)
