@@ -461,7 +461,7 @@ def run_bounded(cmd, what, timeout=180):
 
 def test_disk_full(tmp):
     """A full disk at creation (1 and 2 ranks, new file and --force over an old one) and during rows."""
-    big = os.path.join(SPECS, "kill.ini")  # its file (about 600 kB) cannot fit in 64 kB
+    big = os.path.join(SPECS, "kill.ini")  # its file (106 kB) cannot fit in 64 kB
     small = os.path.join(SPECS, "small.ini")
     mnt = os.path.join(tmp, "small-fs")
     mount_tmpfs(mnt, "64k")
