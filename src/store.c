@@ -581,6 +581,28 @@ cleanup:
 
 /* ---- create ------------------------------------------------------------- */
 
+/* *dir <- the folder of `path` ("." or "/" where it has none), *base <- its
+ * last component ("" when path ends in '/'); caller frees both. */
+static int split_path(char **dir, char **base, const char *path) {
+  int err = 0;
+  const char *slash = strrchr(path, '/');
+  size_t n = slash ? (size_t)(slash - path) : 1;
+  *dir = *base = NULL;
+  ISW_ALLOC(*dir, n + 1);
+  if (!slash) (*dir)[0] = '.';
+  else if (n == 0) (*dir)[0] = '/';
+  else memcpy(*dir, path, n);
+  const char *b = slash ? slash + 1 : path;
+  ISW_ALLOC(*base, strlen(b) + 1);
+  memcpy(*base, b, strlen(b));
+cleanup:
+  if (err) {
+    free(*dir);
+    *dir = NULL;
+  }
+  return err;
+}
+
 /* Rank 0: may `path` be created (or, with overwrite, replaced)?  ISW_EUSAGE
  * with a one-line reason if not.  Nothing but a regular file is ever
  * replaced: a device, FIFO, socket, directory or symbolic link is refused
@@ -591,17 +613,8 @@ static int check_create_path(char **dir, char **base, const char *path, int over
   struct stat st;
   *dir = *base = NULL;
   ISW_CHECK(path[0] != '\0', ISW_EUSAGE, "empty output path (give a file name for the results)");
-  const char *slash = strrchr(path, '/');
-  ISW_CHECK(!slash || slash[1] != '\0', ISW_EUSAGE,
-            "%s: is a directory (give a file name for the results)", path);
-  size_t n = slash ? (size_t)(slash - path) : 1;
-  ISW_ALLOC(*dir, n + 1);
-  if (!slash) (*dir)[0] = '.';
-  else if (n == 0) (*dir)[0] = '/';
-  else memcpy(*dir, path, n);
-  const char *b = slash ? slash + 1 : path;
-  ISW_ALLOC(*base, strlen(b) + 1);
-  memcpy(*base, b, strlen(b));
+  ISW_CALL(split_path(dir, base, path));
+  ISW_CHECK((*base)[0] != '\0', ISW_EUSAGE, "%s: is a directory (give a file name for the results)", path);
   if (lstat(path, &st) == 0) {
     ISW_CHECK(!S_ISDIR(st.st_mode), ISW_EUSAGE,
               "%s: is a directory (give a file name for the results)", path);
@@ -1312,6 +1325,12 @@ int isw_store_open(isw_store **out, const char *path, const isw_spec *spec,
   *out = NULL;
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   ISW_CALL(store_alloc(&s, path, spec, comm));
+  if (s->rank == 0) { /* a --force creation killed earlier may have left its temporary */
+    char *dir = NULL, *base = NULL;
+    if (split_path(&dir, &base, path) == 0 && base[0]) clean_leftovers(dir, base, path, meta ? meta->notes : NULL);
+    free(dir);
+    free(base);
+  }
   ISW_CALL(agree_root(s->comm, s->rank, s->rank == 0 ? check_resume(path, spec) : 0));
   ISW_CALL(open_all(s));
   errno = 0;

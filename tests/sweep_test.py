@@ -388,6 +388,18 @@ def test_create_kill(tmp):
     if not notes or temporaries(tmp, "hook.h5"):
         fail("the next run did not remove the leftover temporary with a note:\n" + p.stderr[-2000:])
     print("--resume completed and removed it: " + notes[0])
+    # --force killed half-way: the old results file stays, byte for byte; --resume cleans up
+    digest = file_digest(out)
+    p = subprocess.run(mpirun(2, "run", spec, "-o", out, "--quiet", "--force", *TINY), env=env,
+                       capture_output=True, text=True, timeout=300)
+    left = temporaries(tmp, "hook.h5")
+    if p.returncode == 0 or file_digest(out) != digest or len(left) != 1:
+        fail("--force killed during creation: exit %d, old file %s, temporaries %s"
+             % (p.returncode, "unchanged" if file_digest(out) == digest else "CHANGED", left))
+    p = check_resumable(out, "after a killed --force")
+    if file_digest(out) == digest or temporaries(tmp, "hook.h5") or "removed" not in p.stderr:
+        fail("--resume after a killed --force did not clean up its temporary:\n" + p.stderr[-2000:])
+    print("--force killed during creation: the old file stayed byte-identical; --resume removed %s" % left[0])
     # 2. real kills of the whole job at increasing delays after the file (or its temporary) appears
     for i, delay in enumerate((0, 0, 0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.03)):
         name = "loop%d.h5" % i

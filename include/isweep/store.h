@@ -67,7 +67,9 @@ int isw_store_create(isw_store **out, const char *path, int overwrite, const isw
 /* Open an existing results file to resume `spec`.  Collective.  ISW_EUSAGE
  * when it is not an isweep file, has another schema version, or its
  * spec_canonical differs from spec->canonical (the message names the first
- * differing line); the file is then untouched. Updates `runs` and mpi_size. */
+ * differing line); the file is then untouched. Updates `runs` and mpi_size.
+ * Like create, rank 0 first removes (or notes) leftover temporaries of
+ * killed creations of `path`. */
 int isw_store_open(isw_store **out, const char *path, const isw_spec *spec,
                    const isw_store_meta *meta, MPI_Comm comm);
 /* Read group g's status column into status (n_configs).  Independent. */
