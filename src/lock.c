@@ -202,7 +202,7 @@ int isw_lock_acquire(isw_lock **out, const char *results, FILE *notes) {
       }
     }
     /* a lock file exists: is its holder alive? */
-    efd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    efd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC); /* flock needs no write access */
     if (efd < 0 && errno == ENOENT) continue; /* released meanwhile */
     if (efd < 0 && errno == ELOOP)
       ISW_CHECK(0, ISW_EUSAGE, "%s: its lock file %s is a symbolic link (delete it)", results, path);
