@@ -14,6 +14,7 @@
 
 #include "isweep/dispatch.h"
 #include "isweep/error.h"
+#include "isweep/lock.h"
 #include "isweep/sched.h"
 #include "isweep/signals.h"
 #include "isweep/spec.h"
@@ -166,6 +167,7 @@ int isw_run_sweep(const isw_cli *cli) {
   MPI_Comm world = MPI_COMM_WORLD;
   isw_spec *spec = NULL;
   isw_store *store = NULL;
+  isw_lock *lock = NULL; /* rank 0's: RESULTS.lock, held for the whole run */
   isw_job *jobs = NULL;
   unsigned char **skip = NULL;
   int n_jobs = 0, n_before = 0, transport_ready = 0;
@@ -180,11 +182,24 @@ int isw_run_sweep(const isw_cli *cli) {
   if (err) goto cleanup_quiet;
   isw_sched_assign(spec, size);
 
+  /* one writer per results file: rank 0 takes RESULTS.lock before anything
+   * looks at the file, and releases it at the very end */
+  int lock_err = 0;
+  if (rank == 0) {
+    lock_err = isw_lock_acquire(&lock, spec->output, stderr);
+    report_error(rank, lock_err);
+  }
+  MPI_Bcast(&lock_err, 1, MPI_INT, 0, world);
+  if (lock_err) {
+    err = lock_err;
+    goto cleanup_quiet;
+  }
+
   /* create or resume the results file (collective); --resume of a missing file starts it */
   int exists = 0;
   if (rank == 0) exists = file_exists(spec->output);
   MPI_Bcast(&exists, 1, MPI_INT, 0, world);
-  isw_store_meta meta = {cli->command_line, size};
+  isw_store_meta meta = {cli->command_line, size, stderr};
   resuming = cli->resume && exists;
   if (cli->resume && !exists && rank == 0 && !cli->quiet)
     fprintf(stderr, "isweep: %s does not exist yet: starting the sweep (nothing to resume)\n", spec->output);
@@ -278,6 +293,7 @@ cleanup:
   report_error(rank, err);
 cleanup_quiet:
   if (store) isw_store_close(&store);
+  isw_lock_release(&lock); /* after the close: the file is complete before another run may open it */
   if (transport_ready) isw_transport_destroy(&t);
   if (skip)
     for (int g = 0; g < spec->n_groups; ++g) free(skip[g]);

@@ -5,6 +5,11 @@
   sweep_test.py kill-resume   SIGKILL mid-sweep -> file opens (h5dump), resume -> identical results
   sweep_test.py signal        SIGUSR1 to mpirun -> clean stop (exit 75, file closed), resume completes
   sweep_test.py bad-input     bad specs/options -> exit 2, one-line error, no file created or changed
+  sweep_test.py output-special  device node / FIFO / directory as output -> exit 2, left as it was
+  sweep_test.py create-kill   SIGKILL during creation -> path holds nothing or a complete file; resume works
+  sweep_test.py disk-full     full tmpfs at creation / under --force / during rows -> exit 3 naming ENOSPC
+                              (or success), old file byte-identical, no hang, no crash (skips: exit 77)
+  sweep_test.py lock          a second writer of a file in use -> exit 2 naming the holder, file untouched
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
 measured and exits non-zero on failure.
@@ -13,6 +18,8 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -276,9 +283,330 @@ def test_bad_input(tmp):
     print("resume of a finished sweep: exit 0")
 
 
+# ---- the results file under every fault, and the lock (issue 8: 2, 3, 4, 5, 8) ----
+
+SKIP = 77  # ctest SKIP_RETURN_CODE of the cases that need a tmpfs mount
+TINY = ("--set", "linear-meta.widths=16", "--set", "sweep.seeds=0")  # one config group, < 1 s
+
+
+def error_lines(text):
+    return [l for l in text.splitlines() if l.startswith("isweep: error:")]
+
+
+def crashed(p):
+    """A segfault or abort shows as exit 139/134 from mpirun or in its report."""
+    text = (p.stdout or "") + (p.stderr or "")
+    return p.returncode in (134, 139) or "Segmentation fault" in text or "signal 11" in text
+
+
+def node_identity(path):
+    st = os.lstat(path)
+    return (stat.S_IFMT(st.st_mode), st.st_ino, st.st_rdev)
+
+
+def test_output_special(tmp):
+    """A device node, a FIFO or a directory as output: exit 2, one line, left exactly as it was."""
+    spec = os.path.join(SPECS, "small.ini")
+    nodes = {}
+    dev = os.path.join(tmp, "devnode")
+    try:  # a private character device 1,3 (what /dev/null is), never a system path
+        os.mknod(dev, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        nodes["character device"] = dev
+    except OSError as e:
+        print("note: cannot mknod here (%s): device case not run" % e)
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
+    nodes["FIFO"] = fifo
+    folder = os.path.join(tmp, "folder")
+    os.mkdir(folder)
+    with open(os.path.join(folder, "keep.txt"), "w") as f:
+        f.write("keep me\n")
+    nodes["directory"] = folder
+    before = {k: node_identity(v) for k, v in nodes.items()}
+    listing = sorted(os.listdir(tmp))
+    for kind, path in nodes.items():
+        for opts in ((), ("--force",), ("--resume",)):
+            try:
+                p, _ = run(mpirun(2, "run", spec, "-o", path, "--quiet", *opts), timeout=180)
+            except subprocess.TimeoutExpired:
+                fail("%s as output %s: isweep hung" % (kind, " ".join(opts)))
+            errs = error_lines(p.stderr)
+            if not os.path.lexists(path) or node_identity(path) != before[kind]:
+                fail("%s %s as output %s: it was removed or replaced (exit %d)\n%s"
+                     % (kind, path, " ".join(opts), p.returncode, p.stderr[-2000:]))
+            if crashed(p):
+                fail("%s as output %s: crashed (exit %d)\n%s" % (kind, " ".join(opts), p.returncode, p.stderr[-2000:]))
+            if p.returncode != 2 or len(errs) != 1 or path not in errs[0]:
+                fail("%s as output %s: exit %d, expected 2 and one error line naming it:\n%s"
+                     % (kind, " ".join(opts), p.returncode, p.stderr[-2000:]))
+            print("%-17s %-9s exit 2, node unchanged: %s" % (kind, " ".join(opts) or "(none)", errs[0]))
+    if sorted(os.listdir(tmp)) != listing or os.listdir(folder) != ["keep.txt"]:
+        fail("files were left behind: %s" % sorted(set(os.listdir(tmp)) - set(listing)))
+    if "character device" in nodes:
+        print("the device node is still a character device with st_rdev %d,%d"
+              % (os.major(os.lstat(dev).st_rdev), os.minor(os.lstat(dev).st_rdev)))
+
+
+def temporaries(folder, name):
+    return sorted(f for f in os.listdir(folder) if f.startswith("." + name + ".isweep-tmp."))
+
+
+def check_resumable(out, what):
+    """`out` is absent or opens; --resume then completes every row."""
+    if os.path.exists(out):
+        d = subprocess.run(["h5dump", "-H", out], capture_output=True, text=True)
+        if d.returncode != 0:
+            fail("%s: the output path holds a file that does not open:\n%s" % (what, d.stderr[-1000:]))
+    p, _ = run(mpirun(2, "run", os.path.join(SPECS, "small.ini"), "-o", out, "--resume", "--quiet", *TINY))
+    if p.returncode != 0:
+        fail("%s: --resume exited %d:\n%s" % (what, p.returncode, p.stderr[-2000:]))
+    flat = [x for v in statuses(out).values() for x in v]
+    if flat.count(2) != len(flat):
+        fail("%s: --resume left rows not ok: %s" % (what, flat))
+    return p
+
+
+def test_create_kill(tmp):
+    """SIGKILL while the file is being created: the path holds nothing or a complete file."""
+    spec = os.path.join(SPECS, "small.ini")
+    # 1. deterministic: the hook kills rank 0 with half the temporary file written
+    out = os.path.join(tmp, "hook.h5")
+    env = dict(ENV, ISW_TEST_CREATE_FAULT="kill")
+    p = subprocess.run(mpirun(2, "run", spec, "-o", out, "--quiet", *TINY), env=env, capture_output=True,
+                       text=True, timeout=300)
+    left = temporaries(tmp, "hook.h5")
+    print("killed during creation (hook): exit %d, output path %s, temporaries %s"
+          % (p.returncode, "exists" if os.path.exists(out) else "absent", left))
+    if p.returncode == 0:
+        fail("the creation fault hook ISW_TEST_CREATE_FAULT=kill did not kill the run")
+    if os.path.exists(out):
+        fail("a file killed during its creation was left at the output path")
+    if len(left) != 1:
+        fail("expected one temporary left by the killed creation, found %s" % left)
+    p = check_resumable(out, "after the hook's kill")
+    notes = [l for l in p.stderr.splitlines() if "removed" in l and left[0] in l]
+    if not notes or temporaries(tmp, "hook.h5"):
+        fail("the next run did not remove the leftover temporary with a note:\n" + p.stderr[-2000:])
+    print("--resume completed and removed it: " + notes[0])
+    # --force killed half-way: the old results file stays, byte for byte; --resume cleans up
+    digest = file_digest(out)
+    p = subprocess.run(mpirun(2, "run", spec, "-o", out, "--quiet", "--force", *TINY), env=env,
+                       capture_output=True, text=True, timeout=300)
+    left = temporaries(tmp, "hook.h5")
+    if p.returncode == 0 or file_digest(out) != digest or len(left) != 1:
+        fail("--force killed during creation: exit %d, old file %s, temporaries %s"
+             % (p.returncode, "unchanged" if file_digest(out) == digest else "CHANGED", left))
+    p = check_resumable(out, "after a killed --force")
+    if file_digest(out) == digest or temporaries(tmp, "hook.h5") or "removed" not in p.stderr:
+        fail("--resume after a killed --force did not clean up its temporary:\n" + p.stderr[-2000:])
+    print("--force killed during creation: the old file stayed byte-identical; --resume removed %s" % left[0])
+    # 2. real kills of the whole job at increasing delays after the file (or its temporary) appears
+    for i, delay in enumerate((0, 0, 0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.03)):
+        name = "loop%d.h5" % i
+        out = os.path.join(tmp, name)
+        proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--quiet", *TINY), env=ENV,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        t0 = time.time()
+        while proc.poll() is None and time.time() - t0 < 120:
+            if os.path.exists(out) or temporaries(tmp, name):
+                break
+        if delay:
+            time.sleep(delay)
+        kill_session(proc.pid)
+        proc.wait()
+        state = "complete file" if os.path.exists(out) else "nothing"
+        check_resumable(out, "kill %d (%.4f s after the file appeared)" % (i, delay))
+        if temporaries(tmp, name):
+            fail("kill %d: a temporary is left after the next run: %s" % (i, temporaries(tmp, name)))
+        print("kill %d at +%.4f s: output path held %s; --resume completed" % (i, delay, state))
+
+
+def mount_tmpfs(folder, size):
+    os.mkdir(folder)
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", folder],
+                       capture_output=True, text=True)
+    if m.returncode != 0:
+        print("SKIP: cannot mount a %s tmpfs on %s: %s" % (size, folder, m.stderr.strip()))
+        sys.exit(SKIP)
+
+
+def umount(folder):
+    if subprocess.run(["umount", folder], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "-l", folder], capture_output=True)
+
+
+def fill_up(folder):
+    """Write a filler file until the file system is full; returns its size."""
+    n = 0
+    f = open(os.path.join(folder, "filler"), "wb", buffering=0)
+    try:
+        while True:
+            n += f.write(b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        f.close()
+    return n
+
+
+def expect_enospc(p, what):
+    errs = error_lines(p.stderr)
+    if crashed(p):
+        fail("%s: crashed (exit %d):\n%s" % (what, p.returncode, p.stderr[-3000:]))
+    if p.returncode != 3 or len(errs) != 1 or "No space left on device" not in errs[0] or "ENOSPC" not in errs[0]:
+        fail("%s: exit %d, expected 3 and one error line naming ENOSPC:\n%s" % (what, p.returncode, p.stderr[-3000:]))
+    print("%s: exit 3: %s" % (what, errs[0]))
+
+
+def run_bounded(cmd, what, timeout=180):
+    """Run with a hang guard (generous: a hang is what is tested, not speed)."""
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        so, se = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_session(proc.pid)
+        proc.communicate()
+        fail("%s: still running after %d s: hung" % (what, timeout))
+    return subprocess.CompletedProcess(cmd, proc.returncode, so, se)
+
+
+def test_disk_full(tmp):
+    """A full disk at creation (1 and 2 ranks, new file and --force over an old one) and during rows."""
+    big = os.path.join(SPECS, "kill.ini")  # its file (106 kB) cannot fit in 64 kB
+    small = os.path.join(SPECS, "small.ini")
+    mnt = os.path.join(tmp, "small-fs")
+    mount_tmpfs(mnt, "64k")
+    try:
+        for np_ in (1, 2):
+            out = os.path.join(mnt, "new%d.h5" % np_)
+            p = run_bounded(mpirun(np_, "run", big, "-o", out, "--quiet"), "full disk at creation, %d rank(s)" % np_)
+            expect_enospc(p, "full disk at creation, %d rank(s)" % np_)
+            if os.listdir(mnt):
+                fail("full disk at creation left files behind: %s" % os.listdir(mnt))
+        prev = os.path.join(mnt, "prev.h5")
+        p, _ = run(mpirun(2, "run", small, "-o", prev, "--quiet", *TINY))
+        if p.returncode != 0:
+            fail("the previous results file could not be made: " + p.stderr[-2000:])
+        digest = file_digest(prev)
+        p = run_bounded(mpirun(2, "run", big, "-o", prev, "--quiet", "--force"), "--force on a full disk")
+        expect_enospc(p, "--force over a previous results file on a full disk")
+        if file_digest(prev) != digest or sorted(os.listdir(mnt)) != ["prev.h5"]:
+            fail("--force on a full disk changed the previous results file or left files: %s" % os.listdir(mnt))
+        print("the previous results file is byte-identical (sha256 %s...)" % digest[:16])
+    finally:
+        umount(mnt)
+    # the disk fills up after creation: every row's space was allocated (and filled) at creation
+    mnt = os.path.join(tmp, "run-fs")
+    mount_tmpfs(mnt, "1m")
+    try:
+        out = os.path.join(mnt, "rows.h5")
+        proc = subprocess.Popen(mpirun(2, "run", small, "-o", out, "--quiet"), env=ENV,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        t0 = time.time()
+        while proc.poll() is None and not os.path.exists(out) and time.time() - t0 < 120:
+            time.sleep(0.001)
+        kill_session(proc.pid)  # rows pending: the resume below writes them on a full disk
+        proc.wait()
+        if not os.path.exists(out):
+            fail("the file to fill up was not made")
+        pending = [x for v in statuses(out).values() for x in v].count(0)
+        if pending == 0:
+            fail("the file to fill up has no pending rows left: nothing would be written on a full disk")
+        filled = fill_up(mnt)
+        os.truncate(os.path.join(mnt, "filler"), filled - 4096)  # one page: room for the lock file only
+        p = run_bounded(mpirun(2, "run", small, "-o", out, "--resume", "--quiet"), "rows on a full disk")
+        if crashed(p):
+            fail("rows on a full disk: crashed (exit %d):\n%s" % (p.returncode, p.stderr[-3000:]))
+        with h5py.File(out, "r") as f:
+            flat = [int(x) for g in f for x in f[g]["status"][()]]
+        if p.returncode == 0:
+            if flat.count(2) != len(flat):
+                fail("rows on a full disk: exit 0 but rows not ok: %s" % flat)
+            print("rows on a full disk (filler of %d bytes): exit 0, the %d pending rows written, all %d ok, file opens"
+                  % (filled, pending, len(flat)))
+        else:
+            expect_enospc(p, "rows on a full disk")
+            print("rows on a full disk: the file still opens (%d rows ok)" % flat.count(2))
+    finally:
+        umount(mnt)
+
+
+def lock_holder(out):
+    with open(out + ".lock") as f:
+        fields = dict(l.split(" ", 1) for l in f.read().splitlines() if " " in l)
+    return fields.get("host", "").strip(), int(fields.get("pid", "0")), fields.get("since", "").strip()
+
+
+def signal_session(sid, sig):
+    for pid in session_pids(sid):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def test_lock(tmp):
+    """A second writer of a file in use is refused (exit 2, holder named, file untouched)."""
+    spec = os.path.join(SPECS, "kill.ini")
+    out = os.path.join(tmp, "locked.h5")
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--quiet"), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    if wait_rows_ok(out, 1, proc) < 0:
+        fail("the first sweep ended before the second could start")
+    try:
+        host, pid, since = lock_holder(out)
+    except (OSError, ValueError) as e:
+        signal_session(proc.pid, signal.SIGCONT)
+        host, pid, since = "", 0, ""
+        print("no readable lock file beside the results: %s" % e)
+    print("first run holds %s.lock: host %s, pid %d, since %s" % (os.path.basename(out), host, pid, since))
+    for opts in (("--resume",), ("--force",)):
+        signal_session(proc.pid, signal.SIGSTOP)  # the file is quiet while the second one tries
+        try:
+            digest = file_digest(out)
+            p, _ = run(mpirun(2, "run", spec, "-o", out, "--quiet", *opts), timeout=300)
+            after = file_digest(out)
+        finally:
+            signal_session(proc.pid, signal.SIGCONT)
+        errs = error_lines(p.stderr)
+        if p.returncode != 2 or len(errs) != 1:
+            fail("second writer %s: exit %d, expected 2 and one error line:\n%s" % (opts[0], p.returncode, p.stderr[-2000:]))
+        for part in (host, "pid %d" % pid, since):
+            if not part or part not in errs[0]:
+                fail("second writer %s: the error does not name the holder (%r):\n%s" % (opts[0], part, errs[0]))
+        if after != digest:
+            fail("second writer %s changed the results file" % opts[0])
+        print("second writer %s: exit 2, file byte-identical: %s" % (opts[0], errs[0]))
+    so, se = proc.communicate(timeout=900)
+    if proc.returncode != 0:
+        fail("the first run did not complete normally (exit %d):\n%s" % (proc.returncode, se[-3000:]))
+    flat = [x for v in statuses(out).values() for x in v]
+    with h5py.File(out, "r") as f:
+        runs = int(f.attrs["runs"])
+    if flat.count(2) != len(flat) or runs != 1 or os.path.exists(out + ".lock"):
+        fail("after the first run: %d of %d rows ok, runs %d, lock file %s"
+             % (flat.count(2), len(flat), runs, "left" if os.path.exists(out + ".lock") else "gone"))
+    print("first run completed: all %d rows ok, runs = 1, lock file removed" % len(flat))
+    # a stale lock (same host, its process gone) is taken over with a note
+    out = os.path.join(tmp, "stale.h5")
+    child = subprocess.Popen(["true"])
+    child.wait()
+    with open(out + ".lock", "w") as f:
+        f.write("isweep results lock\nhost %s\npid %d\nsince 2000-01-01T00:00:00Z\n" % (socket.gethostname(), child.pid))
+    p, _ = run(mpirun(2, "run", os.path.join(SPECS, "small.ini"), "-o", out, "--resume", "--quiet", *TINY))
+    notes = [l for l in p.stderr.splitlines() if "took over" in l and str(child.pid) in l]
+    if p.returncode != 0 or not notes or os.path.exists(out + ".lock"):
+        fail("stale lock: exit %d, lock file %s, stderr:\n%s"
+             % (p.returncode, "left" if os.path.exists(out + ".lock") else "gone", p.stderr[-2000:]))
+    print("stale lock of dead pid %d: taken over: %s" % (child.pid, notes[0]))
+
+
 def main():
     tests = {"determinism": test_determinism, "kill-resume": test_kill_resume,
-             "signal": test_signal, "bad-input": test_bad_input}
+             "signal": test_signal, "bad-input": test_bad_input,
+             "output-special": test_output_special, "create-kill": test_create_kill,
+             "disk-full": test_disk_full, "lock": test_lock}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)
