@@ -3,7 +3,10 @@
  * hands out jobs, team memberships and the stop order.  Every wait polls with
  * a growing sleep (50 us .. 5 ms), so no rank spins a core while it waits.
  * Thread use: the dispatcher runs in its own thread on rank 0 (MPI is
- * initialised with MPI_THREAD_MULTIPLE); it uses only the *_dispatch calls. */
+ * initialised with MPI_THREAD_MULTIPLE); it uses only the *_dispatch calls.
+ * Errors: every communicator made here returns MPI errors (MPI_ERRORS_RETURN,
+ * which main sets on MPI_COMM_WORLD too) and each failed MPI call becomes
+ * ISW_EMPI with a message naming the call and MPI's description. */
 #ifndef ISWEEP_TRANSPORT_H
 #define ISWEEP_TRANSPORT_H
 
@@ -37,6 +40,10 @@ typedef struct {
   MPI_Request pending; /* dispatcher's posted receive */
   isw_report inbox;
 } isw_transport;
+
+/* 0 when rc is MPI_SUCCESS; otherwise ISW_EMPI with the message "MPI error
+ * in WHAT: MPI's error string" (raised through isw_error_raise). */
+int isw_transport_mpi_error(int rc, const char *what);
 
 /* Collective over world: duplicate the communicators. */
 int isw_transport_init(isw_transport *t, MPI_Comm world);
