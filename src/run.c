@@ -161,6 +161,48 @@ static int file_exists(const char *path) {
   return stat(path, &st) == 0;
 }
 
+/* Collective: the largest error code over the ranks of comm, so that every
+ * rank takes the same path.  A rank that was fine gets a message saying that
+ * another one failed (the failing rank keeps its own message). */
+static int agree(int mine, MPI_Comm comm) {
+  int err = 0, any = 0;
+  ISW_CALL(isw_transport_mpi_error(MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce"));
+  if (mine) return mine;
+  ISW_CHECK(!any, any, "another rank failed (its error is above)");
+cleanup:
+  return err;
+}
+
+/* Test hook: nonzero when the environment variable ISW_FAULT names `point`,
+ * so that tests can make a failure happen where none can be provoked from
+ * outside.  It only ever makes a run fail, never changes a result. */
+static int fault_injected(const char *point) {
+  const char *f = getenv("ISW_FAULT");
+  return f && !strcmp(f, point);
+}
+
+/* rows[g] (n_configs of group g) zeroed, for every group. */
+static int alloc_rows(unsigned char ***rows, const isw_spec *spec) {
+  int err = 0;
+  ISW_ALLOC(*rows, spec->n_groups);
+  for (int g = 0; g < spec->n_groups; ++g) ISW_ALLOC((*rows)[g], spec->groups[g].n_configs);
+cleanup:
+  return err;
+}
+
+/* Rank 0 on resume: every group's status column into status[g]. */
+static int read_statuses(isw_store *store, const isw_spec *spec, unsigned char **status) {
+  int err = 0;
+  for (int g = 0; g < spec->n_groups; ++g) {
+    ISW_CHECK(!fault_injected("resume-status-read"), ISW_EIO,
+              "%s: cannot read the status column of group %s (failure injected by ISW_FAULT=resume-status-read)",
+              spec->output, spec->groups[g].task->name);
+    ISW_CALL(isw_store_read_status(store, g, status[g]));
+  }
+cleanup:
+  return err;
+}
+
 int isw_run_sweep(const isw_cli *cli) {
   int err = 0, rank = 0, size = 1, exit_status = 0, resuming = 0;
   MPI_Comm world = MPI_COMM_WORLD;
@@ -195,14 +237,16 @@ int isw_run_sweep(const isw_cli *cli) {
   report_error(rank, err);
   if (err) goto cleanup_quiet;
 
-  /* which rows to run: all on a new file; on resume those not done */
-  ISW_ALLOC(skip, spec->n_groups);
-  for (int g = 0; g < spec->n_groups; ++g) {
-    int n = spec->groups[g].n_configs;
-    ISW_ALLOC(skip[g], n);
-    if (resuming) {
-      if (rank == 0) ISW_CALL(isw_store_read_status(store, g, skip[g]));
-      MPI_Bcast(skip[g], n, MPI_UNSIGNED_CHAR, 0, world);
+  /* which rows to run: all on a new file; on resume those not done.  Each
+   * step that can fail on one rank is agreed on by all before they go on, so
+   * a failure (rank 0 cannot read the statuses) ends the run on every rank
+   * together instead of leaving them in different collectives. */
+  ISW_CALL(agree(alloc_rows(&skip, spec), world));
+  if (resuming) {
+    ISW_CALL(agree(rank == 0 ? read_statuses(store, spec, skip) : 0, world));
+    for (int g = 0; g < spec->n_groups; ++g) {
+      int n = spec->groups[g].n_configs;
+      ISW_CALL(isw_transport_mpi_error(MPI_Bcast(skip[g], n, MPI_UNSIGNED_CHAR, 0, world), "MPI_Bcast"));
       for (int i = 0; i < n; ++i) {
         int st = skip[g][i];
         int done = st == ISW_ST_OK || (!cli->retry_failed && (st == ISW_ST_DIVERGED || st == ISW_ST_FAILED));
@@ -211,7 +255,7 @@ int isw_run_sweep(const isw_cli *cli) {
       }
     }
   }
-  ISW_CALL(isw_sched_order(&jobs, &n_jobs, spec, (const unsigned char *const *)skip));
+  ISW_CALL(agree(isw_sched_order(&jobs, &n_jobs, spec, (const unsigned char *const *)skip), world));
   if (rank == 0 && !cli->quiet) {
     fprintf(stderr, "isweep: %s: %lld configs in %d task group(s), %d to run on %d rank(s)%s -> %s\n",
             spec->path, (long long)isw_spec_n_configs(spec), spec->n_groups, n_jobs, size,

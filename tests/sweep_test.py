@@ -5,6 +5,7 @@
   sweep_test.py kill-resume   SIGKILL mid-sweep -> file opens (h5dump), resume -> identical results
   sweep_test.py signal        SIGUSR1 to mpirun -> clean stop (exit 75, file closed), resume completes
   sweep_test.py bad-input     bad specs/options -> exit 2, one-line error, no file created or changed
+  sweep_test.py mpi-error     rank 0 fails reading statuses on resume -> every rank exits with it
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
 measured and exits non-zero on failure.
@@ -276,9 +277,79 @@ def test_bad_input(tmp):
     print("resume of a finished sweep: exit 0")
 
 
+def rank_pids(sid, timeout=60):
+    """{MPI rank: pid} of the isweep ranks in session `sid` (from their environment)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        found = {}
+        for pid in session_pids(sid):
+            try:
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    argv0 = f.read().split(b"\0")[0]
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            if b"OMPI_COMM_WORLD_RANK" in env and os.path.basename(argv0) == os.path.basename(EXE).encode():
+                found[int(env[b"OMPI_COMM_WORLD_RANK"])] = pid
+        if found:
+            return found
+        time.sleep(0.1)
+    fail("no isweep rank found in session %d" % sid)
+
+
+def flat_statuses(path):
+    return [s for v in statuses(path).values() for s in v]
+
+
+def reference_file(tmp, spec):
+    ref = os.path.join(tmp, "ref.h5")
+    p, t = run(mpirun(2, "run", spec, "-o", ref, "--quiet"))
+    if p.returncode != 0:
+        fail("uninterrupted run exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    return ref, t
+
+
+def resume_and_compare(ref, out, spec, what):
+    p, t = run(mpirun(2, "run", spec, "-o", out, "--resume", "--quiet"))
+    if p.returncode != 0:
+        fail("%s: resume exited %d:\n%s" % (what, p.returncode, p.stderr[-3000:]))
+    diffs, n = compare(ref, out)
+    if diffs:
+        fail("%s: resumed results differ from the uninterrupted run:\n  " % what + "\n  ".join(diffs))
+    print("%s: resume completed in %.1f s; %d result datasets identical to the uninterrupted run"
+          % (what, t, n))
+
+
+def test_mpi_error(tmp):
+    spec = os.path.join(SPECS, "small.ini")
+    out = os.path.join(tmp, "fault.h5")
+    p, _ = run(mpirun(2, "run", spec, "-o", out, "--quiet"))
+    if p.returncode != 0:
+        fail("first run exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    env = dict(ENV, ISW_FAULT="resume-status-read")
+    try:
+        p = subprocess.run(mpirun(2, "run", spec, "-o", out, "--resume", "--quiet"), env=env,
+                           capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        fail("a failed status read on rank 0 hangs the ranks (no exit within 120 s)")
+    errs = [l for l in p.stderr.splitlines() if l.startswith("isweep: error:")]
+    print("status read fails on rank 0: exit %d; %s" % (p.returncode, errs))
+    if p.returncode != 3:
+        fail("expected exit 3 (I/O error), got %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    if len(errs) != 1 or "status" not in errs[0]:
+        fail("expected one 'isweep: error:' line about the status read:\n" + p.stderr[-3000:])
+    if "MPI_ABORT" in p.stderr or "MPI_Abort" in p.stderr:
+        fail("the ranks aborted instead of ending together:\n" + p.stderr[-3000:])
+    flat = flat_statuses(out)
+    if flat.count(2) != len(flat):
+        fail("the failed resume changed rows: %s" % flat)
+
+
 def main():
     tests = {"determinism": test_determinism, "kill-resume": test_kill_resume,
-             "signal": test_signal, "bad-input": test_bad_input}
+             "signal": test_signal, "bad-input": test_bad_input,
+             "mpi-error": test_mpi_error}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)
