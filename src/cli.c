@@ -37,8 +37,9 @@ void isw_cli_usage(FILE *out) {
         "       isweep help [TASK]              list task families or one family's parameters\n"
         "       isweep --version\n"
         "Run under MPI, e.g. mpirun -np 4 isweep run sweep.ini. A stop request (SIGUSR1, SIGTERM\n"
-        "or SIGINT on the ranks; SIGUSR1 to mpirun) stops handing out work, lets running configs\n"
-        "finish and closes the results file; --resume continues it.\n"
+        "or SIGINT on any rank; SIGUSR1 to mpirun) stops handing out work, lets running configs\n"
+        "finish (configs that check the request are set back to pending) and closes the results\n"
+        "file; --resume continues it.\n"
         "options:\n",
         out);
   for (size_t i = 0; i < sizeof options / sizeof options[0]; ++i) {

@@ -52,7 +52,7 @@ static void progress_print(progress *p, int final) {
            d->n_before + done, d->n_total, done, d->n_failed, d->n_diverged,
            isw_format_duration(e1, sizeof e1, el),
            eta < 0 ? "?" : isw_format_duration(e2, sizeof e2, eta),
-           d->stopped ? " [stopping: running configs finish]" : "");
+           d->stopped ? " [stopping: no new configs]" : "");
   if (p->tty) fprintf(stderr, "\r%-110s%s", line, final ? "\n" : "");
   else fprintf(stderr, "%s\n", line);
   fflush(stderr);
@@ -68,6 +68,7 @@ void *isw_dispatch_main(void *arg) {
   int *offset = NULL;
   progress p = {d, isatty(STDERR_FILENO), MPI_Wtime(), 0, 0, 0};
   p.last_print = p.t0;
+  d->stop_rank = -1;
 
   ISW_ALLOC(free_ranks, world);
   ISW_ALLOC(offset, d->spec->n_groups + 1);
@@ -83,8 +84,12 @@ void *isw_dispatch_main(void *arg) {
     isw_report r;
     int from = -1, got = 0;
     ISW_CALL(isw_transport_dispatch_poll(t, &r, &from, &got));
-    if (!d->stopped && isw_stop_requested()) {
+    if (!d->stopped && (isw_stop_requested() || (got && r.stop))) {
       d->stopped = 1;
+      if (!isw_stop_requested()) {
+        d->stop_rank = from;
+        fprintf(stderr, "isweep: rank %d received a stop signal: no new configs\n", from);
+      }
       progress_print(&p, 0);
     }
     if (!got) {
@@ -100,7 +105,7 @@ void *isw_dispatch_main(void *arg) {
         case ISW_ST_PENDING: d->n_interrupted++; break;
         default: d->n_failed++; break;
       }
-      p.cost_done += job_cost[offset[r.group] + r.row];
+      if (r.status != ISW_ST_PENDING) p.cost_done += job_cost[offset[r.group] + r.row];
       progress_print(&p, 0);
     }
     free_ranks[n_free++] = from;

@@ -86,7 +86,9 @@ static double unix_now(void) {
 }
 
 /* Run one job on this rank (possibly as a member of a team); the team
- * leader writes the row.  *status receives the row's final status. */
+ * leader writes the row.  *status receives the row's final status: pending
+ * when a stop request came first (the config did not start) or the task
+ * abandoned it on one (ISW_EINTERRUPT). */
 static int run_job(isw_store *store, const isw_spec *spec, isw_transport *t, const isw_assign *a,
                    const char *host, int *status) {
   int err = 0;
@@ -104,6 +106,15 @@ static int run_job(isw_store *store, const isw_spec *spec, isw_transport *t, con
   res.n_params = -1;
 
   ISW_CALL(isw_transport_team_comm(t, a, &team));
+  /* a stop that arrived after this rank asked for work: the config does not
+   * start (the team agrees, so no member enters the task alone) */
+  int stop = isw_stop_requested();
+  ISW_CALL(isw_transport_team_any(team, &stop));
+  if (stop) {
+    if (leader) TIMED_IO(isw_store_set_status(store, a->group, a->row, ISW_ST_PENDING));
+    *status = ISW_ST_PENDING;
+    goto cleanup;
+  }
   if (leader) TIMED_IO(isw_store_begin_row(store, a->group, a->row, t->rank, host, unix_now()));
   double t0 = MPI_Wtime();
   isw_error_clear();
@@ -130,7 +141,8 @@ cleanup:
   return err;
 }
 
-/* Ask for work until told to stop. */
+/* Ask for work until told to stop.  Each report carries this rank's stop
+ * flag, so a stop signal on any rank reaches the dispatcher. */
 static int worker_loop(isw_store *store, const isw_spec *spec, isw_transport *t) {
   int err = 0;
   char host[ISW_HOST_LEN] = "";
@@ -139,6 +151,7 @@ static int worker_loop(isw_store *store, const isw_spec *spec, isw_transport *t)
   memset(&r, 0, sizeof r);
   for (;;) {
     isw_assign a;
+    r.stop = isw_stop_requested();
     ISW_CALL(isw_transport_report(t, &r));
     ISW_CALL(isw_transport_wait_assign(t, &a));
     if (a.kind == ISW_ASSIGN_STOP) break;

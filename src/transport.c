@@ -102,6 +102,14 @@ void isw_transport_team_free(MPI_Comm *team) {
   *team = MPI_COMM_NULL;
 }
 
+int isw_transport_team_any(MPI_Comm team, int *flag) {
+  int err = 0;
+  if (team == MPI_COMM_SELF) return 0;
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, flag, 1, MPI_INT, MPI_LOR, team), "MPI_Allreduce");
+cleanup:
+  return err;
+}
+
 int isw_transport_quiet_barrier(isw_transport *t) {
   int err = 0;
   MPI_Request req;

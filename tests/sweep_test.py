@@ -5,6 +5,7 @@
   sweep_test.py kill-resume   SIGKILL mid-sweep -> file opens (h5dump), resume -> identical results
   sweep_test.py signal        SIGUSR1 to mpirun -> clean stop (exit 75, file closed), resume completes
   sweep_test.py bad-input     bad specs/options -> exit 2, one-line error, no file created or changed
+  sweep_test.py stop-rank1    SIGTERM/SIGINT/SIGUSR1 to rank 1 only -> exit 75, resume identical
   sweep_test.py mpi-error     rank 0 fails reading statuses on resume -> every rank exits with it
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
@@ -321,6 +322,36 @@ def resume_and_compare(ref, out, spec, what):
           % (what, t, n))
 
 
+def test_stop_rank1(tmp):
+    spec = os.path.join(SPECS, "kill.ini")
+    ref, t_ref = reference_file(tmp, spec)
+    total = len(flat_statuses(ref))
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        name = signal.Signals(sig).name
+        out = os.path.join(tmp, "rank1-%s.h5" % name)
+        proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out), env=ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        ok = wait_rows_ok(out, 2, proc)
+        if ok < 0:
+            kill_session(proc.pid)
+            fail("%s: the sweep ended before the signal (%d)" % (name, ok))
+        os.kill(rank_pids(proc.pid)[1], sig)  # rank 1 only: neither mpirun nor rank 0
+        try:
+            so, se = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            kill_session(proc.pid)
+            fail("%s to rank 1: the sweep did not end within 300 s" % name)
+        flat = flat_statuses(out)
+        print("%s to rank 1 after %d of %d rows ok: exit %d; now %d ok, %d pending, %d running"
+              % (name, ok, total, proc.returncode, flat.count(2), flat.count(0), flat.count(1)))
+        if proc.returncode != 75:
+            fail("%s to rank 1 only must stop the sweep (exit 75), got %d:\n%s"
+                 % (name, proc.returncode, se[-3000:]))
+        if flat.count(1) or not flat.count(0):
+            fail("%s to rank 1: expected pending rows and none running: %s" % (name, flat))
+        resume_and_compare(ref, out, spec, name + " to rank 1")
+
+
 def test_mpi_error(tmp):
     spec = os.path.join(SPECS, "small.ini")
     out = os.path.join(tmp, "fault.h5")
@@ -349,7 +380,7 @@ def test_mpi_error(tmp):
 def main():
     tests = {"determinism": test_determinism, "kill-resume": test_kill_resume,
              "signal": test_signal, "bad-input": test_bad_input,
-             "mpi-error": test_mpi_error}
+             "stop-rank1": test_stop_rank1, "mpi-error": test_mpi_error}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)

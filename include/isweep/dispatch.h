@@ -1,7 +1,8 @@
 /* dispatch.h — rank 0's dispatcher: hands jobs out longest-first as ranks
  * become free (teams when a job needs several ranks), tracks outcomes,
  * prints progress with an ETA from the cost model, and stops handing out
- * work on a stop signal.  Runs in its own thread beside rank 0's worker. */
+ * work on a stop signal on rank 0 or in any worker's report.  Runs in its
+ * own thread beside rank 0's worker. */
 #ifndef ISWEEP_DISPATCH_H
 #define ISWEEP_DISPATCH_H
 
@@ -23,6 +24,7 @@ typedef struct {
   int n_ok, n_diverged, n_failed, n_interrupted; /* outcomes of this run's jobs */
   int n_dispatched;
   int stopped; /* dispatch ended early on a stop request */
+  int stop_rank; /* the rank whose report carried the stop request, or -1 (rank 0's own flag) */
   double seconds;
   int err;     /* 0, or the error that ended the dispatcher */
 } isw_dispatch;

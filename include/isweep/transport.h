@@ -31,6 +31,7 @@ typedef struct {
   int group, row;
   int status;     /* isw_status of that row */
   double seconds; /* its wall time */
+  int stop;       /* nonzero: a stop signal reached this rank (stop the sweep) */
 } isw_report;
 
 typedef struct {
@@ -57,6 +58,9 @@ int isw_transport_wait_assign(isw_transport *t, isw_assign *a);
  * MPI_COMM_SELF for a team of one.  Free with isw_transport_team_free. */
 int isw_transport_team_comm(isw_transport *t, const isw_assign *a, MPI_Comm *team);
 void isw_transport_team_free(MPI_Comm *team);
+/* Collective over `team` (nothing to do for MPI_COMM_SELF): *flag becomes
+ * nonzero on every member when it was nonzero on any. */
+int isw_transport_team_any(MPI_Comm team, int *flag);
 
 /* Dispatcher side (rank 0, its own thread). */
 /* Non-blocking: *got = 1 and the report and its sender when one arrived. */
