@@ -19,6 +19,7 @@
 #include "isweep/spec.h"
 #include "isweep/store.h"
 #include "isweep/report.h"
+#include "isweep/results.h"
 #include "isweep/transport.h"
 
 /* Print the current error once, on rank 0, as "isweep: error: MESSAGE". */
@@ -216,6 +217,51 @@ cleanup:
   return err;
 }
 
+/* Flop/s per rank that the ok rows of an existing results file took
+ * (predicted cost over train_seconds + eval_seconds times the team size), or
+ * 0 when the file has none or cannot be read (opening it for the run reports
+ * the real problem).  Serial, read-only; call before the file is opened for
+ * writing.  With `say`, prints the rate on stderr. */
+static double file_rate_measured(const isw_spec *spec, int say) {
+  isw_results *r = NULL;
+  uint8_t *st = NULL;
+  double *train = NULL, *eval = NULL, flops = 0, rank_s = 0, rate = 0;
+  int n_ok = 0;
+  if (isw_results_open(&r, spec->output) != 0) goto done;
+  for (int g = 0; g < spec->n_groups; ++g) {
+    const isw_spec_group *grp = &spec->groups[g];
+    long n = grp->n_configs;
+    free(st);
+    free(train);
+    free(eval);
+    st = malloc((size_t)n * sizeof *st);
+    train = malloc((size_t)n * sizeof *train);
+    eval = malloc((size_t)n * sizeof *eval);
+    if (!st || !train || !eval || isw_results_read_u8(r, grp->task->name, "status", st, n) ||
+        isw_results_read_f64(r, grp->task->name, "train_seconds", train, n) ||
+        isw_results_read_f64(r, grp->task->name, "eval_seconds", eval, n))
+      goto done;
+    for (long i = 0; i < n; ++i) {
+      double sec = train[i] + (isfinite(eval[i]) ? eval[i] : 0);
+      if (st[i] != ISW_ST_OK || !(sec > 0)) continue;
+      flops += grp->configs[i].cost;
+      rank_s += sec * grp->configs[i].team;
+      n_ok++;
+    }
+  }
+  if (rank_s > 0 && flops > 0) rate = flops / rank_s;
+  if (say && rate > 0)
+    fprintf(stderr, "isweep: ETA from the file's timings: %.4g flop/s per rank (%d ok rows, %.1f rank-seconds)\n",
+            rate, n_ok, rank_s);
+done:
+  isw_error_clear();
+  isw_results_close(&r);
+  free(st);
+  free(train);
+  free(eval);
+  return rate;
+}
+
 int isw_run_sweep(const isw_cli *cli) {
   int err = 0, rank = 0, size = 1, exit_status = 0, resuming = 0;
   MPI_Comm world = MPI_COMM_WORLD;
@@ -234,6 +280,11 @@ int isw_run_sweep(const isw_cli *cli) {
   err = load_spec(&spec, cli, rank, world);
   if (err) goto cleanup_quiet;
   isw_sched_assign(spec, size);
+
+  /* rank 0 calibrates the ETA from the timings earlier runs left in the file */
+  double file_rate = 0;
+  if (rank == 0 && cli->resume && file_exists(spec->output))
+    file_rate = file_rate_measured(spec, !cli->quiet && cli->progress != ISW_PROGRESS_NONE);
 
   /* create or resume the results file (collective); --resume of a missing file starts it */
   int exists = 0;
@@ -286,8 +337,11 @@ int isw_run_sweep(const isw_cli *cli) {
     d.n_jobs = n_jobs;
     d.n_total = (int)isw_spec_n_configs(spec);
     d.n_before = n_before;
-    d.quiet = cli->quiet;
+    d.quiet = cli->quiet || cli->progress == ISW_PROGRESS_NONE;
+    d.bar = cli->progress == ISW_PROGRESS_BAR || (cli->progress == ISW_PROGRESS_AUTO && isatty(STDERR_FILENO));
     d.progress_interval = 10.0;
+    d.status_every = cli->status_every;
+    d.rate = file_rate;
     ISW_CHECK(pthread_create(&thread, NULL, isw_dispatch_main, &d) == 0, ISW_EINTERNAL,
               "cannot start the dispatcher thread");
     have_thread = 1;

@@ -7,6 +7,7 @@
   sweep_test.py bad-input     bad specs/options -> exit 2, one-line error, no file created or changed
   sweep_test.py stop-rank1    SIGTERM/SIGINT/SIGUSR1 to rank 1 only -> exit 75, resume identical
   sweep_test.py mpi-error     rank 0 fails reading statuses on resume -> every rank exits with it
+  sweep_test.py progress      --progress lines under a pipe, SIGUSR2 status, ETA from file timings
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
 measured and exits non-zero on failure.
@@ -377,10 +378,134 @@ def test_mpi_error(tmp):
         fail("the failed resume changed rows: %s" % flat)
 
 
+class Collector:
+    """Reads a pipe in a thread; lines() is what arrived so far."""
+
+    def __init__(self, pipe):
+        import threading
+        self._lines, self._lock = [], threading.Lock()
+        self._t = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._t.start()
+
+    def _read(self, pipe):
+        for line in pipe:
+            with self._lock:
+                self._lines.append(line)
+
+    def lines(self):
+        with self._lock:
+            return list(self._lines)
+
+    def join(self):
+        self._t.join(timeout=60)
+
+
+def plan_costs(spec):
+    """{(task, row): (predicted flops, team)} from `isweep plan` on 2 ranks."""
+    p = subprocess.run([EXE, "plan", spec, "--ranks", "2"], env=ENV, capture_output=True, text=True)
+    if p.returncode != 0:
+        fail("plan failed: " + p.stderr)
+    out = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("#"):
+            continue
+        f = line.split()
+        out[(f[1], int(f[2]))] = (float(f[8]) * 1e9, int(f[7]))
+    return out
+
+
+STATUS_RE = r"isweep:\s+rank (\d+): (?:(\S+) row (\d+) config ([0-9a-f]{16}) \((.*)\) running for (\S+)|idle)"
+
+
+def test_progress(tmp):
+    import re
+    small, spec = os.path.join(SPECS, "small.ini"), os.path.join(SPECS, "kill.ini")
+    # 1. lines under a pipe: a line at once, with done/total and "ETA ?" before any result
+    n = len(plan_costs(small))
+    p, _ = run(mpirun(2, "run", small, "-o", os.path.join(tmp, "lines.h5"), "--progress", "lines"))
+    prog = [l for l in p.stderr.splitlines() if "configs done" in l]
+    print("--progress lines, stderr a pipe: exit %d, %d progress lines; first: %s"
+          % (p.returncode, len(prog), prog[:1]))
+    if p.returncode != 0:
+        fail("run with --progress lines exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    if "\r" in p.stderr:
+        fail("--progress lines wrote a carriage return")
+    if not prog or not re.search(r"\b0/%d configs done" % n, prog[0]) or "ETA ?" not in prog[0]:
+        fail("the first progress line must say 0/%d configs done and ETA ?: %s" % (n, prog[:2]))
+    if not re.search(r"\b%d/%d configs done" % (n, n), prog[-1]):
+        fail("the last progress line must say %d/%d configs done: %s" % (n, n, prog[-1:]))
+    p, _ = run(mpirun(1, "run", small, "-o", os.path.join(tmp, "none.h5"), "--progress", "none"))
+    if p.returncode != 0 or "configs done" in p.stderr:
+        fail("--progress none: exit %d, stderr:\n%s" % (p.returncode, p.stderr[-2000:]))
+    p, _ = run(mpirun(1, "run", small, "-o", os.path.join(tmp, "bad.h5"), "--progress", "fancy"))
+    if p.returncode != 2 or "--progress" not in p.stderr:
+        fail("--progress fancy should be a usage error (exit 2), got %d: %s" % (p.returncode, p.stderr))
+    # 2. SIGUSR2 to mpirun: a status block listing every rank, busy ones with their config
+    out = os.path.join(tmp, "status.h5")
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--progress", "lines"), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    err = Collector(proc.stderr)
+    ok = wait_rows_ok(out, 2, proc)
+    if ok < 0:
+        kill_session(proc.pid)
+        fail("the sweep ended before SIGUSR2 (%d)" % ok)
+    proc.send_signal(signal.SIGUSR2)
+    t0 = time.time()
+    block = []
+    while time.time() - t0 < 120 and len(block) < 2:
+        lines = err.lines()
+        heads = [i for i, l in enumerate(lines) if l.startswith("isweep: status at")]
+        if heads:
+            block = [l for l in lines[heads[0] + 1:heads[0] + 3] if re.match(STATUS_RE, l)]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGUSR1)
+    so, _ = proc.communicate(timeout=300)
+    err.join()
+    print("SIGUSR2: status block:\n  " + "  ".join(block))
+    if proc.returncode != 75:
+        fail("the sweep stopped by SIGUSR1 should exit 75, got %d" % proc.returncode)
+    ranks = sorted(int(re.match(STATUS_RE, l).group(1)) for l in block)
+    if ranks != [0, 1]:
+        fail("the status block must list ranks 0 and 1 once each: %s" % block)
+    with h5py.File(out, "r") as f:
+        for l in block:
+            m = re.match(STATUS_RE, l)
+            if m.group(2):
+                cid = "%016x" % int(f[m.group(2)]["config_id"][int(m.group(3))])
+                if cid != m.group(4):
+                    fail("status line names config %s for row %s, the file has %s" % (m.group(4), m.group(3), cid))
+    if not any(re.match(STATUS_RE, l).group(2) for l in block):
+        fail("no rank was listed as busy: %s" % block)
+    # 3. resume: the ETA's rate comes from the ok rows' timings in the file; --status-every
+    costs = plan_costs(spec)
+    with h5py.File(out, "r") as f:
+        g = f["linear-meta"]
+        st, sec = g["status"][()], g["train_seconds"][()] + g["eval_seconds"][()]
+        okrows = [i for i in range(len(st)) if st[i] == 2]
+        flops = sum(costs[("linear-meta", i)][0] for i in okrows)
+        rank_s = sum(sec[i] * costs[("linear-meta", i)][1] for i in okrows)
+    expect = flops / rank_s
+    p, _ = run(mpirun(2, "run", spec, "-o", out, "--resume", "--progress", "lines", "--status-every", "0.02"))
+    m = re.search(r"ETA from the file's timings: ([0-9.e+-]+) flop/s per rank \((\d+) ok rows", p.stderr)
+    print("resume: expected rate %.4g flop/s per rank from %d ok rows; printed: %s"
+          % (expect, len(okrows), m.group(0) if m else None))
+    if p.returncode != 0:
+        fail("resume exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    if not m or int(m.group(2)) != len(okrows) or abs(float(m.group(1)) / expect - 1) > 0.01:
+        fail("the resumed run must calibrate its ETA from the file's timings:\n" + p.stderr[-3000:])
+    first = [l for l in p.stderr.splitlines() if "configs done" in l][0]
+    if "ETA ?" in first:
+        fail("with the file's timings the first ETA is known: %s" % first)
+    if "isweep: status at" not in p.stderr:
+        fail("--status-every 0.02 printed no status block:\n" + p.stderr[-3000:])
+    print("first progress line of the resumed run: %s" % first)
+
+
 def main():
     tests = {"determinism": test_determinism, "kill-resume": test_kill_resume,
              "signal": test_signal, "bad-input": test_bad_input,
-             "stop-rank1": test_stop_rank1, "mpi-error": test_mpi_error}
+             "stop-rank1": test_stop_rank1, "mpi-error": test_mpi_error, "progress": test_progress}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)

@@ -1,5 +1,5 @@
-/* signals.h — SIGTERM, SIGINT and SIGUSR1 request a stop.  The handler only
- * sets a flag (async-signal-safe);
+/* signals.h — SIGTERM, SIGINT and SIGUSR1 request a stop; SIGUSR2 asks for a
+ * status report.  The handlers only set flags (async-signal-safe);
  * isw_stop_requested() (declared in task.h) reads the stop flag.
  *
  * A stop on any rank stops the sweep: rank 0's dispatcher reads its own flag,
@@ -16,5 +16,8 @@ void isw_signals_install(void);
 int isw_signals_received(void);
 /* Raise the stop flag by hand (tests, and a failure that must stop dispatching). */
 void isw_signals_request_stop(void);
+/* Nonzero when a SIGUSR2 arrived since the previous call (each one is seen
+ * once).  Only one thread (rank 0's dispatcher) may call it. */
+int isw_signals_take_status_request(void);
 
 #endif
