@@ -6,6 +6,8 @@
   sweep_test.py signal        SIGUSR1 to mpirun -> clean stop (exit 75, file closed), resume completes
   sweep_test.py bad-input     bad specs/options -> exit 2, one-line error, no file created or changed
   sweep_test.py stop-rank1    SIGTERM/SIGINT/SIGUSR1 to rank 1 only -> exit 75, resume identical
+  sweep_test.py ctrl-c        Ctrl-C (SIGINT to mpirun's process group), SIGTERM to mpirun, Ctrl-C on
+                              jobs/local.sh -> no row running, resume identical; exit statuses
   sweep_test.py mpi-error     rank 0 fails reading statuses on resume -> every rank exits with it
   sweep_test.py progress      --progress lines under a pipe, SIGUSR2 status, ETA from file timings
 
@@ -353,6 +355,56 @@ def test_stop_rank1(tmp):
         resume_and_compare(ref, out, spec, name + " to rank 1")
 
 
+def wait_exit(proc, timeout):
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_session(proc.pid)
+        fail("still running %d s after the signal" % timeout)
+
+
+# the grace the README tells users of raw mpirun to give (seconds between SIGTERM and SIGKILL)
+GRACE = ["--mca", "odls_base_sigkill_timeout", "5"]
+
+
+def test_ctrl_c(tmp):
+    spec = os.path.join(SPECS, "kill.ini")
+    ref, _ = reference_file(tmp, spec)
+    cases = [
+        ("Ctrl-C on mpirun", ["mpirun", "-np", "2", "--oversubscribe", *GRACE, EXE, "run", spec],
+         lambda p: os.killpg(p.pid, signal.SIGINT), 1),
+        ("SIGTERM to mpirun", ["mpirun", "-np", "2", "--oversubscribe", *GRACE, EXE, "run", spec],
+         lambda p: os.kill(p.pid, signal.SIGTERM), 1),
+        ("Ctrl-C on jobs/local.sh", ["bash", os.path.join(SRC, "jobs", "local.sh"), spec],
+         lambda p: os.killpg(p.pid, signal.SIGINT), 75),
+    ]
+    env = dict(ENV, NP="2", ISWEEP=EXE)
+    for i, (what, cmd, send, expect) in enumerate(cases):
+        out = os.path.join(tmp, "case%d.h5" % i)
+        proc = subprocess.Popen(cmd + ["-o", out], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        ok = wait_rows_ok(out, 2, proc)
+        if ok < 0:
+            kill_session(proc.pid)
+            fail("%s: the sweep ended before the signal (%d)" % (what, ok))
+        t0 = time.time()
+        send(proc)
+        so, se = wait_exit(proc, 120)
+        dt = time.time() - t0
+        left = [p for p in session_pids(proc.pid) if not is_zombie(p)]
+        kill_session(proc.pid)
+        flat = flat_statuses(out)
+        print("%s after %d ok rows: exit %d after %.1f s; now %d ok, %d pending, %d running"
+              % (what, ok, proc.returncode, dt, flat.count(2), flat.count(0), flat.count(1)))
+        if left:
+            fail("%s: processes %s outlived the launcher" % (what, left))
+        if flat.count(1):
+            fail("%s: rows left 'running':\n%s" % (what, se[-3000:]))
+        if proc.returncode != expect:
+            fail("%s: exit %d, expected %d:\n%s" % (what, proc.returncode, expect, se[-3000:]))
+        resume_and_compare(ref, out, spec, what)
+
+
 def test_mpi_error(tmp):
     spec = os.path.join(SPECS, "small.ini")
     out = os.path.join(tmp, "fault.h5")
@@ -505,7 +557,8 @@ def test_progress(tmp):
 def main():
     tests = {"determinism": test_determinism, "kill-resume": test_kill_resume,
              "signal": test_signal, "bad-input": test_bad_input,
-             "stop-rank1": test_stop_rank1, "mpi-error": test_mpi_error, "progress": test_progress}
+             "stop-rank1": test_stop_rank1, "ctrl-c": test_ctrl_c, "mpi-error": test_mpi_error,
+             "progress": test_progress}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)
