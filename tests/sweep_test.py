@@ -10,6 +10,11 @@
   sweep_test.py disk-full     full tmpfs at creation / under --force / during rows -> exit 3 naming ENOSPC
                               (or success), old file byte-identical, no hang, no crash (skips: exit 77)
   sweep_test.py lock          a second writer of a file in use -> exit 2 naming the holder, file untouched
+  sweep_test.py stop-rank1    SIGTERM/SIGINT/SIGUSR1 to rank 1 only -> exit 75, resume identical
+  sweep_test.py ctrl-c        Ctrl-C (SIGINT to mpirun's process group), SIGTERM to mpirun, Ctrl-C on
+                              jobs/local.sh -> no row running, resume identical; exit statuses
+  sweep_test.py mpi-error     rank 0 fails reading statuses on resume -> every rank exits with it
+  sweep_test.py progress      --progress lines under a pipe, SIGUSR2 status, ETA from file timings
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
 measured and exits non-zero on failure.
@@ -600,13 +605,286 @@ def test_lock(tmp):
         fail("stale lock: exit %d, lock file %s, stderr:\n%s"
              % (p.returncode, "left" if os.path.exists(out + ".lock") else "gone", p.stderr[-2000:]))
     print("stale lock of dead pid %d: taken over: %s" % (child.pid, notes[0]))
+def rank_pids(sid, timeout=60):
+    """{MPI rank: pid} of the isweep ranks in session `sid` (from their environment)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        found = {}
+        for pid in session_pids(sid):
+            try:
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    argv0 = f.read().split(b"\0")[0]
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            if b"OMPI_COMM_WORLD_RANK" in env and os.path.basename(argv0) == os.path.basename(EXE).encode():
+                found[int(env[b"OMPI_COMM_WORLD_RANK"])] = pid
+        if found:
+            return found
+        time.sleep(0.1)
+    fail("no isweep rank found in session %d" % sid)
+
+
+def flat_statuses(path):
+    return [s for v in statuses(path).values() for s in v]
+
+
+def reference_file(tmp, spec):
+    ref = os.path.join(tmp, "ref.h5")
+    p, t = run(mpirun(2, "run", spec, "-o", ref, "--quiet"))
+    if p.returncode != 0:
+        fail("uninterrupted run exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    return ref, t
+
+
+def resume_and_compare(ref, out, spec, what):
+    p, t = run(mpirun(2, "run", spec, "-o", out, "--resume", "--quiet"))
+    if p.returncode != 0:
+        fail("%s: resume exited %d:\n%s" % (what, p.returncode, p.stderr[-3000:]))
+    diffs, n = compare(ref, out)
+    if diffs:
+        fail("%s: resumed results differ from the uninterrupted run:\n  " % what + "\n  ".join(diffs))
+    print("%s: resume completed in %.1f s; %d result datasets identical to the uninterrupted run"
+          % (what, t, n))
+
+
+def test_stop_rank1(tmp):
+    spec = os.path.join(SPECS, "kill.ini")
+    ref, t_ref = reference_file(tmp, spec)
+    total = len(flat_statuses(ref))
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        name = signal.Signals(sig).name
+        out = os.path.join(tmp, "rank1-%s.h5" % name)
+        proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out), env=ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        ok = wait_rows_ok(out, 2, proc)
+        if ok < 0:
+            kill_session(proc.pid)
+            fail("%s: the sweep ended before the signal (%d)" % (name, ok))
+        os.kill(rank_pids(proc.pid)[1], sig)  # rank 1 only: neither mpirun nor rank 0
+        try:
+            so, se = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            kill_session(proc.pid)
+            fail("%s to rank 1: the sweep did not end within 300 s" % name)
+        flat = flat_statuses(out)
+        print("%s to rank 1 after %d of %d rows ok: exit %d; now %d ok, %d pending, %d running"
+              % (name, ok, total, proc.returncode, flat.count(2), flat.count(0), flat.count(1)))
+        if proc.returncode != 75:
+            fail("%s to rank 1 only must stop the sweep (exit 75), got %d:\n%s"
+                 % (name, proc.returncode, se[-3000:]))
+        if flat.count(1) or not flat.count(0):
+            fail("%s to rank 1: expected pending rows and none running: %s" % (name, flat))
+        resume_and_compare(ref, out, spec, name + " to rank 1")
+
+
+def wait_exit(proc, timeout):
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_session(proc.pid)
+        fail("still running %d s after the signal" % timeout)
+
+
+# the grace the README tells users of raw mpirun to give (seconds between SIGTERM and SIGKILL)
+GRACE = ["--mca", "odls_base_sigkill_timeout", "5"]
+
+
+def test_ctrl_c(tmp):
+    spec = os.path.join(SPECS, "kill.ini")
+    ref, _ = reference_file(tmp, spec)
+    cases = [
+        ("Ctrl-C on mpirun", ["mpirun", "-np", "2", "--oversubscribe", *GRACE, EXE, "run", spec],
+         lambda p: os.killpg(p.pid, signal.SIGINT), 1),
+        ("SIGTERM to mpirun", ["mpirun", "-np", "2", "--oversubscribe", *GRACE, EXE, "run", spec],
+         lambda p: os.kill(p.pid, signal.SIGTERM), 1),
+        ("Ctrl-C on jobs/local.sh", ["bash", os.path.join(SRC, "jobs", "local.sh"), spec],
+         lambda p: os.killpg(p.pid, signal.SIGINT), 75),
+    ]
+    env = dict(ENV, NP="2", ISWEEP=EXE)
+    for i, (what, cmd, send, expect) in enumerate(cases):
+        out = os.path.join(tmp, "case%d.h5" % i)
+        proc = subprocess.Popen(cmd + ["-o", out], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        ok = wait_rows_ok(out, 2, proc)
+        if ok < 0:
+            kill_session(proc.pid)
+            fail("%s: the sweep ended before the signal (%d)" % (what, ok))
+        t0 = time.time()
+        send(proc)
+        so, se = wait_exit(proc, 120)
+        dt = time.time() - t0
+        left = [p for p in session_pids(proc.pid) if not is_zombie(p)]
+        kill_session(proc.pid)
+        flat = flat_statuses(out)
+        print("%s after %d ok rows: exit %d after %.1f s; now %d ok, %d pending, %d running"
+              % (what, ok, proc.returncode, dt, flat.count(2), flat.count(0), flat.count(1)))
+        if left:
+            fail("%s: processes %s outlived the launcher" % (what, left))
+        if flat.count(1):
+            fail("%s: rows left 'running':\n%s" % (what, se[-3000:]))
+        if proc.returncode != expect:
+            fail("%s: exit %d, expected %d:\n%s" % (what, proc.returncode, expect, se[-3000:]))
+        resume_and_compare(ref, out, spec, what)
+
+
+def test_mpi_error(tmp):
+    spec = os.path.join(SPECS, "small.ini")
+    out = os.path.join(tmp, "fault.h5")
+    p, _ = run(mpirun(2, "run", spec, "-o", out, "--quiet"))
+    if p.returncode != 0:
+        fail("first run exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    env = dict(ENV, ISW_FAULT="resume-status-read")
+    try:
+        p = subprocess.run(mpirun(2, "run", spec, "-o", out, "--resume", "--quiet"), env=env,
+                           capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        fail("a failed status read on rank 0 hangs the ranks (no exit within 120 s)")
+    errs = [l for l in p.stderr.splitlines() if l.startswith("isweep: error:")]
+    print("status read fails on rank 0: exit %d; %s" % (p.returncode, errs))
+    if p.returncode != 3:
+        fail("expected exit 3 (I/O error), got %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    if len(errs) != 1 or "status" not in errs[0]:
+        fail("expected one 'isweep: error:' line about the status read:\n" + p.stderr[-3000:])
+    if "MPI_ABORT" in p.stderr or "MPI_Abort" in p.stderr:
+        fail("the ranks aborted instead of ending together:\n" + p.stderr[-3000:])
+    flat = flat_statuses(out)
+    if flat.count(2) != len(flat):
+        fail("the failed resume changed rows: %s" % flat)
+
+
+class Collector:
+    """Reads a pipe in a thread; lines() is what arrived so far."""
+
+    def __init__(self, pipe):
+        import threading
+        self._lines, self._lock = [], threading.Lock()
+        self._t = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._t.start()
+
+    def _read(self, pipe):
+        for line in pipe:
+            with self._lock:
+                self._lines.append(line)
+
+    def lines(self):
+        with self._lock:
+            return list(self._lines)
+
+    def join(self):
+        self._t.join(timeout=60)
+
+
+def plan_costs(spec):
+    """{(task, row): (predicted flops, team)} from `isweep plan` on 2 ranks."""
+    p = subprocess.run([EXE, "plan", spec, "--ranks", "2"], env=ENV, capture_output=True, text=True)
+    if p.returncode != 0:
+        fail("plan failed: " + p.stderr)
+    out = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("#"):
+            continue
+        f = line.split()
+        out[(f[1], int(f[2]))] = (float(f[8]) * 1e9, int(f[7]))
+    return out
+
+
+STATUS_RE = r"isweep:\s+rank (\d+): (?:(\S+) row (\d+) config ([0-9a-f]{16}) \((.*)\) running for (\S+)|idle)"
+
+
+def test_progress(tmp):
+    import re
+    small, spec = os.path.join(SPECS, "small.ini"), os.path.join(SPECS, "kill.ini")
+    # 1. lines under a pipe: a line at once, with done/total and "ETA ?" before any result
+    n = len(plan_costs(small))
+    p, _ = run(mpirun(2, "run", small, "-o", os.path.join(tmp, "lines.h5"), "--progress", "lines"))
+    prog = [l for l in p.stderr.splitlines() if "configs done" in l]
+    print("--progress lines, stderr a pipe: exit %d, %d progress lines; first: %s"
+          % (p.returncode, len(prog), prog[:1]))
+    if p.returncode != 0:
+        fail("run with --progress lines exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    if "\r" in p.stderr:
+        fail("--progress lines wrote a carriage return")
+    if not prog or not re.search(r"\b0/%d configs done" % n, prog[0]) or "ETA ?" not in prog[0]:
+        fail("the first progress line must say 0/%d configs done and ETA ?: %s" % (n, prog[:2]))
+    if not re.search(r"\b%d/%d configs done" % (n, n), prog[-1]):
+        fail("the last progress line must say %d/%d configs done: %s" % (n, n, prog[-1:]))
+    p, _ = run(mpirun(1, "run", small, "-o", os.path.join(tmp, "none.h5"), "--progress", "none"))
+    if p.returncode != 0 or "configs done" in p.stderr:
+        fail("--progress none: exit %d, stderr:\n%s" % (p.returncode, p.stderr[-2000:]))
+    p, _ = run(mpirun(1, "run", small, "-o", os.path.join(tmp, "bad.h5"), "--progress", "fancy"))
+    if p.returncode != 2 or "--progress" not in p.stderr:
+        fail("--progress fancy should be a usage error (exit 2), got %d: %s" % (p.returncode, p.stderr))
+    # 2. SIGUSR2 to mpirun: a status block listing every rank, busy ones with their config
+    out = os.path.join(tmp, "status.h5")
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--progress", "lines"), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    err = Collector(proc.stderr)
+    ok = wait_rows_ok(out, 2, proc)
+    if ok < 0:
+        kill_session(proc.pid)
+        fail("the sweep ended before SIGUSR2 (%d)" % ok)
+    proc.send_signal(signal.SIGUSR2)
+    t0 = time.time()
+    block = []
+    while time.time() - t0 < 120 and len(block) < 2:
+        lines = err.lines()
+        heads = [i for i, l in enumerate(lines) if l.startswith("isweep: status at")]
+        if heads:
+            block = [l for l in lines[heads[0] + 1:heads[0] + 3] if re.match(STATUS_RE, l)]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGUSR1)
+    so, _ = proc.communicate(timeout=300)
+    err.join()
+    print("SIGUSR2: status block:\n  " + "  ".join(block))
+    if proc.returncode != 75:
+        fail("the sweep stopped by SIGUSR1 should exit 75, got %d" % proc.returncode)
+    ranks = sorted(int(re.match(STATUS_RE, l).group(1)) for l in block)
+    if ranks != [0, 1]:
+        fail("the status block must list ranks 0 and 1 once each: %s" % block)
+    with h5py.File(out, "r") as f:
+        for l in block:
+            m = re.match(STATUS_RE, l)
+            if m.group(2):
+                cid = "%016x" % int(f[m.group(2)]["config_id"][int(m.group(3))])
+                if cid != m.group(4):
+                    fail("status line names config %s for row %s, the file has %s" % (m.group(4), m.group(3), cid))
+    if not any(re.match(STATUS_RE, l).group(2) for l in block):
+        fail("no rank was listed as busy: %s" % block)
+    # 3. resume: the ETA's rate comes from the ok rows' timings in the file; --status-every
+    costs = plan_costs(spec)
+    with h5py.File(out, "r") as f:
+        g = f["linear-meta"]
+        st, sec = g["status"][()], g["train_seconds"][()] + g["eval_seconds"][()]
+        okrows = [i for i in range(len(st)) if st[i] == 2]
+        flops = sum(costs[("linear-meta", i)][0] for i in okrows)
+        rank_s = sum(sec[i] * costs[("linear-meta", i)][1] for i in okrows)
+    expect = flops / rank_s
+    p, _ = run(mpirun(2, "run", spec, "-o", out, "--resume", "--progress", "lines", "--status-every", "0.02"))
+    m = re.search(r"ETA from the file's timings: ([0-9.e+-]+) flop/s per rank \((\d+) ok rows", p.stderr)
+    print("resume: expected rate %.4g flop/s per rank from %d ok rows; printed: %s"
+          % (expect, len(okrows), m.group(0) if m else None))
+    if p.returncode != 0:
+        fail("resume exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    if not m or int(m.group(2)) != len(okrows) or abs(float(m.group(1)) / expect - 1) > 0.01:
+        fail("the resumed run must calibrate its ETA from the file's timings:\n" + p.stderr[-3000:])
+    first = [l for l in p.stderr.splitlines() if "configs done" in l][0]
+    if "ETA ?" in first:
+        fail("with the file's timings the first ETA is known: %s" % first)
+    if "isweep: status at" not in p.stderr:
+        fail("--status-every 0.02 printed no status block:\n" + p.stderr[-3000:])
+    print("first progress line of the resumed run: %s" % first)
 
 
 def main():
     tests = {"determinism": test_determinism, "kill-resume": test_kill_resume,
              "signal": test_signal, "bad-input": test_bad_input,
              "output-special": test_output_special, "create-kill": test_create_kill,
-             "disk-full": test_disk_full, "lock": test_lock}
+             "disk-full": test_disk_full, "lock": test_lock,
+             "stop-rank1": test_stop_rank1, "ctrl-c": test_ctrl_c, "mpi-error": test_mpi_error,
+             "progress": test_progress}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)
