@@ -9,11 +9,13 @@
 #include "isweep/data.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -182,6 +184,43 @@ cleanup:
   return err;
 }
 
+/* ---- opening a user's file ------------------------------------------------------ */
+
+/* What a non-regular file is, for "it is %s". */
+static const char *file_kind(mode_t m) {
+  return S_ISFIFO(m)  ? "a FIFO"
+         : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device"
+         : S_ISDIR(m) ? "a directory"
+         : S_ISSOCK(m) ? "a socket"
+                       : "not a regular file";
+}
+
+/* Open `path` read-only and check, on the open descriptor, that it is a
+ * regular file: O_NONBLOCK keeps a FIFO from waiting for a writer, and the
+ * check on the descriptor (not on the name) means no other file can be
+ * swapped in after it.  *fd is the descriptor, blocking again, or -1 on
+ * failure.  `what` names the file in messages ("data file"). */
+static int data_open_regular(int *fd, const char *path, const char *what) {
+  int err = 0;
+  struct stat st;
+  *fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ISW_CHECK(*fd >= 0 && fstat(*fd, &st) == 0, ISW_EUSAGE, "%s '%s' cannot be read (%s)", what, path,
+            strerror(errno));
+  ISW_CHECK(S_ISREG(st.st_mode), ISW_EUSAGE,
+            "%s '%s' cannot be read (it is %s; a data file must be a regular file)", what, path,
+            file_kind(st.st_mode));
+  int flags = fcntl(*fd, F_GETFL);
+  ISW_CHECK(flags >= 0 && fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK) == 0, ISW_EUSAGE,
+            "%s '%s' cannot be read (%s)", what, path, strerror(errno));
+cleanup:
+  if (err && *fd >= 0) {
+    close(*fd);
+    *fd = -1;
+  }
+  return err;
+}
+
 /* ---- digits ---------------------------------------------------------------- */
 
 int isw_data_locate(char *path, size_t n, const char *name) {
@@ -240,13 +279,14 @@ int isw_data_digits_file(isw_dataset **out, const char *path, double test_fracti
                          uint64_t sweep_seed, uint64_t data_id) {
   int err = 0;
   gzFile gz = NULL;
+  int fd = -1;
   double *x = NULL;
   int32_t *lab = NULL;
   *out = NULL;
-  ISW_CHECK(access(path, R_OK) == 0, ISW_EUSAGE, "digits data file '%s' cannot be read (%s)",
-            path, strerror(errno));
-  gz = gzopen(path, "rb");
+  ISW_CALL(data_open_regular(&fd, path, "digits data file"));
+  gz = gzdopen(fd, "rb");
   ISW_CHECK(gz != NULL, ISW_EUSAGE, "digits data file '%s' cannot be opened", path);
+  fd = -1; /* gzclose closes it */
   ISW_ALLOC(x, (int64_t)DIGITS_ROWS * DIGITS_FEATURES);
   ISW_ALLOC(lab, DIGITS_ROWS);
   char line[1024];
@@ -276,6 +316,7 @@ int isw_data_digits_file(isw_dataset **out, const char *path, double test_fracti
                       test_fraction, sweep_seed, data_id));
 cleanup:
   if (gz) gzclose(gz);
+  if (fd >= 0) close(fd);
   free(x);
   free(lab);
   return err;
@@ -336,14 +377,23 @@ static int h5_read_file(isw_dataset **out, const char *path, double test_fractio
                         uint64_t sweep_seed, uint64_t data_id) {
   int err = 0;
   hid_t file = H5I_INVALID_HID, dx = H5I_INVALID_HID, dy = H5I_INVALID_HID;
+  int fd = -1;
   double *x = NULL, *y = NULL;
   int64_t *lab64 = NULL;
   int32_t *lab = NULL;
-  ISW_CHECK(access(path, R_OK) == 0, ISW_EUSAGE, "data file '%s' cannot be read (%s)", path,
-            strerror(errno));
-  htri_t is_h5 = H5Fis_hdf5(path);
-  ISW_CHECK(is_h5 > 0, ISW_EUSAGE, "data file '%s' is not an HDF5 file", path);
-  file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  ISW_CALL(data_open_regular(&fd, path, "data file"));
+  /* HDF5 opens by name: give it the checked descriptor's own name where
+   * /proc shows it, so it opens the very file that was checked */
+  char fd_path[64];
+  struct stat by_name, by_fd;
+  snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
+  const char *h5_path = stat(fd_path, &by_name) == 0 && fstat(fd, &by_fd) == 0 &&
+                                by_name.st_dev == by_fd.st_dev && by_name.st_ino == by_fd.st_ino
+                            ? fd_path
+                            : path;
+  htri_t is_h5 = H5Fis_hdf5(h5_path);
+  ISW_CHECK(is_h5 > 0, ISW_EUSAGE, "data file '%s' is not an HDF5 file (give an HDF5 file with X and y)", path);
+  file = H5Fopen(h5_path, H5F_ACC_RDONLY, H5P_DEFAULT);
   ISW_CHECK(file >= 0, ISW_EUSAGE, "data file '%s' cannot be opened as HDF5", path);
   hsize_t xd[2], yd[2];
   H5T_class_t xc, yc;
@@ -398,6 +448,7 @@ cleanup:
   if (dx >= 0) H5Dclose(dx);
   if (dy >= 0) H5Dclose(dy);
   if (file >= 0) H5Fclose(file);
+  if (fd >= 0) close(fd);
   free(x);
   free(y);
   free(lab64);

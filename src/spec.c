@@ -19,12 +19,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -1466,8 +1469,18 @@ cleanup:
   return err;
 }
 
+/* What a non-regular file is, for "it is %s". */
+static const char *file_kind(mode_t m) {
+  return S_ISFIFO(m)  ? "a FIFO"
+         : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device"
+         : S_ISDIR(m) ? "a directory"
+         : S_ISSOCK(m) ? "a socket"
+                       : "not a regular file";
+}
+
 int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int n_sets) {
-  int err = 0;
+  int err = 0, fd = -1;
   FILE *f = NULL;
   char *text = NULL;
   size_t len = 0, cap = 0;
@@ -1478,14 +1491,33 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
     goto cleanup;
   }
   loc where = {path, 0, NULL};
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer; what was opened
+   * is checked on the descriptor itself, so no other file can slip in */
   errno = 0;
-  f = fopen(path, "rb");
-  if (!f) {
+  fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
     int e = errno;
     err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__, "%s: cannot read spec file (%s)", path,
                           strerror(e));
     goto cleanup;
   }
+  if (!S_ISREG(st.st_mode)) {
+    err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__,
+                          "%s: cannot read spec file (it is %s; a spec must be a regular file)", path,
+                          file_kind(st.st_mode));
+    goto cleanup;
+  }
+  if (st.st_size > ISW_SPEC_MAX_BYTES) {
+    err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__,
+                          "%s: cannot read spec file (it has %lld bytes; a spec has at most %d)", path,
+                          (long long)st.st_size, ISW_SPEC_MAX_BYTES);
+    goto cleanup;
+  }
+  f = fdopen(fd, "rb");
+  ISW_CHECK(f != NULL, ISW_ENOMEM, "out of memory opening %s", path);
+  fd = -1;
+  /* read at most one byte past the limit: the file may grow while it is read */
   for (;;) {
     if (len + 4096 + 1 > cap) {
       cap = cap ? cap * 2 : 8192;
@@ -1495,12 +1527,18 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
     }
     size_t k = fread(text + len, 1, cap - len - 1, f);
     len += k;
-    if (k == 0) break;
+    if (k == 0 || len > ISW_SPEC_MAX_BYTES) break;
   }
   if (ferror(f)) {
     int e = errno ? errno : EIO;
     err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__, "%s: cannot read spec file (%s)", path,
                           strerror(e));
+    goto cleanup;
+  }
+  if (len > ISW_SPEC_MAX_BYTES) {
+    err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__,
+                          "%s: cannot read spec file (it has more than %d bytes; a spec has at most %d)", path,
+                          ISW_SPEC_MAX_BYTES, ISW_SPEC_MAX_BYTES);
     goto cleanup;
   }
   text[len] = '\0';
@@ -1513,6 +1551,7 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
   ISW_CALL(isw_spec_parse(out, path, text, sets, n_sets));
 cleanup:
   if (f) fclose(f);
+  if (fd >= 0) close(fd);
   free(text);
   return err;
 }

@@ -3,10 +3,18 @@
  * a clear usage error for every malformed input.
  *
  * Shapes: N = rows, D = features, K = outputs. */
+#define _XOPEN_SOURCE 700 /* mknod */
 #include <hdf5.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "isweep/data.h"
@@ -360,6 +368,115 @@ static void test_hdf5_errors(void) {
   isw_error_clear();
 }
 
+
+/* ---- bad input that could hang or exhaust memory: loaded in a bounded child ---- */
+
+/* Call fn(arg) in a forked child whose address space may grow by at most
+ * 512 MiB; *rc is its return value and msg its error message.  Returns 0,
+ * or -1 when the child did not end within 60 s (it is then killed; a hang
+ * is the failure these tests look for) or died of a signal. */
+static int call_bounded(int *rc, char *msg, size_t n, int (*fn)(const char *), const char *arg) {
+  int fds[2];
+  msg[0] = '\0';
+  *rc = -1;
+  if (pipe(fds) != 0) return -1;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%ld", &pages) == 1) {
+      struct rlimit lim;
+      lim.rlim_cur = lim.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)512 << 20);
+      setrlimit(RLIMIT_AS, &lim);
+    }
+    if (f) fclose(f);
+    int r = fn(arg);
+    const char *m = isw_error_message();
+    ssize_t w = write(fds[1], m, strlen(m));
+    (void)w;
+    _exit(r & 0x7f);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return -1;
+  }
+  int status = 0, done = 0;
+  for (int i = 0; i < 600 && !done; ++i) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      done = 1;
+    } else {
+      struct timespec ts = {0, 100000000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  if (!done) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  size_t used = 0;
+  ssize_t k;
+  while (used + 1 < n && (k = read(fds[0], msg + used, n - 1 - used)) > 0) used += (size_t)k;
+  msg[used] = '\0';
+  close(fds[0]);
+  if (!done || !WIFEXITED(status)) return -1;
+  *rc = WEXITSTATUS(status);
+  return 0;
+}
+
+static int load_hdf5(const char *path) {
+  isw_dataset *d = NULL;
+  int rc = isw_data_hdf5(&d, path, 0.25, 1, 1);
+  isw_data_destroy(&d);
+  return rc;
+}
+
+static int load_digits(const char *path) {
+  isw_dataset *d = NULL;
+  int rc = isw_data_digits_file(&d, path, 0.25, 1, 1);
+  isw_data_destroy(&d);
+  return rc;
+}
+
+/* fn(path) must end with ISW_EUSAGE and a one-line message containing `needle`
+ * (and the path); `what` names the case in the failure report. */
+static void expect_bounded_error(int (*fn)(const char *), const char *path, const char *needle,
+                                 const char *what) {
+  int rc = -1;
+  char msg[1200];
+  int ended = call_bounded(&rc, msg, sizeof msg, fn, path) == 0;
+  int ok = ended && rc == ISW_EUSAGE && strstr(msg, path) && strstr(msg, needle) && !strchr(msg, '\n');
+  CU_ASSERT(ended);
+  CU_ASSERT(rc == ISW_EUSAGE);
+  CU_ASSERT(ok);
+  if (!ok)
+    printf("\n  %s: %s, rc %d (want %d with '%s'), message: %s", what, ended ? "ended" : "did not end (hang)",
+           rc, ISW_EUSAGE, needle, msg);
+}
+
+static void test_special_data_files(void) {
+  char fifo[800], dev[800];
+  snprintf(fifo, sizeof fifo, "%s", tmp_file("data.fifo"));
+  snprintf(dev, sizeof dev, "%s", tmp_file("data.zero"));
+  CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+  expect_bounded_error(load_hdf5, fifo, "(it is a FIFO; a data file must be a regular file)", "HDF5 data file FIFO");
+  expect_bounded_error(load_digits, fifo, "(it is a FIFO; a data file must be a regular file)", "digits file FIFO");
+  /* a private node of the zero device (1, 5), never /dev/zero itself */
+  if (mknod(dev, S_IFCHR | 0600, makedev(1, 5)) == 0) {
+    expect_bounded_error(load_hdf5, dev, "(it is a character device; a data file must be a regular file)",
+                         "HDF5 data file character device");
+    expect_bounded_error(load_digits, dev, "(it is a character device; a data file must be a regular file)",
+                         "digits file character device");
+    remove(dev);
+  } else {
+    printf("\n  (mknod not permitted here: the character-device cases are skipped) ");
+  }
+  remove(fifo);
+  isw_error_clear();
+}
+
 int main(int argc, char **argv) {
   static const isw_test_case cases[] = {
       {"digits: 1797 rows, 10 classes, seeded split, training-statistics scaling", test_digits_loads_and_splits},
@@ -369,6 +486,7 @@ int main(int argc, char **argv) {
       {"HDF5: integer y classifies; split is a permutation; test rows use training statistics", test_hdf5_classification_split_scaling},
       {"HDF5: float y (n, k) is regression with targets kept", test_hdf5_regression},
       {"HDF5: every malformed file is a usage error naming the file and the problem", test_hdf5_errors},
+      {"special files: a FIFO or a device as a data file is refused at once", test_special_data_files},
       {NULL, NULL}};
   return isw_test_main(argc, argv, "data", cases);
 }

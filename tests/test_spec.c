@@ -2,10 +2,18 @@
  * located line "FILE:LINE: what is wrong (what is allowed)" and ISW_EUSAGE;
  * good specs expand to the right grid with identities that do not depend on
  * row position, and to a canonical text that ignores spelling. */
+#define _XOPEN_SOURCE 700 /* mknod */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "isweep/error.h"
 #include "isweep/spec.h"
@@ -296,6 +304,119 @@ static void test_unreadable_file_is_refused(void) {
   EXPECT(rc == ISW_EUSAGE && s == NULL, "a directory is not a readable spec file");
   EXPECT(strstr(isw_error_message(), ": cannot read spec file (") != NULL,
          "reading a directory says why it cannot be read");
+  remove(dir);
+}
+
+
+/* ---- special files: run the load in a child that cannot hang or eat memory ---- */
+
+/* Call fn(arg) in a forked child whose address space may grow by at most
+ * 512 MiB; *rc is its return value and msg its error message.  Returns 0,
+ * or -1 when the child did not end within 60 s (it is then killed; a hang
+ * is the failure these tests look for) or died of a signal. */
+static int call_bounded(int *rc, char *msg, size_t n, int (*fn)(const char *), const char *arg) {
+  int fds[2];
+  msg[0] = '\0';
+  *rc = -1;
+  if (pipe(fds) != 0) return -1;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%ld", &pages) == 1) {
+      struct rlimit lim;
+      lim.rlim_cur = lim.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)512 << 20);
+      setrlimit(RLIMIT_AS, &lim);
+    }
+    if (f) fclose(f);
+    int r = fn(arg);
+    const char *m = isw_error_message();
+    ssize_t w = write(fds[1], m, strlen(m));
+    (void)w;
+    _exit(r & 0x7f);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return -1;
+  }
+  int status = 0, done = 0;
+  for (int i = 0; i < 600 && !done; ++i) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      done = 1;
+    } else {
+      struct timespec ts = {0, 100000000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  if (!done) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  size_t used = 0;
+  ssize_t k;
+  while (used + 1 < n && (k = read(fds[0], msg + used, n - 1 - used)) > 0) used += (size_t)k;
+  msg[used] = '\0';
+  close(fds[0]);
+  if (!done || !WIFEXITED(status)) return -1;
+  *rc = WEXITSTATUS(status);
+  return 0;
+}
+
+static int load_spec_file(const char *path) {
+  isw_spec *s = NULL;
+  int rc = isw_spec_load(&s, path, NULL, 0);
+  isw_spec_destroy(&s);
+  return rc;
+}
+
+/* The spec at `path` must be refused at once with ISW_EUSAGE and one line
+ * "PATH: cannot read spec file (it is KIND; a spec must be a regular file)". */
+static void expect_special_spec_refused(const char *path, const char *kind) {
+  int rc = -1;
+  char msg[1200], want[900];
+  int ended = call_bounded(&rc, msg, sizeof msg, load_spec_file, path) == 0;
+  snprintf(want, sizeof want, "%s: cannot read spec file (it is %s; a spec must be a regular file)", path, kind);
+  EXPECT(ended, "loading a special file as the spec ends (no hang, no unbounded read)");
+  EXPECT(rc == ISW_EUSAGE, "a special file as the spec is ISW_EUSAGE (exit status 2)");
+  EXPECT(strcmp(msg, want) == 0, "the one-line message names the file and says it must be a regular file");
+  if (!ended || rc != ISW_EUSAGE || strcmp(msg, want) != 0)
+    fprintf(stderr, "\n  %s: %s, rc %d, message: %s\n", path, ended ? "ended" : "did not end", rc, msg);
+}
+
+static void test_special_spec_files_are_refused(void) {
+  char dir[600], fifo[700], dev[700];
+  snprintf(dir, sizeof dir, "%s", isw_test_tmpdir());
+  snprintf(fifo, sizeof fifo, "%s/spec.fifo", dir);
+  snprintf(dev, sizeof dev, "%s/spec.zero", dir);
+  EXPECT_FATAL(mkfifo(fifo, 0600) == 0, "a FIFO can be made in the test's folder");
+  expect_special_spec_refused(fifo, "a FIFO");
+  /* a private node of the zero device (1, 5): endless input, never /dev/zero itself */
+  if (mknod(dev, S_IFCHR | 0600, makedev(1, 5)) == 0) {
+    expect_special_spec_refused(dev, "a character device");
+    remove(dev);
+  } else {
+    fprintf(stderr, "\n  (mknod not permitted here: the character-device case is skipped) ");
+  }
+  /* a regular file past the size limit is refused before it is read */
+  char big[700];
+  snprintf(big, sizeof big, "%s/big.ini", dir);
+  FILE *f = fopen(big, "w");
+  EXPECT_FATAL(f != NULL, "the temp file can be written");
+  fputs(HEAD, f);
+  for (long i = (long)strlen(HEAD); i <= ISW_SPEC_MAX_BYTES; i += 64) fprintf(f, "%63s\n", "#");
+  fclose(f);
+  isw_spec *s = NULL;
+  char want[900];
+  snprintf(want, sizeof want, "%s: cannot read spec file (it has ", big);
+  EXPECT(isw_spec_load(&s, big, NULL, 0) == ISW_EUSAGE && s == NULL &&
+             strncmp(isw_error_message(), want, strlen(want)) == 0 &&
+             strstr(isw_error_message(), "a spec has at most 1048576)") != NULL,
+         "a spec file larger than ISW_SPEC_MAX_BYTES is refused, naming its size and the limit");
+  remove(big);
+  remove(fifo);
   remove(dir);
 }
 
@@ -709,6 +830,7 @@ int main(int argc, char **argv) {
       {"unknown choice is refused", test_unknown_choice_is_refused},
       {"bad override is refused", test_bad_override_is_refused},
       {"unreadable file is refused", test_unreadable_file_is_refused},
+      {"special files as the spec are refused", test_special_spec_files_are_refused},
       {"default spec parses", test_default_spec_parses},
       {"ranges expand", test_ranges_expand},
       {"grid is the product of its axes", test_grid_is_the_product_of_its_axes},

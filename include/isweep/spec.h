@@ -50,8 +50,14 @@ typedef struct isw_spec {
   int n_strings;
 } isw_spec;
 
+/* Largest spec file, in bytes. */
+#define ISW_SPEC_MAX_BYTES (1 << 20)
+
 /* Read and expand the spec file at `path`, or the embedded default spec when
  * path is NULL, then apply the `n_sets` overrides "SECTION.KEY=VALUE".
+ * The file must be a regular file of at most ISW_SPEC_MAX_BYTES bytes: a
+ * FIFO, device, directory or socket is refused without reading from it
+ * (ISW_EUSAGE, "PATH: cannot read spec file (it is a FIFO; ...)").
  * On success *out owns everything; on failure *out is NULL. */
 int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int n_sets);
 /* The same from text in memory; `name` is used in messages. */
