@@ -29,6 +29,11 @@
 enum { DIGITS_ROWS = 1797, DIGITS_FEATURES = 64, DIGITS_CLASSES = 10, DIGITS_MAX_PIXEL = 16 };
 #define DATA_MAX_CLASSES 10000
 
+/* 1 when a * b <= max, computed without overflow. */
+static int product_within(uint64_t a, uint64_t b, uint64_t max) {
+  return a == 0 || b <= max / a;
+}
+
 void isw_data_destroy(isw_dataset **d) {
   if (!d || !*d) return;
   free((*d)->x_train);
@@ -92,6 +97,13 @@ int isw_data_teacher(isw_dataset **out, const isw_teacher_opts *o, uint64_t swee
             ISW_EUSAGE, "teacher data: n_train, n_test, x_dim, teacher_width must be >= 1 and "
             "noise >= 0 (got %lld, %lld, %lld, %lld, %g)", (long long)o->n_train,
             (long long)o->n_test, (long long)o->x_dim, (long long)o->teacher_width, o->noise);
+  static const char *const dims_of[3] = {"n_train * x_dim", "n_test * x_dim", "teacher_width * x_dim"};
+  const int64_t rows_of[3] = {o->n_train, o->n_test, o->teacher_width};
+  for (int i = 0; i < 3; ++i)
+    ISW_CHECK(product_within((uint64_t)rows_of[i], (uint64_t)o->x_dim, ISW_DATA_MAX_VALUES), ISW_EUSAGE,
+              "teacher data: %s = %lld * %lld is more than %lld values (the limit for one data set; use "
+              "fewer rows or a smaller x_dim)",
+              dims_of[i], (long long)rows_of[i], (long long)o->x_dim, (long long)ISW_DATA_MAX_VALUES);
   ISW_ALLOC(d, 1);
   snprintf(d->name, sizeof d->name, "teacher");
   d->classification = 0;
@@ -335,8 +347,51 @@ cleanup:
 
 /* ---- a user's HDF5 file ------------------------------------------------------ */
 
+/* Refuse a dataset that does not hold every value it declares, before
+ * anything is allocated by its shape: unfiltered data must occupy
+ * n_values * type size bytes of storage; filtered (compressed) chunked data
+ * must have every chunk written. */
+static int h5_check_stored(hid_t dset, hid_t type, const hsize_t dims[2], int rank, const char *path,
+                           const char *name) {
+  int err = 0;
+  hid_t dcpl = H5I_INVALID_HID, space = H5I_INVALID_HID;
+  dcpl = H5Dget_create_plist(dset);
+  ISW_CHECK(dcpl >= 0, ISW_EUSAGE, "data file '%s': cannot read how '%s' is stored", path, name);
+  uint64_t values = (uint64_t)dims[0] * (uint64_t)dims[1]; /* <= ISW_DATA_MAX_VALUES here */
+  size_t tsize = H5Tget_size(type);
+  if (H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_nfilters(dcpl) > 0) {
+    hsize_t chunk[2] = {1, 1}, n_chunks = 0, want = 1;
+    ISW_CHECK(H5Pget_chunk(dcpl, rank, chunk) == rank, ISW_EUSAGE,
+              "data file '%s': cannot read the chunks of '%s'", path, name);
+    for (int i = 0; i < rank; ++i) want *= (dims[i] + chunk[i] - 1) / chunk[i];
+    space = H5Dget_space(dset);
+    ISW_CHECK(space >= 0 && H5Dget_num_chunks(dset, space, &n_chunks) >= 0, ISW_EUSAGE,
+              "data file '%s': cannot count the chunks of '%s'", path, name);
+    ISW_CHECK(n_chunks >= want, ISW_EUSAGE,
+              "data file '%s': %s (%llu x %llu) has %llu of its %llu chunks written (an unwritten or "
+              "partly written dataset; write every value)",
+              path, name, (unsigned long long)dims[0], (unsigned long long)dims[1],
+              (unsigned long long)n_chunks, (unsigned long long)want);
+  } else {
+    hsize_t stored = H5Dget_storage_size(dset);
+    uint64_t need = values * (uint64_t)tsize; /* values <= 2^28, tsize a numeric type's size */
+    ISW_CHECK(stored >= need, ISW_EUSAGE,
+              "data file '%s': %s (%llu x %llu) needs %llu bytes but the file stores only %llu of them "
+              "(an unwritten or partly written dataset; write every value)",
+              path, name, (unsigned long long)dims[0], (unsigned long long)dims[1],
+              (unsigned long long)need, (unsigned long long)stored);
+  }
+cleanup:
+  if (space >= 0) H5Sclose(space);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  return err;
+}
+
 /* Open dataset `name` of `file`, check its rank is in [rmin, rmax], return
- * its extents in dims (2) (dims[1] = 1 for rank 1) and its type class. */
+ * its extents in dims (2) (dims[1] = 1 for rank 1) and its type class.
+ * Refuses more than ISW_DATA_MAX_VALUES values and a dataset that does not
+ * store every value it declares (h5_check_stored), so what the caller
+ * allocates by dims is bounded by the limit and by the file's content. */
 static int h5_open_dataset(hid_t *dset, hsize_t dims[2], H5T_class_t *cls, hid_t file,
                            const char *path, const char *name, int rmin, int rmax) {
   int err = 0;
@@ -358,11 +413,17 @@ static int h5_open_dataset(hid_t *dset, hsize_t dims[2], H5T_class_t *cls, hid_t
   H5Sget_simple_extent_dims(space, d2, NULL);
   dims[0] = d2[0];
   dims[1] = rank == 2 ? d2[1] : 1;
+  ISW_CHECK(product_within(dims[0], dims[1], ISW_DATA_MAX_VALUES), ISW_EUSAGE,
+            "data file '%s': %s (%llu x %llu) has more than %lld values (the limit for one data set; "
+            "use fewer rows or columns)",
+            path, name, (unsigned long long)dims[0], (unsigned long long)dims[1],
+            (long long)ISW_DATA_MAX_VALUES);
   type = H5Dget_type(*dset);
   ISW_CHECK(type >= 0, ISW_EUSAGE, "data file '%s': cannot read the type of '%s'", path, name);
   *cls = H5Tget_class(type);
   ISW_CHECK(*cls == H5T_INTEGER || *cls == H5T_FLOAT, ISW_EUSAGE,
             "data file '%s': dataset '%s' is not numeric (integer or float expected)", path, name);
+  ISW_CALL(h5_check_stored(*dset, type, dims, rank, path, name));
 cleanup:
   if (type >= 0) H5Tclose(type);
   if (space >= 0) H5Sclose(space);
@@ -407,9 +468,6 @@ static int h5_read_file(isw_dataset **out, const char *path, double test_fractio
   ISW_CHECK(yc == H5T_FLOAT || yd[1] == 1, ISW_EUSAGE,
             "data file '%s': integer y (class labels) must be one column, got (%llu, %llu)",
             path, (unsigned long long)yd[0], (unsigned long long)yd[1]);
-  ISW_CHECK(xd[0] * xd[1] < ((hsize_t)1 << 40), ISW_EUSAGE,
-            "data file '%s': X (%llu x %llu) is too large", path, (unsigned long long)xd[0],
-            (unsigned long long)xd[1]);
   int64_t n = (int64_t)xd[0], dim = (int64_t)xd[1], k = (int64_t)yd[1];
   ISW_ALLOC(x, n * dim);
   ISW_CHECK(H5Dread(dx, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0, ISW_EUSAGE,

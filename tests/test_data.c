@@ -477,6 +477,114 @@ static void test_special_data_files(void) {
   isw_error_clear();
 }
 
+/* ---- declared shapes: allocations bounded by what the file holds ---------------- */
+
+typedef enum { SHAPE_HUGE_X, SHAPE_UNWRITTEN_X, SHAPE_PART_CHUNKED_X, SHAPE_PART_DEFLATE_X,
+               SHAPE_OVERFLOW_Y, SHAPE_FULL_DEFLATE } shape_kind;
+static shape_kind shape_case;
+
+/* Write `path` with the X and y of shape_case (y float, one target per row). */
+static void write_shape_file(const char *path) {
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  CU_ASSERT_FATAL(f >= 0);
+  hsize_t rows = 40, cols = 3, chunk[2] = {0, 0};
+  int deflate = 0;
+  hsize_t write_rows = rows; /* rows of X actually written */
+  switch (shape_case) {
+    case SHAPE_HUGE_X: rows = (hsize_t)1 << 20, cols = (hsize_t)1 << 19, chunk[0] = 1024, chunk[1] = 1024,
+                       write_rows = 0; break;
+    case SHAPE_UNWRITTEN_X: rows = (hsize_t)1 << 18, cols = 32, write_rows = 0; break;
+    case SHAPE_PART_CHUNKED_X: rows = (hsize_t)1 << 18, cols = 32, chunk[0] = 1024, chunk[1] = 32,
+                               write_rows = 1024; break;
+    case SHAPE_PART_DEFLATE_X: rows = 4096, cols = 3, chunk[0] = 64, chunk[1] = 3, deflate = 1,
+                               write_rows = 64; break;
+    case SHAPE_OVERFLOW_Y: break;
+    case SHAPE_FULL_DEFLATE: chunk[0] = 8, chunk[1] = 3, deflate = 1; break;
+  }
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (chunk[0]) H5Pset_chunk(dcpl, 2, chunk);
+  if (deflate) H5Pset_deflate(dcpl, 6);
+  hsize_t dx[2] = {rows, cols};
+  hid_t sx = H5Screate_simple(2, dx, NULL);
+  hid_t x = H5Dcreate2(f, "X", H5T_NATIVE_DOUBLE, sx, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  CU_ASSERT_FATAL(x >= 0);
+  if (write_rows) {
+    double *buf = malloc(write_rows * cols * sizeof *buf);
+    for (hsize_t i = 0; i < write_rows * cols; ++i) buf[i] = sin((double)i);
+    hsize_t start[2] = {0, 0}, count[2] = {write_rows, cols};
+    hid_t mem = H5Screate_simple(2, count, NULL);
+    H5Sselect_hyperslab(sx, H5S_SELECT_SET, start, NULL, count, NULL);
+    CU_ASSERT(H5Dwrite(x, H5T_NATIVE_DOUBLE, mem, sx, H5P_DEFAULT, buf) >= 0);
+    H5Sclose(mem);
+    free(buf);
+  }
+  H5Dclose(x);
+  H5Sclose(sx);
+  H5Pclose(dcpl);
+  if (shape_case == SHAPE_OVERFLOW_Y) {
+    /* y (40, 2^58): rows * columns does not fit in int64 */
+    hsize_t dy[2] = {rows, (hsize_t)1 << 58}, cy[2] = {1, (hsize_t)1 << 20};
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(p, 2, cy);
+    hid_t sy = H5Screate_simple(2, dy, NULL);
+    hid_t y = H5Dcreate2(f, "y", H5T_NATIVE_DOUBLE, sy, H5P_DEFAULT, p, H5P_DEFAULT);
+    CU_ASSERT_FATAL(y >= 0);
+    H5Dclose(y);
+    H5Sclose(sy);
+    H5Pclose(p);
+  } else {
+    double *yv = malloc(rows * sizeof *yv);
+    for (hsize_t i = 0; i < rows; ++i) yv[i] = cos((double)i);
+    hsize_t dy[1] = {rows};
+    h5_put(f, "y", 1, dy, H5T_NATIVE_DOUBLE, yv);
+    free(yv);
+  }
+  H5Fclose(f);
+}
+
+static int load_shape_file(const char *path) {
+  write_shape_file(path);
+  return load_hdf5(path);
+}
+
+static int load_huge_teacher(const char *arg) {
+  (void)arg;
+  isw_teacher_opts o = {.n_train = 100000000, .n_test = 10, .x_dim = 1000000, .teacher_width = 4, .noise = 0.1};
+  isw_dataset *d = NULL;
+  int rc = isw_data_teacher(&d, &o, 1, 1);
+  isw_data_destroy(&d);
+  return rc;
+}
+
+static void test_declared_shapes_are_bounded(void) {
+  char p[800];
+  snprintf(p, sizeof p, "%s", tmp_file("shape.h5"));
+  char limit[64];
+  snprintf(limit, sizeof limit, "more than %lld values", (long long)ISW_DATA_MAX_VALUES);
+  shape_case = SHAPE_HUGE_X; /* 2^39 values declared, nothing stored */
+  expect_bounded_error(load_shape_file, p, limit, "X declared (2^20, 2^19)");
+  shape_case = SHAPE_OVERFLOW_Y; /* 40 x 2^58 overflows int64 */
+  expect_bounded_error(load_shape_file, p, limit, "y declared (40, 2^58)");
+  shape_case = SHAPE_UNWRITTEN_X; /* 64 MiB declared in a file of a few kB */
+  expect_bounded_error(load_shape_file, p, "stores only 0 of", "X (2^18, 32) never written");
+  shape_case = SHAPE_PART_CHUNKED_X;
+  expect_bounded_error(load_shape_file, p, "stores only 262144 of", "X (2^18, 32) one chunk written");
+  shape_case = SHAPE_PART_DEFLATE_X;
+  expect_bounded_error(load_shape_file, p, "1 of its 64 chunks", "compressed X, one chunk of 64 written");
+  /* the rule does not refuse compressed data that is all there */
+  shape_case = SHAPE_FULL_DEFLATE;
+  write_shape_file(p);
+  isw_dataset *d = NULL;
+  int rc = isw_data_hdf5(&d, p, 0.25, 1, 1);
+  CU_ASSERT(rc == 0 && d && d->n_train == 30 && d->d == 3);
+  if (rc) printf("\n  compressed, fully written file refused: %s", isw_error_message());
+  isw_data_destroy(&d);
+  remove(p);
+  /* the teacher's sizes are bounded the same way (n_train x x_dim = 1e14 values) */
+  expect_bounded_error(load_huge_teacher, "teacher", "n_train * x_dim", "teacher 1e8 rows x 1e6 features");
+  isw_error_clear();
+}
+
 int main(int argc, char **argv) {
   static const isw_test_case cases[] = {
       {"digits: 1797 rows, 10 classes, seeded split, training-statistics scaling", test_digits_loads_and_splits},
@@ -487,6 +595,7 @@ int main(int argc, char **argv) {
       {"HDF5: float y (n, k) is regression with targets kept", test_hdf5_regression},
       {"HDF5: every malformed file is a usage error naming the file and the problem", test_hdf5_errors},
       {"special files: a FIFO or a device as a data file is refused at once", test_special_data_files},
+      {"HDF5: a declared shape is bounded by ISW_DATA_MAX_VALUES and by what the file stores", test_declared_shapes_are_bounded},
       {NULL, NULL}};
   return isw_test_main(argc, argv, "data", cases);
 }

@@ -420,6 +420,22 @@ static void test_special_spec_files_are_refused(void) {
   remove(dir);
 }
 
+static void test_impossible_data_size_is_a_usage_error(void) {
+  /* every bound holds (n_train <= 1e8, x_dim <= 1e6), the product cannot be allocated */
+  isw_spec *s = parse_ok("[sweep]\ntasks = deq\nwidths = 4\ntrain_iters = 2\ntest_iters = 0:4\n"
+                         "[deq]\nn_train = 100000000\nx_dim = 1000000\n");
+  EXPECT_FATAL(s != NULL && s->groups[0].task->validate != NULL, "the spec parses and deq validates its data");
+  isw_error_clear();
+  int rc = s->groups[0].task->validate(&s->groups[0].configs[0]);
+  const char *m = isw_error_message();
+  EXPECT(rc == ISW_EUSAGE, "a data set too large to hold is a usage error at validation (exit 2), not out of memory");
+  EXPECT(strstr(m, "n_train * x_dim") && strstr(m, "(the limit for one data set; use fewer rows or a smaller x_dim)") &&
+             !strchr(m, '\n'),
+         "the one-line message names the product and says what to do");
+  if (rc != ISW_EUSAGE) fprintf(stderr, "\n  rc %d, message: %s\n", rc, m);
+  isw_spec_destroy(&s);
+}
+
 /* ---- good input ---------------------------------------------------------- */
 
 static void test_default_spec_parses(void) {
@@ -831,6 +847,7 @@ int main(int argc, char **argv) {
       {"bad override is refused", test_bad_override_is_refused},
       {"unreadable file is refused", test_unreadable_file_is_refused},
       {"special files as the spec are refused", test_special_spec_files_are_refused},
+      {"impossible data size is a usage error", test_impossible_data_size_is_a_usage_error},
       {"default spec parses", test_default_spec_parses},
       {"ranges expand", test_ranges_expand},
       {"grid is the product of its axes", test_grid_is_the_product_of_its_axes},
