@@ -343,6 +343,7 @@ static int expand_int_item(int64_t **v, int *n, int *cap, const char *item, int6
     goto cleanup;
   }
   uint64_t count = 0;
+  int whole_span = 0;
   if (geometric) {
     if (step < 2 || a < 1) {
       snprintf(e->what, sizeof e->what, "bad geometric range '%s'", q);
@@ -361,10 +362,16 @@ static int expand_int_item(int64_t **v, int *n, int *cap, const char *item, int6
       err = ISW_EUSAGE;
       goto cleanup;
     }
-    count = ((uint64_t)b - (uint64_t)a) / (uint64_t)step + 1;
+    /* count - 1 = span / step; only the whole int64 span with step 1 has
+     * 2^64 values, one more than a uint64 holds */
+    uint64_t span = (uint64_t)b - (uint64_t)a;
+    whole_span = span == UINT64_MAX && step == 1;
+    count = whole_span ? UINT64_MAX : span / (uint64_t)step + 1;
   }
-  if (count > (uint64_t)(limit - *n)) {
-    if (k > 1)
+  if (whole_span || count > (uint64_t)(limit - *n)) {
+    if (whole_span)
+      snprintf(e->what, sizeof e->what, "range '%s' expands to 18446744073709551616 values", q);
+    else if (k > 1)
       snprintf(e->what, sizeof e->what, "range '%s' expands to %" PRIu64 " values", q, count);
     else
       snprintf(e->what, sizeof e->what, "more than %" PRId64 " values", limit);
@@ -448,7 +455,12 @@ static int expand_real_item(double **v, int *n, int *cap, const char *item, int6
     count = floor((b - a) / s + 1e-9) + 1;
   }
   if (!(count <= (double)(limit - *n))) {
-    snprintf(e->what, sizeof e->what, "range '%s' expands to %.0f values", q, count);
+    if (!isfinite(count))
+      snprintf(e->what, sizeof e->what, "range '%s' expands to too many values to count", q);
+    else if (count >= 1e15)
+      snprintf(e->what, sizeof e->what, "range '%s' expands to about %.3g values", q, count);
+    else
+      snprintf(e->what, sizeof e->what, "range '%s' expands to %.0f values", q, count);
     snprintf(e->hint, sizeof e->hint,
              "at most %" PRId64 " values, sweep.max_configs; shorten it or raise sweep.max_configs", limit);
     err = ISW_EUSAGE;
@@ -487,6 +499,13 @@ static int choice_index(const char *choices, const char *item) {
     if (!bar) return -1;
     choices = bar + 1;
   }
+}
+
+/* The first control character (below 0x20, or 0x7f) of s, or NULL. */
+static const char *control_char(const char *s) {
+  for (; *s; ++s)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f) return s;
+  return NULL;
 }
 
 /* Append a copy of text to spec->strings; *out points at it. */
@@ -543,6 +562,14 @@ static int parse_value(vlist *out, const vdef *d, const char *text, int64_t limi
       err = ISW_EUSAGE;
       goto cleanup;
     }
+    if (control_char(text)) {
+      snprintf(e->what, sizeof e->what, "text '%s' contains a control character (byte 0x%02x)", q,
+               (unsigned)(unsigned char)*control_char(text));
+      snprintf(e->hint, sizeof e->hint,
+               "a text without control characters such as newlines or tabs; for output, a file name");
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
     ISW_CALL(grow((void **)&out->sv, &cap, 1, sizeof *out->sv));
     ISW_CALL(intern(spec, text, strlen(text), &out->sv[0]));
     out->n = 1;
@@ -590,6 +617,12 @@ static int parse_value(vlist *out, const vdef *d, const char *text, int64_t limi
           out->iv[out->n] = found;
         } else if ((int)strlen(item) > d->maxlen) {
           snprintf(e->what, sizeof e->what, "text '%s' is too long", qi);
+          err = ISW_EUSAGE;
+          goto cleanup;
+        } else if (control_char(item)) {
+          snprintf(e->what, sizeof e->what, "text '%s' contains a control character (byte 0x%02x)", qi,
+                   (unsigned)(unsigned char)*control_char(item));
+          snprintf(e->hint, sizeof e->hint, "a text without control characters such as newlines or tabs");
           err = ISW_EUSAGE;
           goto cleanup;
         }
@@ -767,6 +800,30 @@ static char *spec_reader(char *str, int num, void *stream) {
   r->lineno++;
   if (len && start[len - 1] == '\r') --len;
   if (r->lineno == 1 && len >= 3 && memcmp(start, "\xEF\xBB\xBF", 3) == 0) start += 3, len -= 3;
+  /* before the length: a file with CR-only line ends is one long line */
+  const char *bad = NULL;
+  for (size_t i = 0; i < len && !bad; ++i)
+    if (((unsigned char)start[i] < 0x20 && start[i] != '\t') || start[i] == 0x7f) bad = start + i;
+  const char *bom = NULL;
+  for (size_t i = 0; i + 3 <= len && !bom; ++i)
+    if (memcmp(start + i, "\xEF\xBB\xBF", 3) == 0) bom = start + i;
+  if (bad || bom) {
+    loc here = {r->file, r->lineno, NULL};
+    if (bad && *bad == '\r')
+      r->err = usage_at(__FILE__, __LINE__, __func__, here,
+                        "a carriage return (CR) that does not end the line (the file has CR-only line ends "
+                        "or a stray CR; save it with LF or CRLF line ends)");
+    else if (bad)
+      r->err = usage_at(__FILE__, __LINE__, __func__, here,
+                        "the line contains a control character (byte 0x%02x) (a spec is plain text; remove it)",
+                        (unsigned)(unsigned char)*bad);
+    else
+      r->err = usage_at(__FILE__, __LINE__, __func__, here,
+                        "a byte order mark (bytes EF BB BF) after the start of the file (only the very start "
+                        "may have one; remove it, e.g. where two files were joined)");
+    r->err_line = r->lineno;
+    return NULL;
+  }
   if ((long)len > (long)num - 3) {
     loc here = {r->file, r->lineno, NULL};
     r->err = usage_at(__FILE__, __LINE__, __func__, here, "line is %zu characters long (at most %d per line)",
@@ -781,8 +838,31 @@ static char *spec_reader(char *str, int num, void *stream) {
   const char *close = len && start[0] == '[' ? memchr(start, ']', len) : NULL;
   if (close) {
     char *name = dup_trim(start + 1, (size_t)(close - start - 1));
+    char *rest = dup_trim(close + 1, len - (size_t)(close + 1 - start));
     loc here = {r->file, r->lineno, NULL};
-    if (!name || add_entry(r, name, NULL, NULL, here)) {
+    const entry *first = NULL;
+    for (int i = 0; name && i < r->n_e && !first; ++i)
+      if (!r->e[i].key && strcmp(r->e[i].section, name) == 0) first = &r->e[i];
+    if (name && rest && ((*rest && *rest != ';' && *rest != '#') || first)) {
+      /* inih would drop the text after ']' and merge a repeated section */
+      char qs[TOKEN_SHOWN + 4], qr[TOKEN_SHOWN + 4];
+      shown(qs, sizeof qs, name);
+      shown(qr, sizeof qr, rest);
+      if (first)
+        r->err = usage_at(__FILE__, __LINE__, __func__, here,
+                          "duplicate section [%s], first given at line %d (give each section once, with all "
+                          "its keys under it)", qs, first->where.line);
+      else
+        r->err = usage_at(__FILE__, __LINE__, __func__, here,
+                          "text '%s' after the section header [%s] (put each key = value on its own line below "
+                          "the header)", qr, qs);
+      r->err_line = r->lineno;
+      free(name);
+      free(rest);
+      return NULL;
+    }
+    free(rest);
+    if (!name || !rest || add_entry(r, name, NULL, NULL, here)) {
       free(name);
       r->err = isw_error_raise(ISW_ENOMEM, __FILE__, __LINE__, __func__, "out of memory reading the spec");
       r->err_line = r->lineno;

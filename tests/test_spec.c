@@ -199,8 +199,75 @@ static void test_grid_beyond_max_configs_is_refused(void) {
 static void test_duplicate_key_is_refused(void) {
   expect_bad(HEAD "widths = 64\n", "t.ini:7", "duplicate key 'widths' in [sweep], first given at line 3");
   expect_bad(HEAD "[linear-meta]\ntasks = 8\n; a comment\ntasks = 16\n", "t.ini:10", "'tasks'");
-  /* a repeated section header does not make a repeated key legal */
-  expect_bad(HEAD "[sweep]\nseeds = 4\n", "t.ini:8", "'seeds'");
+}
+
+static void test_duplicate_section_is_refused(void) {
+  /* a second [sweep] used to be merged into the first, silently */
+  expect_bad(HEAD "[sweep]\nseeds = 4\n", "t.ini:7", "duplicate section [sweep], first given at line 1");
+  expect_bad(HEAD "[linear-meta]\ntasks = 8\n[linear-meta]\nquery = 4\n", "t.ini:9",
+             "duplicate section [linear-meta], first given at line 7");
+}
+
+static void test_text_after_section_header_is_refused(void) {
+  /* inih drops what follows ']': query would silently stay at its default */
+  expect_bad(HEAD "[linear-meta] query = 7\n", "t.ini:7", "text 'query = 7' after the section header [linear-meta]");
+  expect_bad(HEAD "[linear-meta]]\n", "t.ini:7", "text ']' after the section header");
+  isw_spec *s = parse_ok(HEAD "[linear-meta]   ; a comment\nquery = 7\n");
+  EXPECT(s && s->groups[0].configs[0].p[lm("query")].num == 7, "a comment after a section header is fine");
+  isw_spec_destroy(&s);
+}
+
+static void test_stray_line_ends_and_marks_are_refused(void) {
+  /* CR-only line ends: one long line, misread as "[sweep] has no key 'tasks'" */
+  expect_bad("[sweep]\rtasks = linear-meta\rwidths = 16\rtrain_iters = 5\rtest_iters = 0:4\r", "t.ini:1",
+             "carriage return");
+  expect_bad(HEAD "output = a\rb.h5\n", "t.ini:7", "carriage return");
+  /* a byte order mark is fine at the very start, an error anywhere else */
+  isw_spec *s = parse_ok("\xEF\xBB\xBF" HEAD);
+  EXPECT(s != NULL, "a UTF-8 byte order mark at the start of the file is skipped");
+  isw_spec_destroy(&s);
+  expect_bad("[sweep]\n\xEF\xBB\xBFtasks = linear-meta\nwidths = 16\ntrain_iters = 5\ntest_iters = 0:4\n",
+             "t.ini:2", "byte order mark");
+  expect_bad(HEAD "output = a\x01.h5\n", "t.ini:7", "control character (byte 0x01)");
+  s = parse_ok("[sweep]\r\ntasks = linear-meta\r\nwidths = 16\r\ntrain_iters = 5\r\ntest_iters = 0:4\r\n");
+  EXPECT(s != NULL, "CRLF line ends are fine");
+  isw_spec_destroy(&s);
+}
+
+static void test_control_characters_in_texts_are_refused(void) {
+  const char *nl[] = {"sweep.output=a\nb.h5"};
+  expect_bad_sets(HEAD, nl, 1, "--set sweep.output=a?b.h5", "contains a control character (byte 0x0a)");
+  const char *tab[] = {"sweep.output=a\tb.h5"};
+  expect_bad_sets(HEAD, tab, 1, "--set sweep.output=a?b.h5", "contains a control character (byte 0x09)");
+  const char *task[] = {"sweep.tasks=linear-\nmeta"};
+  expect_bad_sets(HEAD, task, 1, "--set sweep.tasks=linear-?meta", "text 'linear-?meta' contains a control character");
+}
+
+static void test_full_int64_range_is_refused(void) {
+  /* the span 2^64 used to wrap the value count to 0: an empty axis that skipped every bound */
+  expect_bad(HEAD "[linear-meta]\ntasks = -9223372036854775808:9223372036854775807\n", "t.ini:8",
+             "expands to 18446744073709551616 values");
+  expect_bad(HEAD "[linear-meta]\ntasks = -9223372036854775808:9223372036854775807:2\n", "t.ini:8",
+             "expands to 9223372036854775808 values");
+  int64_t *v = NULL;
+  int n = -1;
+  EXPECT(isw_spec_expand_ints(&v, &n, "-9223372036854775808:9223372036854775807", 1000) == ISW_EUSAGE && v == NULL &&
+             n == 0,
+         "a range over the whole int64 span is more than the limit, never empty");
+  EXPECT(isw_spec_expand_ints(&v, &n, "9223372036854775806:9223372036854775807", 1000) == 0 && n == 2 &&
+             v[1] == INT64_MAX,
+         "a range may end at INT64_MAX");
+  free(v);
+}
+
+static void test_huge_counts_are_not_echoed_in_full(void) {
+  /* about 1e300 values: the count is shown short, not as 301 digits */
+  expect_bad(HEAD "[linear-meta]\nsigma_w = 1e-12:1e290:1e-10\n", "t.ini:8", "expands to about 1e+300 values");
+  expect_bad(HEAD "[linear-meta]\nsigma_w = 0:1e300:1e-300\n", "t.ini:8", "expands to too many values to count");
+  isw_spec *s = NULL;
+  isw_spec_parse(&s, "t.ini", HEAD "[linear-meta]\nsigma_w = 1e-12:1e290:1e-10\n", NULL, 0);
+  EXPECT(strlen(isw_error_message()) < 300, "the message stays short");
+  isw_spec_destroy(&s);
 }
 
 static void test_continuation_line_is_refused(void) {
@@ -616,6 +683,8 @@ static void test_canonical_text_ignores_spelling(void) {
   const char *b = "# the same sweep, spelled differently\r\n"
                   "[linear-meta]\n"
                   "  tasks=8   ; inline comment\n"
+                  "widths = 16:32:x2\n"
+                  "sigma_w = 0.50\n"
                   "\n"
                   "[sweep]\n"
                   "seeds = 0,1\n"
@@ -623,10 +692,7 @@ static void test_canonical_text_ignores_spelling(void) {
                   "train_iters = 5:5\n"
                   "tasks = linear-meta\n"
                   "delta_n = 1:5:4,20\n"
-                  "output = elsewhere.h5\n"
-                  "[linear-meta]\n"
-                  "widths = 16:32:x2\n"
-                  "sigma_w = 0.50\n";
+                  "output = elsewhere.h5\n";
   isw_spec *sa = parse_ok(a), *sb = parse_ok(b);
   EXPECT_FATAL(sa && sb, "both spellings parse");
   EXPECT(strcmp(sa->canonical, sb->canonical) == 0,
@@ -837,6 +903,12 @@ int main(int argc, char **argv) {
       {"range beyond the limit is refused", test_range_beyond_the_limit_is_refused},
       {"grid beyond max_configs is refused", test_grid_beyond_max_configs_is_refused},
       {"duplicate key is refused", test_duplicate_key_is_refused},
+      {"duplicate section is refused", test_duplicate_section_is_refused},
+      {"text after a section header is refused", test_text_after_section_header_is_refused},
+      {"stray line ends and marks are refused", test_stray_line_ends_and_marks_are_refused},
+      {"control characters in texts are refused", test_control_characters_in_texts_are_refused},
+      {"full int64 range is refused", test_full_int64_range_is_refused},
+      {"huge counts are not echoed in full", test_huge_counts_are_not_echoed_in_full},
       {"continuation line is refused", test_continuation_line_is_refused},
       {"long line is refused", test_long_line_is_refused},
       {"syntax error is refused", test_syntax_error_is_refused},
