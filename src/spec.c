@@ -1657,6 +1657,35 @@ void isw_spec_destroy(isw_spec **spec) {
 
 const char *isw_spec_default_text(void) { return isw_default_spec_text; }
 
+int isw_spec_each_data_set(const isw_spec *spec, int (*fn)(const isw_config *c, void *user), void *user) {
+  int err = 0;
+  uint64_t *ids = NULL;   /* (cap) open addressing on data_id */
+  unsigned char *used = NULL; /* (cap) */
+  size_t cap = 1;
+  for (int g = 0; g < spec->n_groups; ++g)
+    while (cap < 2 * (size_t)spec->groups[g].n_configs) cap *= 2;
+  ISW_ALLOC(ids, cap);
+  ISW_ALLOC(used, cap);
+  for (int g = 0; g < spec->n_groups; ++g) {
+    const isw_spec_group *grp = &spec->groups[g];
+    memset(used, 0, cap);
+    for (int i = 0; i < grp->n_configs; ++i) {
+      uint64_t id = grp->configs[i].data_id;
+      size_t h = (size_t)isw_mix64(id) & (cap - 1);
+      while (used[h] && ids[h] != id) h = (h + 1) & (cap - 1);
+      if (used[h]) continue;
+      used[h] = 1;
+      ids[h] = id;
+      err = fn(&grp->configs[i], user);
+      if (err) goto cleanup;
+    }
+  }
+cleanup:
+  free(ids);
+  free(used);
+  return err;
+}
+
 int64_t isw_spec_n_configs(const isw_spec *spec) {
   int64_t n = 0;
   for (int g = 0; g < spec->n_groups; ++g) n += spec->groups[g].n_configs;

@@ -848,6 +848,50 @@ static void test_several_tasks_make_several_groups(void) {
   isw_spec_destroy(&s);
 }
 
+/* Records every config isw_spec_each_data_set hands over; fails on call stop_at. */
+typedef struct {
+  const isw_config *seen[4096];
+  int n, stop_at;
+} visit_log;
+
+static int visit(const isw_config *c, void *user) {
+  visit_log *log = user;
+  if (log->n < 4096) log->seen[log->n] = c;
+  log->n++;
+  return log->n == log->stop_at ? 7 : 0;
+}
+
+static void test_each_data_set_is_visited_once(void) {
+  /* deq: 2 widths x 2 grad modes x 3 datasets x 100 seeds; data_id follows dataset and seed only */
+  isw_spec *s = parse_ok("[sweep]\ntasks = linear-meta, deq\nwidths = 4,8\ntrain_iters = 2\ntest_iters = 0:4\n"
+                         "seeds = 0:99\n[deq]\ngrad = unrolled,implicit\nn_train = 16,32,64\n");
+  EXPECT_FATAL(s != NULL, "the spec parses");
+  visit_log log;
+  memset(&log, 0, sizeof log);
+  EXPECT(isw_spec_each_data_set(s, visit, &log) == 0, "a walk whose callback succeeds returns 0");
+  /* expected: brute force, the first config of each data_id in row order, group by group */
+  int want = 0, in_order = 1;
+  for (int g = 0; g < s->n_groups; ++g) {
+    const isw_spec_group *grp = &s->groups[g];
+    for (int i = 0; i < grp->n_configs; ++i) {
+      int first = 1;
+      for (int j = 0; j < i && first; ++j) first = grp->configs[j].data_id != grp->configs[i].data_id;
+      if (!first) continue;
+      in_order &= want < log.n && want < 4096 && log.seen[want] == &grp->configs[i];
+      want++;
+    }
+  }
+  EXPECT(log.n == want, "the callback runs once per distinct data set of each group");
+  EXPECT(in_order, "with the first config of each data set, in row order, groups in order");
+  EXPECT(want < isw_spec_n_configs(s), "(the spec has fewer data sets than configs)");
+  fprintf(stderr, "\n  (%d data sets in %lld configs) ", want, (long long)isw_spec_n_configs(s));
+  memset(&log, 0, sizeof log);
+  log.stop_at = 3;
+  EXPECT(isw_spec_each_data_set(s, visit, &log) == 7 && log.n == 3,
+         "the walk stops at the first failure and returns its code");
+  isw_spec_destroy(&s);
+}
+
 static void test_sweep_keys_take_their_values(void) {
   isw_spec *s = parse_ok(HEAD "seed = 18446744073709551615\nteam_width = 0\nteam_ranks = 4\n"
                               "delta_n = -1,1:5:2\nflop_rate = 1.5e10\noutput = a,b.h5\n");
@@ -932,6 +976,7 @@ int main(int argc, char **argv) {
       {"choices become axes", test_choices_become_axes},
       {"several tasks make several groups", test_several_tasks_make_several_groups},
       {"sweep keys take their values", test_sweep_keys_take_their_values},
+      {"each data set is visited once", test_each_data_set_is_visited_once},
       {"real files load", test_real_files_load},
       {NULL, NULL},
   };

@@ -74,6 +74,12 @@ const char *isw_spec_default_text(void);
 int isw_spec_expand_ints(int64_t **out, int *n, const char *text, int64_t limit);
 int isw_spec_expand_reals(double **out, int *n, const char *text, int64_t limit);
 
+/* Call fn(c, user) once per distinct data set of each group (configs with
+ * the same data_id), with the first such config in row order, groups in
+ * order.  Returns 0, the first non-zero value fn returns (then it stops), or
+ * ISW_ENOMEM.  Linear in the number of configs (a hash set of data_id). */
+int isw_spec_each_data_set(const isw_spec *spec, int (*fn)(const isw_config *c, void *user), void *user);
+
 /* Total number of configs over all groups. */
 int64_t isw_spec_n_configs(const isw_spec *spec);
 
