@@ -312,6 +312,13 @@ static void test_repeated_axis_value_is_refused(void) {
 static void test_single_valued_key_with_a_list_is_refused(void) {
   expect_bad(HEAD "team_ranks = 2,4\n", "t.ini:7", "'2,4' is 2 values where one is expected");
   expect_bad(HEAD "team_ranks = 0\n", "t.ini:7", "value 0");
+  /* above the largest team the dispatcher forms, every team config would fail at run time */
+  expect_bad(HEAD "team_ranks = 65\n", "t.ini:7",
+             "value 65 is out of bounds for sweep.team_ranks (one integer from 1 to 64, the largest team isweep forms)");
+  expect_bad(HEAD "team_ranks = 1000000\n", "t.ini:7", "value 1000000 is out of bounds for sweep.team_ranks");
+  isw_spec *s = parse_ok(HEAD "team_ranks = 64\n");
+  EXPECT(s && s->team_ranks == 64, "team_ranks = 64, the largest team, is accepted");
+  isw_spec_destroy(&s);
   expect_bad(HEAD "flop_rate = 0\n", "t.ini:7", "value 0 is out of bounds for sweep.flop_rate");
   expect_bad(HEAD "delta_n = 1,0,5\n", "t.ini:7", "value 0 is out of bounds for sweep.delta_n");
   expect_bad(HEAD "output =\n", "t.ini:7", "empty value for sweep.output");

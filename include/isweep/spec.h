@@ -38,7 +38,7 @@ typedef struct isw_spec {
   char *output;    /* results file path */
   uint64_t sweep_seed;
   int64_t team_width; /* team-capable configs with width >= this run on a team; 0 = never */
-  int team_ranks;     /* ranks per team (>= 1) */
+  int team_ranks;     /* ranks per team, 1 .. ISW_SPEC_MAX_TEAM_RANKS */
   int64_t max_configs;/* refuse to expand to more configs than this */
   int64_t *delta_n;   /* (n_delta) the ΔN values the summary reports */
   int n_delta;
@@ -49,6 +49,10 @@ typedef struct isw_spec {
   char **strings;
   int n_strings;
 } isw_spec;
+
+/* Largest sweep.team_ranks: the largest team the dispatcher forms
+ * (ISW_MAX_TEAM in transport.h; dispatch.c asserts they agree). */
+#define ISW_SPEC_MAX_TEAM_RANKS 64
 
 /* Largest spec file, in bytes. */
 #define ISW_SPEC_MAX_BYTES (1 << 20)
