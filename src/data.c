@@ -297,7 +297,7 @@ int isw_data_digits_file(isw_dataset **out, const char *path, double test_fracti
   *out = NULL;
   ISW_CALL(data_open_regular(&fd, path, "digits data file"));
   gz = gzdopen(fd, "rb");
-  ISW_CHECK(gz != NULL, ISW_EUSAGE, "digits data file '%s' cannot be opened", path);
+  ISW_CHECK(gz != NULL, ISW_EUSAGE, "digits data file '%s' cannot be opened (give a gzip'd or plain CSV file)", path);
   fd = -1; /* gzclose closes it */
   ISW_ALLOC(x, (int64_t)DIGITS_ROWS * DIGITS_FEATURES);
   ISW_ALLOC(lab, DIGITS_ROWS);
@@ -356,17 +356,17 @@ static int h5_check_stored(hid_t dset, hid_t type, const hsize_t dims[2], int ra
   int err = 0;
   hid_t dcpl = H5I_INVALID_HID, space = H5I_INVALID_HID;
   dcpl = H5Dget_create_plist(dset);
-  ISW_CHECK(dcpl >= 0, ISW_EUSAGE, "data file '%s': cannot read how '%s' is stored", path, name);
+  ISW_CHECK(dcpl >= 0, ISW_EUSAGE, "data file '%s': cannot read how '%s' is stored (is the file damaged?)", path, name);
   uint64_t values = (uint64_t)dims[0] * (uint64_t)dims[1]; /* <= ISW_DATA_MAX_VALUES here */
   size_t tsize = H5Tget_size(type);
   if (H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_nfilters(dcpl) > 0) {
     hsize_t chunk[2] = {1, 1}, n_chunks = 0, want = 1;
     ISW_CHECK(H5Pget_chunk(dcpl, rank, chunk) == rank, ISW_EUSAGE,
-              "data file '%s': cannot read the chunks of '%s'", path, name);
+              "data file '%s': cannot read the chunks of '%s' (is the file damaged?)", path, name);
     for (int i = 0; i < rank; ++i) want *= (dims[i] + chunk[i] - 1) / chunk[i];
     space = H5Dget_space(dset);
     ISW_CHECK(space >= 0 && H5Dget_num_chunks(dset, space, &n_chunks) >= 0, ISW_EUSAGE,
-              "data file '%s': cannot count the chunks of '%s'", path, name);
+              "data file '%s': cannot count the chunks of '%s' (is the file damaged?)", path, name);
     ISW_CHECK(n_chunks >= want, ISW_EUSAGE,
               "data file '%s': %s (%llu x %llu) has %llu of its %llu chunks written (an unwritten or "
               "partly written dataset; write every value)",
@@ -402,12 +402,12 @@ static int h5_open_dataset(hid_t *dset, hsize_t dims[2], H5T_class_t *cls, hid_t
             "data file '%s' has no dataset '%s' at its root (X (n, d) and y (n) are needed)",
             path, name);
   *dset = H5Dopen2(file, name, H5P_DEFAULT);
-  ISW_CHECK(*dset >= 0, ISW_EUSAGE, "data file '%s': '%s' is not a readable dataset", path, name);
+  ISW_CHECK(*dset >= 0, ISW_EUSAGE, "data file '%s': '%s' is not a readable dataset (X and y must be datasets at the root)", path, name);
   space = H5Dget_space(*dset);
-  ISW_CHECK(space >= 0, ISW_EUSAGE, "data file '%s': cannot read the shape of '%s'", path, name);
+  ISW_CHECK(space >= 0, ISW_EUSAGE, "data file '%s': cannot read the shape of '%s' (is the file damaged?)", path, name);
   int rank = H5Sget_simple_extent_ndims(space);
   ISW_CHECK(rank >= rmin && rank <= rmax, ISW_EUSAGE,
-            "data file '%s': dataset '%s' has rank %d, expected %s", path, name, rank,
+            "data file '%s': dataset '%s' has rank %d (expected %s)", path, name, rank,
             rmin == rmax ? "2 (n, d)" : "1 (n) or 2 (n, k)");
   hsize_t d2[2] = {0, 1};
   H5Sget_simple_extent_dims(space, d2, NULL);
@@ -419,7 +419,7 @@ static int h5_open_dataset(hid_t *dset, hsize_t dims[2], H5T_class_t *cls, hid_t
             path, name, (unsigned long long)dims[0], (unsigned long long)dims[1],
             (long long)ISW_DATA_MAX_VALUES);
   type = H5Dget_type(*dset);
-  ISW_CHECK(type >= 0, ISW_EUSAGE, "data file '%s': cannot read the type of '%s'", path, name);
+  ISW_CHECK(type >= 0, ISW_EUSAGE, "data file '%s': cannot read the type of '%s' (is the file damaged?)", path, name);
   *cls = H5Tget_class(type);
   ISW_CHECK(*cls == H5T_INTEGER || *cls == H5T_FLOAT, ISW_EUSAGE,
             "data file '%s': dataset '%s' is not numeric (integer or float expected)", path, name);
@@ -455,32 +455,32 @@ static int h5_read_file(isw_dataset **out, const char *path, double test_fractio
   htri_t is_h5 = H5Fis_hdf5(h5_path);
   ISW_CHECK(is_h5 > 0, ISW_EUSAGE, "data file '%s' is not an HDF5 file (give an HDF5 file with X and y)", path);
   file = H5Fopen(h5_path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  ISW_CHECK(file >= 0, ISW_EUSAGE, "data file '%s' cannot be opened as HDF5", path);
+  ISW_CHECK(file >= 0, ISW_EUSAGE, "data file '%s' cannot be opened as HDF5 (is it damaged, or open for writing elsewhere?)", path);
   hsize_t xd[2], yd[2];
   H5T_class_t xc, yc;
   ISW_CALL(h5_open_dataset(&dx, xd, &xc, file, path, "X", 2, 2));
   ISW_CALL(h5_open_dataset(&dy, yd, &yc, file, path, "y", 1, 2));
-  ISW_CHECK(xd[0] >= 1 && xd[1] >= 1, ISW_EUSAGE, "data file '%s': X is empty (%llu x %llu)",
+  ISW_CHECK(xd[0] >= 1 && xd[1] >= 1, ISW_EUSAGE, "data file '%s': X is empty, %llu x %llu (X needs at least one row and one column)",
             path, (unsigned long long)xd[0], (unsigned long long)xd[1]);
   ISW_CHECK(yd[0] == xd[0], ISW_EUSAGE,
             "data file '%s': X has %llu rows but y has %llu (one target per row of X)", path,
             (unsigned long long)xd[0], (unsigned long long)yd[0]);
   ISW_CHECK(yc == H5T_FLOAT || yd[1] == 1, ISW_EUSAGE,
-            "data file '%s': integer y (class labels) must be one column, got (%llu, %llu)",
+            "data file '%s': integer y (class labels) has shape (%llu, %llu) (labels are one column: y of shape (n))",
             path, (unsigned long long)yd[0], (unsigned long long)yd[1]);
   int64_t n = (int64_t)xd[0], dim = (int64_t)xd[1], k = (int64_t)yd[1];
   ISW_ALLOC(x, n * dim);
   ISW_CHECK(H5Dread(dx, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0, ISW_EUSAGE,
-            "data file '%s': cannot read X as double", path);
+            "data file '%s': cannot read X as double (is the file damaged?)", path);
   for (int64_t i = 0; i < n * dim; ++i)
     ISW_CHECK(isfinite(x[i]), ISW_EUSAGE,
-              "data file '%s': X[%lld][%lld] is not finite (%g); clean the data first", path,
+              "data file '%s': X[%lld][%lld] is not finite, %g (clean the data first)", path,
               (long long)(i / dim), (long long)(i % dim), x[i]);
   if (yc == H5T_INTEGER) {
     ISW_ALLOC(lab64, n);
     ISW_ALLOC(lab, n);
     ISW_CHECK(H5Dread(dy, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab64) >= 0,
-              ISW_EUSAGE, "data file '%s': cannot read y as integer labels", path);
+              ISW_EUSAGE, "data file '%s': cannot read y as integer labels (is the file damaged?)", path);
     int64_t kmax = 0;
     for (int64_t i = 0; i < n; ++i) {
       ISW_CHECK(lab64[i] >= 0 && lab64[i] < DATA_MAX_CLASSES, ISW_EUSAGE,
@@ -490,15 +490,15 @@ static int h5_read_file(isw_dataset **out, const char *path, double test_fractio
       if (lab64[i] + 1 > kmax) kmax = lab64[i] + 1;
     }
     ISW_CHECK(kmax >= 2, ISW_EUSAGE,
-              "data file '%s': every label is 0, a classification needs at least 2 classes", path);
+              "data file '%s': every label is 0 (a classification needs at least 2 classes)", path);
     k = kmax;
   } else {
     ISW_ALLOC(y, n * k);
     ISW_CHECK(H5Dread(dy, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) >= 0, ISW_EUSAGE,
-              "data file '%s': cannot read y as double", path);
+              "data file '%s': cannot read y as double (is the file damaged?)", path);
     for (int64_t i = 0; i < n * k; ++i)
       ISW_CHECK(isfinite(y[i]), ISW_EUSAGE,
-                "data file '%s': y[%lld] is not finite (%g); clean the data first", path,
+                "data file '%s': y[%lld] is not finite, %g (clean the data first)", path,
                 (long long)(i / k), y[i]);
   }
   ISW_CALL(data_split(out, path, x, y, lab, n, dim, k, test_fraction, sweep_seed, data_id));

@@ -28,12 +28,6 @@ static void report_error(int rank, int err) {
   if (err != ISW_EUSAGE) fputs(isw_error_traceback(), stderr);
 }
 
-/* isw_spec_each_data_set's callback: the family's own validation. */
-static int validate_data_set(const isw_config *c, void *user) {
-  (void)user;
-  return c->task->validate ? c->task->validate(c) : 0;
-}
-
 /* Rank 0 loads the spec (file or default) and validates every distinct data
  * set; the text goes to every rank, which parses it the same way.  The
  * outcome code is the same on every rank. */
@@ -44,7 +38,7 @@ static int load_spec(isw_spec **out, const isw_cli *cli, int rank, MPI_Comm comm
   long len = 0;
   if (rank == 0) {
     err = isw_spec_load(&spec, cli->spec_path, cli->sets, cli->n_sets);
-    if (!err) err = isw_spec_each_data_set(spec, validate_data_set, NULL);
+    if (!err) err = isw_spec_validate(spec);
     report_error(rank, err);
     if (!err) len = (long)strlen(spec->text);
   }

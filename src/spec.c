@@ -1540,7 +1540,14 @@ int isw_spec_parse(isw_spec **out, const char *name, const char *text, const cha
   ISW_CALL(check_grid_size(&b));
   ISW_ALLOC(spec->groups, b.n_g);
   spec->n_groups = b.n_g;
-  for (int gi = 0; gi < b.n_g; ++gi) ISW_CALL(build_group(&b, gi));
+  ISW_ALLOC(spec->where, b.n_g);
+  for (int gi = 0; gi < b.n_g; ++gi) {
+    char where[600];
+    loc_text(where, sizeof where, b.g[gi].where);
+    spec->where[gi] = strdup(where);
+    ISW_CHECK(spec->where[gi] != NULL, ISW_ENOMEM, "out of memory copying a location");
+    ISW_CALL(build_group(&b, gi));
+  }
   ISW_CALL(build_canonical(&b));
   *out = spec;
   spec = NULL;
@@ -1648,7 +1655,9 @@ void isw_spec_destroy(isw_spec **spec) {
   for (int g = 0; g < s->n_groups; ++g) {
     free(s->groups[g].test_iters);
     free(s->groups[g].configs);
+    if (s->where) free(s->where[g]);
   }
+  free(s->where);
   free(s->groups);
   for (int i = 0; i < s->n_strings; ++i) free(s->strings[i]);
   free(s->strings);
@@ -1684,6 +1693,29 @@ int isw_spec_each_data_set(const isw_spec *spec, int (*fn)(const isw_config *c, 
 cleanup:
   free(ids);
   free(used);
+  return err;
+}
+
+/* isw_spec_each_data_set's callback for isw_spec_validate. */
+static int validate_one(const isw_config *c, void *user) {
+  const isw_spec *spec = user;
+  if (!c->task->validate) return 0;
+  int err = c->task->validate(c);
+  if (err == ISW_EUSAGE) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", isw_error_message());
+    err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__, "%s: %s",
+                          spec->where ? spec->where[c->group] : spec->path, msg);
+  } else if (err) {
+    isw_error_trace(__FILE__, __LINE__, __func__);
+  }
+  return err;
+}
+
+int isw_spec_validate(const isw_spec *spec) {
+  int err = 0;
+  ISW_CALL(isw_spec_each_data_set(spec, validate_one, (void *)spec));
+cleanup:
   return err;
 }
 

@@ -502,6 +502,11 @@ static void test_impossible_data_size_is_a_usage_error(void) {
   isw_error_clear();
   int rc = s->groups[0].task->validate(&s->groups[0].configs[0]);
   const char *m = isw_error_message();
+  if (rc == ISW_EUSAGE) {
+    rc = isw_spec_validate(s);
+    EXPECT(strncmp(isw_error_message(), "t.ini:6: [deq] teacher data: ", 29) == 0,
+           "isw_spec_validate locates the family's message at the task's section, FILE:LINE: what");
+  }
   EXPECT(rc == ISW_EUSAGE, "a data set too large to hold is a usage error at validation (exit 2), not out of memory");
   EXPECT(strstr(m, "n_train * x_dim") && strstr(m, "(the limit for one data set; use fewer rows or a smaller x_dim)") &&
              !strchr(m, '\n'),
@@ -868,6 +873,22 @@ static int visit(const isw_config *c, void *user) {
   return log->n == log->stop_at ? 7 : 0;
 }
 
+static void test_data_errors_are_located(void) {
+  char text[800];
+  snprintf(text, sizeof text, "[sweep]\ntasks = linear-meta, deq\nwidths = 4\ntrain_iters = 2\ntest_iters = 0:4\n"
+                              "[deq]\ndataset = file\ndata_file = %s/no-such-file.h5\n", isw_test_tmpdir());
+  isw_spec *s = parse_ok(text);
+  EXPECT_FATAL(s != NULL, "the spec parses");
+  EXPECT(strcmp(s->where[0], "t.ini:2") == 0 && strcmp(s->where[1], "t.ini:6") == 0,
+         "a group's location is its section, else the sweep.tasks line");
+  EXPECT(isw_spec_validate(s) == ISW_EUSAGE, "a missing data file is a usage error at validation");
+  EXPECT(strncmp(isw_error_message(), "t.ini:6: [deq] data file '", 26) == 0 &&
+             strstr(isw_error_message(), "no-such-file.h5' cannot be read (No such file or directory)") != NULL,
+         "the message is located at the task's section: FILE:LINE: what (why)");
+  if (strncmp(isw_error_message(), "t.ini:6: ", 9) != 0) fprintf(stderr, "\n  message: %s\n", isw_error_message());
+  isw_spec_destroy(&s);
+}
+
 static void test_each_data_set_is_visited_once(void) {
   /* deq: 2 widths x 2 grad modes x 3 datasets x 100 seeds; data_id follows dataset and seed only */
   isw_spec *s = parse_ok("[sweep]\ntasks = linear-meta, deq\nwidths = 4,8\ntrain_iters = 2\ntest_iters = 0:4\n"
@@ -984,6 +1005,7 @@ int main(int argc, char **argv) {
       {"several tasks make several groups", test_several_tasks_make_several_groups},
       {"sweep keys take their values", test_sweep_keys_take_their_values},
       {"each data set is visited once", test_each_data_set_is_visited_once},
+      {"data errors are located", test_data_errors_are_located},
       {"real files load", test_real_files_load},
       {NULL, NULL},
   };

@@ -45,6 +45,8 @@ typedef struct isw_spec {
   double flop_rate;   /* flop/s one rank is assumed to sustain (plan, ETA before data) */
   isw_spec_group *groups; /* (n_groups) one per task, in `tasks` order */
   int n_groups;
+  char **where;   /* (n_groups) "FILE:LINE" of each task's section (else of
+                     sweep.tasks): where messages about its configs point */
   /* storage for string values referenced by configs */
   char **strings;
   int n_strings;
@@ -83,6 +85,11 @@ int isw_spec_expand_reals(double **out, int *n, const char *text, int64_t limit)
  * order.  Returns 0, the first non-zero value fn returns (then it stops), or
  * ISW_ENOMEM.  Linear in the number of configs (a hash set of data_id). */
 int isw_spec_each_data_set(const isw_spec *spec, int (*fn)(const isw_config *c, void *user), void *user);
+
+/* Run each family's validate once per distinct data set (see above); a
+ * usage error is re-raised located at the group's section,
+ * "FILE:LINE: [deq] data file ...".  Returns 0 or the first error. */
+int isw_spec_validate(const isw_spec *spec);
 
 /* Total number of configs over all groups. */
 int64_t isw_spec_n_configs(const isw_spec *spec);
