@@ -768,13 +768,50 @@ typedef struct {
   char *section;     /* current section, trimmed; NULL before the first header */
   entry *e;
   int n_e, cap_e;
+  int *index;        /* (n_index) 1 + the first entry of each (section, key), 0 = free:
+                        open addressing, so finding a key never scans the spec */
+  size_t n_index;
   int err;           /* first error raised by the reader or the handler */
   int err_line;
 } reader_ctx;
 
+static uint64_t entry_hash(const char *section, const char *key) {
+  uint64_t h = isw_hash64(section, strlen(section), 0);
+  return key ? isw_hash64(key, strlen(key), h) : isw_mix64(h);
+}
+
+/* The first entry with this section and key (key NULL: the section's
+ * header), or NULL.  The pointer is valid until the next add_entry. */
+static entry *lookup_entry(const reader_ctx *r, const char *section, const char *key) {
+  if (!r->n_index) return NULL;
+  for (size_t h = (size_t)entry_hash(section, key) & (r->n_index - 1); r->index[h]; h = (h + 1) & (r->n_index - 1)) {
+    entry *x = &r->e[r->index[h] - 1];
+    if (strcmp(x->section, section) == 0 && (key ? x->key && strcmp(x->key, key) == 0 : !x->key)) return x;
+  }
+  return NULL;
+}
+
+/* Index entry i unless an earlier one has its (section, key). */
+static void index_entry(reader_ctx *r, int i) {
+  const entry *x = &r->e[i];
+  if (lookup_entry(r, x->section, x->key)) return;
+  size_t h = (size_t)entry_hash(x->section, x->key) & (r->n_index - 1);
+  while (r->index[h]) h = (h + 1) & (r->n_index - 1);
+  r->index[h] = i + 1;
+}
+
 static int add_entry(reader_ctx *r, const char *section, const char *key, const char *value, loc where) {
   int err = 0;
   ISW_CALL(grow((void **)&r->e, &r->cap_e, r->n_e + 1, sizeof *r->e));
+  if (2 * (size_t)(r->n_e + 1) > r->n_index) { /* keep the index at most half full */
+    size_t n = r->n_index ? 2 * r->n_index : 64;
+    int *t = calloc(n, sizeof *t);
+    ISW_CHECK(t != NULL, ISW_ENOMEM, "out of memory indexing the spec");
+    free(r->index);
+    r->index = t;
+    r->n_index = n;
+    for (int i = 0; i < r->n_e; ++i) index_entry(r, i);
+  }
   entry *x = &r->e[r->n_e];
   memset(x, 0, sizeof *x);
   x->section = strdup(section);
@@ -784,6 +821,7 @@ static int add_entry(reader_ctx *r, const char *section, const char *key, const 
   r->n_e++;
   ISW_CHECK(x->section && (!key || x->key) && (!value || x->value), ISW_ENOMEM,
             "out of memory storing a spec line");
+  index_entry(r, r->n_e - 1);
 cleanup:
   return err;
 }
@@ -840,9 +878,7 @@ static char *spec_reader(char *str, int num, void *stream) {
     char *name = dup_trim(start + 1, (size_t)(close - start - 1));
     char *rest = dup_trim(close + 1, len - (size_t)(close + 1 - start));
     loc here = {r->file, r->lineno, NULL};
-    const entry *first = NULL;
-    for (int i = 0; name && i < r->n_e && !first; ++i)
-      if (!r->e[i].key && strcmp(r->e[i].section, name) == 0) first = &r->e[i];
+    const entry *first = name ? lookup_entry(r, name, NULL) : NULL;
     if (name && rest && ((*rest && *rest != ';' && *rest != '#') || first)) {
       /* inih would drop the text after ']' and merge a repeated section */
       char qs[TOKEN_SHOWN + 4], qr[TOKEN_SHOWN + 4];
@@ -886,9 +922,8 @@ static int spec_handler(void *user, const char *section, const char *name, const
     r->err_line = r->lineno;
     return 0;
   }
-  for (int i = 0; i < r->n_e; ++i) {
-    const entry *x = &r->e[i];
-    if (!x->key || strcmp(x->section, r->section) != 0 || strcmp(x->key, name) != 0) continue;
+  const entry *x = lookup_entry(r, r->section, name);
+  if (x) {
     char qs[TOKEN_SHOWN + 4];
     shown(qs, sizeof qs, r->section);
     r->err = usage_at(__FILE__, __LINE__, __func__, here,
@@ -1033,11 +1068,7 @@ cleanup:
 }
 
 static const entry *find_entry(const build_ctx *b, const char *section, const char *key) {
-  for (int i = 0; i < b->r.n_e; ++i) {
-    const entry *x = &b->r.e[i];
-    if (x->key && strcmp(x->section, section) == 0 && strcmp(x->key, key) == 0) return x;
-  }
-  return NULL;
+  return lookup_entry(&b->r, section, key);
 }
 
 /* Replace or add the entries named by the "SECTION.KEY=VALUE" overrides. */
@@ -1473,6 +1504,7 @@ static void build_ctx_free(build_ctx *b) {
     free(b->r.e[i].value);
   }
   free(b->r.e);
+  free(b->r.index);
   free(b->r.section);
   for (int k = 0; k < N_SWEEP_KEYS; ++k) vlist_free(&b->sw[k].v);
   for (int gi = 0; gi < b->n_g; ++gi) {

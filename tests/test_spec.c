@@ -201,6 +201,18 @@ static void test_duplicate_key_is_refused(void) {
   expect_bad(HEAD "[linear-meta]\ntasks = 8\n; a comment\ntasks = 16\n", "t.ini:10", "'tasks'");
 }
 
+static void test_duplicate_key_among_many_is_found(void) {
+  /* 5000 distinct keys (the index of keys grows many times), then a repeat of the first */
+  size_t cap = 5002 * 16 + 64, used = 0;
+  char *text = malloc(cap);
+  EXPECT_FATAL(text != NULL, "memory for the spec");
+  used += (size_t)snprintf(text + used, cap - used, "[sweep]\n");
+  for (int i = 0; i < 5000; ++i) used += (size_t)snprintf(text + used, cap - used, "k%d = 1\n", i);
+  snprintf(text + used, cap - used, "k0 = 2\n");
+  expect_bad(text, "t.ini:5002", "duplicate key 'k0' in [sweep], first given at line 2");
+  free(text);
+}
+
 static void test_duplicate_section_is_refused(void) {
   /* a second [sweep] used to be merged into the first, silently */
   expect_bad(HEAD "[sweep]\nseeds = 4\n", "t.ini:7", "duplicate section [sweep], first given at line 1");
@@ -975,6 +987,7 @@ int main(int argc, char **argv) {
       {"range beyond the limit is refused", test_range_beyond_the_limit_is_refused},
       {"grid beyond max_configs is refused", test_grid_beyond_max_configs_is_refused},
       {"duplicate key is refused", test_duplicate_key_is_refused},
+      {"duplicate key among many is found", test_duplicate_key_among_many_is_found},
       {"duplicate section is refused", test_duplicate_section_is_refused},
       {"text after a section header is refused", test_text_after_section_header_is_refused},
       {"stray line ends and marks are refused", test_stray_line_ends_and_marks_are_refused},
