@@ -169,6 +169,7 @@ void *isw_dispatch_main(void *arg) {
     while (!d->stopped && next < d->n_jobs) {
       const isw_job *job = &d->jobs[next];
       int team = job->team < world ? job->team : world;
+      _Static_assert(ISW_SPEC_MAX_TEAM_RANKS <= ISW_MAX_TEAM, "the spec allows teams the dispatcher cannot form");
       if (team > ISW_MAX_TEAM) team = ISW_MAX_TEAM;
       if (n_free < team) break;
       isw_assign a;

@@ -40,15 +40,7 @@ static int load_spec(isw_spec **out, const isw_cli *cli, int rank, MPI_Comm comm
   long len = 0;
   if (rank == 0) {
     err = isw_spec_load(&spec, cli->spec_path, cli->sets, cli->n_sets);
-    for (int g = 0; !err && spec && g < spec->n_groups; ++g) {
-      const isw_spec_group *grp = &spec->groups[g];
-      if (!grp->task->validate) continue;
-      for (int i = 0; !err && i < grp->n_configs; ++i) {
-        int seen = 0; /* validate each data set once */
-        for (int j = 0; j < i && !seen; ++j) seen = grp->configs[j].data_id == grp->configs[i].data_id;
-        if (!seen) err = grp->task->validate(&grp->configs[i]);
-      }
-    }
+    if (!err) err = isw_spec_validate(spec);
     report_error(rank, err);
     if (!err) len = (long)strlen(spec->text);
   }
