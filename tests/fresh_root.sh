@@ -13,7 +13,7 @@
 # Needs root and mmdebstrap (installed with apt-get when missing).  The root is made with
 # `mmdebstrap --variant=apt bookworm` (bookworm, bookworm-updates, bookworm-security) and
 # gets proc; sys as a recursive bind (with the machine's cgroup file system: slurmd needs
-# it); a bind of /dev; tmpfs on /dev/shm and /tmp; the installer's /etc/hosts.  The commit
+# it); binds of /dev and /dev/pts; tmpfs on /dev/shm and /tmp; the installer's /etc/hosts.  The commit
 # is cloned into DIR/proj by the machine's git, and `cd /proj && bash tests/run.sh` runs
 # there under chroot with a clean environment, its output teed to the log.  Everything
 # runs in a private mount namespace.  On exit every process left in the root (SLURM and
@@ -123,6 +123,7 @@ cleanup() {
   elif ((keep)); then
     say "kept the root: $root"
   elif ((made_root)); then
+    say "removing $root"
     # --one-file-system as a second guard: never descend into anything mounted there
     rm -rf --one-file-system "$root"
   fi
@@ -151,6 +152,7 @@ mmdebstrap --quiet --variant=apt bookworm "$root" "deb $mirror bookworm main" \
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"  # with /sys/fs/cgroup, as a booted machine has it
 mount --bind /dev "$root/dev"
+mount --bind /dev/pts "$root/dev/pts"  # apt logs through a pty
 mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
 mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
 
