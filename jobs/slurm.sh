@@ -20,7 +20,8 @@
 # `scontrol requeue`) continues where it stopped.  --signal=B:USR1@300 makes SLURM send
 # USR1 to this script 5 minutes before the time limit (make it longer than your longest
 # config); the trap forwards it to the launcher, which hands it to every rank: isweep
-# stops handing out work, running configs finish, the file is closed, exit status 75.
+# stops handing out work, running configs finish or (those that check for a stop) go back
+# to pending, the file is closed, exit status 75.
 # Send the same by hand: `scancel --batch --signal=USR1 JOBID`.  With ISW_REQUEUE=1 a job
 # stopped this way requeues itself (at most ISW_MAX_RESTARTS=10 times) and goes on.
 #
@@ -39,6 +40,7 @@
 #   ISW_REPORT        0: no report after a complete sweep (default: `isweep report OUT`
 #                     into ISW_REPORT_DIR, default OUT without .h5 plus .report)
 #   ISW_SIGNAL_GRACE  seconds after the launch during which a stop is held (default 60)
+#   OMPI_MCA_odls_base_sigkill_timeout  mpirun's grace on SIGTERM, seconds (default here 10)
 #
 #SBATCH --job-name=isweep
 #SBATCH --nodes=1
@@ -118,6 +120,10 @@ tasks_from_per_node() {
 launcher=${ISW_LAUNCHER:-mpirun}
 ntasks=${SLURM_NTASKS:-$(tasks_from_per_node)}
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+# scancel and the time limit send SIGTERM to every process of the job, mpirun too, which
+# then gives the ranks this many seconds before SIGTERM and as many again before SIGKILL
+# (Open MPI's default: 1): time to abandon their configs and close the file.
+export OMPI_MCA_odls_base_sigkill_timeout=${OMPI_MCA_odls_base_sigkill_timeout:-10}
 case $launcher in
   mpirun)
     cmd=(mpirun -np "$ntasks")

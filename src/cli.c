@@ -25,6 +25,11 @@ static const option_def options[] = {
     {"--retry-failed", NULL, "run", "with --resume, also re-run failed and diverged configs"},
     {"--force", NULL, "run", "overwrite an existing results file"},
     {"--quiet", NULL, "run, report", "no progress line and no summary (report: no tables on stdout)"},
+    {"--progress", "bar|lines|none", "run",
+     "progress on stderr: a line updated in place, a line every 10 s, or none (default: bar on a "
+     "terminal, else lines; under mpirun stderr is a pipe)"},
+    {"--status-every", "MINUTES", "run",
+     "print what every rank is running every MINUTES (any time: SIGUSR2 to rank 0 or mpirun)"},
     {"--ranks", "P", "plan", "number of ranks to predict the makespan for (default 1)"},
     {"--help", NULL, "all", "show this help"},
     {"--version", NULL, "all", "show the version and git commit"},
@@ -37,8 +42,9 @@ void isw_cli_usage(FILE *out) {
         "       isweep help [TASK]              list task families or one family's parameters\n"
         "       isweep --version\n"
         "Run under MPI, e.g. mpirun -np 4 isweep run sweep.ini. A stop request (SIGUSR1, SIGTERM\n"
-        "or SIGINT on the ranks; SIGUSR1 to mpirun) stops handing out work, lets running configs\n"
-        "finish and closes the results file; --resume continues it.\n"
+        "or SIGINT on any rank; SIGUSR1 to mpirun) stops handing out work, lets running configs\n"
+        "finish (configs that check the request are set back to pending) and closes the results\n"
+        "file; --resume continues it.  SIGUSR2 prints what every rank is running.\n"
         "options:\n",
         out);
   for (size_t i = 0; i < sizeof options / sizeof options[0]; ++i) {
@@ -112,6 +118,24 @@ int isw_cli_parse(isw_cli *cli, int argc, char **argv) {
       cli->force = 1;
     } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
       cli->quiet = 1;
+    } else if (!strcmp(a, "--progress")) {
+      ISW_CALL(need_arg(i, argc, argv));
+      const char *m = argv[++i];
+      if (!strcmp(m, "bar")) cli->progress = ISW_PROGRESS_BAR;
+      else if (!strcmp(m, "lines")) cli->progress = ISW_PROGRESS_LINES;
+      else if (!strcmp(m, "none")) cli->progress = ISW_PROGRESS_NONE;
+      else if (!strcmp(m, "auto")) cli->progress = ISW_PROGRESS_AUTO;
+      else ISW_CHECK(0, ISW_EUSAGE, "--progress %s: expected bar, lines, none or auto", m);
+    } else if (!strcmp(a, "--status-every")) {
+      ISW_CALL(need_arg(i, argc, argv));
+      char *end = NULL;
+      errno = 0;
+      double m = strtod(argv[i + 1], &end);
+      ISW_CHECK(!errno && end != argv[i + 1] && !*end && m > 0 && m <= 525600, ISW_EUSAGE,
+                "--status-every %s: expected a number of minutes above 0 and at most 525600 (a year), "
+                "e.g. 10 or 0.5", argv[i + 1]);
+      cli->status_every = 60.0 * m;
+      ++i;
     } else if (!strcmp(a, "--ranks")) {
       ISW_CALL(need_arg(i, argc, argv));
       char *end = NULL;

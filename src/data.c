@@ -9,11 +9,13 @@
 #include "isweep/data.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -26,6 +28,11 @@
 
 enum { DIGITS_ROWS = 1797, DIGITS_FEATURES = 64, DIGITS_CLASSES = 10, DIGITS_MAX_PIXEL = 16 };
 #define DATA_MAX_CLASSES 10000
+
+/* 1 when a * b <= max, computed without overflow. */
+static int product_within(uint64_t a, uint64_t b, uint64_t max) {
+  return a == 0 || b <= max / a;
+}
 
 void isw_data_destroy(isw_dataset **d) {
   if (!d || !*d) return;
@@ -90,6 +97,13 @@ int isw_data_teacher(isw_dataset **out, const isw_teacher_opts *o, uint64_t swee
             ISW_EUSAGE, "teacher data: n_train, n_test, x_dim, teacher_width must be >= 1 and "
             "noise >= 0 (got %lld, %lld, %lld, %lld, %g)", (long long)o->n_train,
             (long long)o->n_test, (long long)o->x_dim, (long long)o->teacher_width, o->noise);
+  static const char *const dims_of[3] = {"n_train * x_dim", "n_test * x_dim", "teacher_width * x_dim"};
+  const int64_t rows_of[3] = {o->n_train, o->n_test, o->teacher_width};
+  for (int i = 0; i < 3; ++i)
+    ISW_CHECK(product_within((uint64_t)rows_of[i], (uint64_t)o->x_dim, ISW_DATA_MAX_VALUES), ISW_EUSAGE,
+              "teacher data: %s = %lld * %lld is more than %lld values (the limit for one data set; use "
+              "fewer rows or a smaller x_dim)",
+              dims_of[i], (long long)rows_of[i], (long long)o->x_dim, (long long)ISW_DATA_MAX_VALUES);
   ISW_ALLOC(d, 1);
   snprintf(d->name, sizeof d->name, "teacher");
   d->classification = 0;
@@ -182,6 +196,43 @@ cleanup:
   return err;
 }
 
+/* ---- opening a user's file ------------------------------------------------------ */
+
+/* What a non-regular file is, for "it is %s". */
+static const char *file_kind(mode_t m) {
+  return S_ISFIFO(m)  ? "a FIFO"
+         : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device"
+         : S_ISDIR(m) ? "a directory"
+         : S_ISSOCK(m) ? "a socket"
+                       : "not a regular file";
+}
+
+/* Open `path` read-only and check, on the open descriptor, that it is a
+ * regular file: O_NONBLOCK keeps a FIFO from waiting for a writer, and the
+ * check on the descriptor (not on the name) means no other file can be
+ * swapped in after it.  *fd is the descriptor, blocking again, or -1 on
+ * failure.  `what` names the file in messages ("data file"). */
+static int data_open_regular(int *fd, const char *path, const char *what) {
+  int err = 0;
+  struct stat st;
+  *fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ISW_CHECK(*fd >= 0 && fstat(*fd, &st) == 0, ISW_EUSAGE, "%s '%s' cannot be read (%s)", what, path,
+            strerror(errno));
+  ISW_CHECK(S_ISREG(st.st_mode), ISW_EUSAGE,
+            "%s '%s' cannot be read (it is %s; a data file must be a regular file)", what, path,
+            file_kind(st.st_mode));
+  int flags = fcntl(*fd, F_GETFL);
+  ISW_CHECK(flags >= 0 && fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK) == 0, ISW_EUSAGE,
+            "%s '%s' cannot be read (%s)", what, path, strerror(errno));
+cleanup:
+  if (err && *fd >= 0) {
+    close(*fd);
+    *fd = -1;
+  }
+  return err;
+}
+
 /* ---- digits ---------------------------------------------------------------- */
 
 int isw_data_locate(char *path, size_t n, const char *name) {
@@ -240,13 +291,14 @@ int isw_data_digits_file(isw_dataset **out, const char *path, double test_fracti
                          uint64_t sweep_seed, uint64_t data_id) {
   int err = 0;
   gzFile gz = NULL;
+  int fd = -1;
   double *x = NULL;
   int32_t *lab = NULL;
   *out = NULL;
-  ISW_CHECK(access(path, R_OK) == 0, ISW_EUSAGE, "digits data file '%s' cannot be read (%s)",
-            path, strerror(errno));
-  gz = gzopen(path, "rb");
-  ISW_CHECK(gz != NULL, ISW_EUSAGE, "digits data file '%s' cannot be opened", path);
+  ISW_CALL(data_open_regular(&fd, path, "digits data file"));
+  gz = gzdopen(fd, "rb");
+  ISW_CHECK(gz != NULL, ISW_EUSAGE, "digits data file '%s' cannot be opened (give a gzip'd or plain CSV file)", path);
+  fd = -1; /* gzclose closes it */
   ISW_ALLOC(x, (int64_t)DIGITS_ROWS * DIGITS_FEATURES);
   ISW_ALLOC(lab, DIGITS_ROWS);
   char line[1024];
@@ -276,6 +328,7 @@ int isw_data_digits_file(isw_dataset **out, const char *path, double test_fracti
                       test_fraction, sweep_seed, data_id));
 cleanup:
   if (gz) gzclose(gz);
+  if (fd >= 0) close(fd);
   free(x);
   free(lab);
   return err;
@@ -294,8 +347,51 @@ cleanup:
 
 /* ---- a user's HDF5 file ------------------------------------------------------ */
 
+/* Refuse a dataset that does not hold every value it declares, before
+ * anything is allocated by its shape: unfiltered data must occupy
+ * n_values * type size bytes of storage; filtered (compressed) chunked data
+ * must have every chunk written. */
+static int h5_check_stored(hid_t dset, hid_t type, const hsize_t dims[2], int rank, const char *path,
+                           const char *name) {
+  int err = 0;
+  hid_t dcpl = H5I_INVALID_HID, space = H5I_INVALID_HID;
+  dcpl = H5Dget_create_plist(dset);
+  ISW_CHECK(dcpl >= 0, ISW_EUSAGE, "data file '%s': cannot read how '%s' is stored (is the file damaged?)", path, name);
+  uint64_t values = (uint64_t)dims[0] * (uint64_t)dims[1]; /* <= ISW_DATA_MAX_VALUES here */
+  size_t tsize = H5Tget_size(type);
+  if (H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_nfilters(dcpl) > 0) {
+    hsize_t chunk[2] = {1, 1}, n_chunks = 0, want = 1;
+    ISW_CHECK(H5Pget_chunk(dcpl, rank, chunk) == rank, ISW_EUSAGE,
+              "data file '%s': cannot read the chunks of '%s' (is the file damaged?)", path, name);
+    for (int i = 0; i < rank; ++i) want *= (dims[i] + chunk[i] - 1) / chunk[i];
+    space = H5Dget_space(dset);
+    ISW_CHECK(space >= 0 && H5Dget_num_chunks(dset, space, &n_chunks) >= 0, ISW_EUSAGE,
+              "data file '%s': cannot count the chunks of '%s' (is the file damaged?)", path, name);
+    ISW_CHECK(n_chunks >= want, ISW_EUSAGE,
+              "data file '%s': %s (%llu x %llu) has %llu of its %llu chunks written (an unwritten or "
+              "partly written dataset; write every value)",
+              path, name, (unsigned long long)dims[0], (unsigned long long)dims[1],
+              (unsigned long long)n_chunks, (unsigned long long)want);
+  } else {
+    hsize_t stored = H5Dget_storage_size(dset);
+    uint64_t need = values * (uint64_t)tsize; /* values <= 2^28, tsize a numeric type's size */
+    ISW_CHECK(stored >= need, ISW_EUSAGE,
+              "data file '%s': %s (%llu x %llu) needs %llu bytes but the file stores only %llu of them "
+              "(an unwritten or partly written dataset; write every value)",
+              path, name, (unsigned long long)dims[0], (unsigned long long)dims[1],
+              (unsigned long long)need, (unsigned long long)stored);
+  }
+cleanup:
+  if (space >= 0) H5Sclose(space);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  return err;
+}
+
 /* Open dataset `name` of `file`, check its rank is in [rmin, rmax], return
- * its extents in dims (2) (dims[1] = 1 for rank 1) and its type class. */
+ * its extents in dims (2) (dims[1] = 1 for rank 1) and its type class.
+ * Refuses more than ISW_DATA_MAX_VALUES values and a dataset that does not
+ * store every value it declares (h5_check_stored), so what the caller
+ * allocates by dims is bounded by the limit and by the file's content. */
 static int h5_open_dataset(hid_t *dset, hsize_t dims[2], H5T_class_t *cls, hid_t file,
                            const char *path, const char *name, int rmin, int rmax) {
   int err = 0;
@@ -306,22 +402,28 @@ static int h5_open_dataset(hid_t *dset, hsize_t dims[2], H5T_class_t *cls, hid_t
             "data file '%s' has no dataset '%s' at its root (X (n, d) and y (n) are needed)",
             path, name);
   *dset = H5Dopen2(file, name, H5P_DEFAULT);
-  ISW_CHECK(*dset >= 0, ISW_EUSAGE, "data file '%s': '%s' is not a readable dataset", path, name);
+  ISW_CHECK(*dset >= 0, ISW_EUSAGE, "data file '%s': '%s' is not a readable dataset (X and y must be datasets at the root)", path, name);
   space = H5Dget_space(*dset);
-  ISW_CHECK(space >= 0, ISW_EUSAGE, "data file '%s': cannot read the shape of '%s'", path, name);
+  ISW_CHECK(space >= 0, ISW_EUSAGE, "data file '%s': cannot read the shape of '%s' (is the file damaged?)", path, name);
   int rank = H5Sget_simple_extent_ndims(space);
   ISW_CHECK(rank >= rmin && rank <= rmax, ISW_EUSAGE,
-            "data file '%s': dataset '%s' has rank %d, expected %s", path, name, rank,
+            "data file '%s': dataset '%s' has rank %d (expected %s)", path, name, rank,
             rmin == rmax ? "2 (n, d)" : "1 (n) or 2 (n, k)");
   hsize_t d2[2] = {0, 1};
   H5Sget_simple_extent_dims(space, d2, NULL);
   dims[0] = d2[0];
   dims[1] = rank == 2 ? d2[1] : 1;
+  ISW_CHECK(product_within(dims[0], dims[1], ISW_DATA_MAX_VALUES), ISW_EUSAGE,
+            "data file '%s': %s (%llu x %llu) has more than %lld values (the limit for one data set; "
+            "use fewer rows or columns)",
+            path, name, (unsigned long long)dims[0], (unsigned long long)dims[1],
+            (long long)ISW_DATA_MAX_VALUES);
   type = H5Dget_type(*dset);
-  ISW_CHECK(type >= 0, ISW_EUSAGE, "data file '%s': cannot read the type of '%s'", path, name);
+  ISW_CHECK(type >= 0, ISW_EUSAGE, "data file '%s': cannot read the type of '%s' (is the file damaged?)", path, name);
   *cls = H5Tget_class(type);
   ISW_CHECK(*cls == H5T_INTEGER || *cls == H5T_FLOAT, ISW_EUSAGE,
             "data file '%s': dataset '%s' is not numeric (integer or float expected)", path, name);
+  ISW_CALL(h5_check_stored(*dset, type, dims, rank, path, name));
 cleanup:
   if (type >= 0) H5Tclose(type);
   if (space >= 0) H5Sclose(space);
@@ -336,43 +438,49 @@ static int h5_read_file(isw_dataset **out, const char *path, double test_fractio
                         uint64_t sweep_seed, uint64_t data_id) {
   int err = 0;
   hid_t file = H5I_INVALID_HID, dx = H5I_INVALID_HID, dy = H5I_INVALID_HID;
+  int fd = -1;
   double *x = NULL, *y = NULL;
   int64_t *lab64 = NULL;
   int32_t *lab = NULL;
-  ISW_CHECK(access(path, R_OK) == 0, ISW_EUSAGE, "data file '%s' cannot be read (%s)", path,
-            strerror(errno));
-  htri_t is_h5 = H5Fis_hdf5(path);
-  ISW_CHECK(is_h5 > 0, ISW_EUSAGE, "data file '%s' is not an HDF5 file", path);
-  file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  ISW_CHECK(file >= 0, ISW_EUSAGE, "data file '%s' cannot be opened as HDF5", path);
+  ISW_CALL(data_open_regular(&fd, path, "data file"));
+  /* HDF5 opens by name: give it the checked descriptor's own name where
+   * /proc shows it, so it opens the very file that was checked */
+  char fd_path[64];
+  struct stat by_name, by_fd;
+  snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
+  const char *h5_path = stat(fd_path, &by_name) == 0 && fstat(fd, &by_fd) == 0 &&
+                                by_name.st_dev == by_fd.st_dev && by_name.st_ino == by_fd.st_ino
+                            ? fd_path
+                            : path;
+  htri_t is_h5 = H5Fis_hdf5(h5_path);
+  ISW_CHECK(is_h5 > 0, ISW_EUSAGE, "data file '%s' is not an HDF5 file (give an HDF5 file with X and y)", path);
+  file = H5Fopen(h5_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  ISW_CHECK(file >= 0, ISW_EUSAGE, "data file '%s' cannot be opened as HDF5 (is it damaged, or open for writing elsewhere?)", path);
   hsize_t xd[2], yd[2];
   H5T_class_t xc, yc;
   ISW_CALL(h5_open_dataset(&dx, xd, &xc, file, path, "X", 2, 2));
   ISW_CALL(h5_open_dataset(&dy, yd, &yc, file, path, "y", 1, 2));
-  ISW_CHECK(xd[0] >= 1 && xd[1] >= 1, ISW_EUSAGE, "data file '%s': X is empty (%llu x %llu)",
+  ISW_CHECK(xd[0] >= 1 && xd[1] >= 1, ISW_EUSAGE, "data file '%s': X is empty, %llu x %llu (X needs at least one row and one column)",
             path, (unsigned long long)xd[0], (unsigned long long)xd[1]);
   ISW_CHECK(yd[0] == xd[0], ISW_EUSAGE,
             "data file '%s': X has %llu rows but y has %llu (one target per row of X)", path,
             (unsigned long long)xd[0], (unsigned long long)yd[0]);
   ISW_CHECK(yc == H5T_FLOAT || yd[1] == 1, ISW_EUSAGE,
-            "data file '%s': integer y (class labels) must be one column, got (%llu, %llu)",
+            "data file '%s': integer y (class labels) has shape (%llu, %llu) (labels are one column: y of shape (n))",
             path, (unsigned long long)yd[0], (unsigned long long)yd[1]);
-  ISW_CHECK(xd[0] * xd[1] < ((hsize_t)1 << 40), ISW_EUSAGE,
-            "data file '%s': X (%llu x %llu) is too large", path, (unsigned long long)xd[0],
-            (unsigned long long)xd[1]);
   int64_t n = (int64_t)xd[0], dim = (int64_t)xd[1], k = (int64_t)yd[1];
   ISW_ALLOC(x, n * dim);
   ISW_CHECK(H5Dread(dx, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0, ISW_EUSAGE,
-            "data file '%s': cannot read X as double", path);
+            "data file '%s': cannot read X as double (is the file damaged?)", path);
   for (int64_t i = 0; i < n * dim; ++i)
     ISW_CHECK(isfinite(x[i]), ISW_EUSAGE,
-              "data file '%s': X[%lld][%lld] is not finite (%g); clean the data first", path,
+              "data file '%s': X[%lld][%lld] is not finite, %g (clean the data first)", path,
               (long long)(i / dim), (long long)(i % dim), x[i]);
   if (yc == H5T_INTEGER) {
     ISW_ALLOC(lab64, n);
     ISW_ALLOC(lab, n);
     ISW_CHECK(H5Dread(dy, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab64) >= 0,
-              ISW_EUSAGE, "data file '%s': cannot read y as integer labels", path);
+              ISW_EUSAGE, "data file '%s': cannot read y as integer labels (is the file damaged?)", path);
     int64_t kmax = 0;
     for (int64_t i = 0; i < n; ++i) {
       ISW_CHECK(lab64[i] >= 0 && lab64[i] < DATA_MAX_CLASSES, ISW_EUSAGE,
@@ -382,15 +490,15 @@ static int h5_read_file(isw_dataset **out, const char *path, double test_fractio
       if (lab64[i] + 1 > kmax) kmax = lab64[i] + 1;
     }
     ISW_CHECK(kmax >= 2, ISW_EUSAGE,
-              "data file '%s': every label is 0, a classification needs at least 2 classes", path);
+              "data file '%s': every label is 0 (a classification needs at least 2 classes)", path);
     k = kmax;
   } else {
     ISW_ALLOC(y, n * k);
     ISW_CHECK(H5Dread(dy, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) >= 0, ISW_EUSAGE,
-              "data file '%s': cannot read y as double", path);
+              "data file '%s': cannot read y as double (is the file damaged?)", path);
     for (int64_t i = 0; i < n * k; ++i)
       ISW_CHECK(isfinite(y[i]), ISW_EUSAGE,
-                "data file '%s': y[%lld] is not finite (%g); clean the data first", path,
+                "data file '%s': y[%lld] is not finite, %g (clean the data first)", path,
                 (long long)(i / k), y[i]);
   }
   ISW_CALL(data_split(out, path, x, y, lab, n, dim, k, test_fraction, sweep_seed, data_id));
@@ -398,6 +506,7 @@ cleanup:
   if (dx >= 0) H5Dclose(dx);
   if (dy >= 0) H5Dclose(dy);
   if (file >= 0) H5Fclose(file);
+  if (fd >= 0) close(fd);
   free(x);
   free(y);
   free(lab64);

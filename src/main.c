@@ -36,6 +36,11 @@ int main(int argc, char **argv) {
   die_with_launcher();
   int perr = isw_cli_parse(&cli, argc, argv);
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  /* MPI errors come back as return codes (translated to ISW_EMPI at the edge,
+   * transport.c) instead of aborting the job before isweep can say what failed;
+   * communicators duplicated from these inherit it. */
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   if (perr) {
     if (rank == 0) fprintf(stderr, "isweep: error: %s\n", isw_error_message());

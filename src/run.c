@@ -14,11 +14,13 @@
 
 #include "isweep/dispatch.h"
 #include "isweep/error.h"
+#include "isweep/lock.h"
 #include "isweep/sched.h"
 #include "isweep/signals.h"
 #include "isweep/spec.h"
 #include "isweep/store.h"
 #include "isweep/report.h"
+#include "isweep/results.h"
 #include "isweep/transport.h"
 
 /* Print the current error once, on rank 0, as "isweep: error: MESSAGE". */
@@ -38,15 +40,7 @@ static int load_spec(isw_spec **out, const isw_cli *cli, int rank, MPI_Comm comm
   long len = 0;
   if (rank == 0) {
     err = isw_spec_load(&spec, cli->spec_path, cli->sets, cli->n_sets);
-    for (int g = 0; !err && spec && g < spec->n_groups; ++g) {
-      const isw_spec_group *grp = &spec->groups[g];
-      if (!grp->task->validate) continue;
-      for (int i = 0; !err && i < grp->n_configs; ++i) {
-        int seen = 0; /* validate each data set once */
-        for (int j = 0; j < i && !seen; ++j) seen = grp->configs[j].data_id == grp->configs[i].data_id;
-        if (!seen) err = grp->task->validate(&grp->configs[i]);
-      }
-    }
+    if (!err) err = isw_spec_validate(spec);
     report_error(rank, err);
     if (!err) len = (long)strlen(spec->text);
   }
@@ -86,7 +80,9 @@ static double unix_now(void) {
 }
 
 /* Run one job on this rank (possibly as a member of a team); the team
- * leader writes the row.  *status receives the row's final status. */
+ * leader writes the row.  *status receives the row's final status: pending
+ * when a stop request came first (the config did not start) or the task
+ * abandoned it on one (ISW_EINTERRUPT). */
 static int run_job(isw_store *store, const isw_spec *spec, isw_transport *t, const isw_assign *a,
                    const char *host, int *status) {
   int err = 0;
@@ -104,6 +100,15 @@ static int run_job(isw_store *store, const isw_spec *spec, isw_transport *t, con
   res.n_params = -1;
 
   ISW_CALL(isw_transport_team_comm(t, a, &team));
+  /* a stop that arrived after this rank asked for work: the config does not
+   * start (the team agrees, so no member enters the task alone) */
+  int stop = isw_stop_requested();
+  ISW_CALL(isw_transport_team_any(team, &stop));
+  if (stop) {
+    if (leader) TIMED_IO(isw_store_set_status(store, a->group, a->row, ISW_ST_PENDING));
+    *status = ISW_ST_PENDING;
+    goto cleanup;
+  }
   if (leader) TIMED_IO(isw_store_begin_row(store, a->group, a->row, t->rank, host, unix_now()));
   double t0 = MPI_Wtime();
   isw_error_clear();
@@ -130,7 +135,8 @@ cleanup:
   return err;
 }
 
-/* Ask for work until told to stop. */
+/* Ask for work until told to stop.  Each report carries this rank's stop
+ * flag, so a stop signal on any rank reaches the dispatcher. */
 static int worker_loop(isw_store *store, const isw_spec *spec, isw_transport *t) {
   int err = 0;
   char host[ISW_HOST_LEN] = "";
@@ -139,6 +145,7 @@ static int worker_loop(isw_store *store, const isw_spec *spec, isw_transport *t)
   memset(&r, 0, sizeof r);
   for (;;) {
     isw_assign a;
+    r.stop = isw_stop_requested();
     ISW_CALL(isw_transport_report(t, &r));
     ISW_CALL(isw_transport_wait_assign(t, &a));
     if (a.kind == ISW_ASSIGN_STOP) break;
@@ -161,11 +168,99 @@ static int file_exists(const char *path) {
   return stat(path, &st) == 0;
 }
 
+/* Collective: the largest error code over the ranks of comm, so that every
+ * rank takes the same path.  A rank that was fine gets a message saying that
+ * another one failed (the failing rank keeps its own message). */
+static int agree(int mine, MPI_Comm comm) {
+  int err = 0, any = 0;
+  ISW_CALL(isw_transport_mpi_error(MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm), "MPI_Allreduce"));
+  if (mine) return mine;
+  ISW_CHECK(!any, any, "another rank failed (its error is above)");
+cleanup:
+  return err;
+}
+
+/* Test hook: nonzero when the environment variable ISW_FAULT names `point`,
+ * so that tests can make a failure happen where none can be provoked from
+ * outside.  It only ever makes a run fail, never changes a result. */
+static int fault_injected(const char *point) {
+  const char *f = getenv("ISW_FAULT");
+  return f && !strcmp(f, point);
+}
+
+/* rows[g] (n_configs of group g) zeroed, for every group. */
+static int alloc_rows(unsigned char ***rows, const isw_spec *spec) {
+  int err = 0;
+  ISW_ALLOC(*rows, spec->n_groups);
+  for (int g = 0; g < spec->n_groups; ++g) ISW_ALLOC((*rows)[g], spec->groups[g].n_configs);
+cleanup:
+  return err;
+}
+
+/* Rank 0 on resume: every group's status column into status[g]. */
+static int read_statuses(isw_store *store, const isw_spec *spec, unsigned char **status) {
+  int err = 0;
+  for (int g = 0; g < spec->n_groups; ++g) {
+    ISW_CHECK(!fault_injected("resume-status-read"), ISW_EIO,
+              "%s: cannot read the status column of group %s (failure injected by ISW_FAULT=resume-status-read)",
+              spec->output, spec->groups[g].task->name);
+    ISW_CALL(isw_store_read_status(store, g, status[g]));
+  }
+cleanup:
+  return err;
+}
+
+/* Flop/s per rank that the ok rows of an existing results file took
+ * (predicted cost over train_seconds + eval_seconds times the team size), or
+ * 0 when the file has none or cannot be read (opening it for the run reports
+ * the real problem).  Serial, read-only; call before the file is opened for
+ * writing.  With `say`, prints the rate on stderr. */
+static double file_rate_measured(const isw_spec *spec, int say) {
+  isw_results *r = NULL;
+  uint8_t *st = NULL;
+  double *train = NULL, *eval = NULL, flops = 0, rank_s = 0, rate = 0;
+  int n_ok = 0;
+  if (isw_results_open(&r, spec->output) != 0) goto done;
+  for (int g = 0; g < spec->n_groups; ++g) {
+    const isw_spec_group *grp = &spec->groups[g];
+    long n = grp->n_configs;
+    free(st);
+    free(train);
+    free(eval);
+    st = malloc((size_t)n * sizeof *st);
+    train = malloc((size_t)n * sizeof *train);
+    eval = malloc((size_t)n * sizeof *eval);
+    if (!st || !train || !eval || isw_results_read_u8(r, grp->task->name, "status", st, n) ||
+        isw_results_read_f64(r, grp->task->name, "train_seconds", train, n) ||
+        isw_results_read_f64(r, grp->task->name, "eval_seconds", eval, n))
+      goto done;
+    for (long i = 0; i < n; ++i) {
+      double sec = train[i] + (isfinite(eval[i]) ? eval[i] : 0);
+      if (st[i] != ISW_ST_OK || !(sec > 0)) continue;
+      flops += grp->configs[i].cost;
+      rank_s += sec * grp->configs[i].team;
+      n_ok++;
+    }
+  }
+  if (rank_s > 0 && flops > 0) rate = flops / rank_s;
+  if (say && rate > 0)
+    fprintf(stderr, "isweep: ETA from the file's timings: %.4g flop/s per rank (%d ok rows, %.1f rank-seconds)\n",
+            rate, n_ok, rank_s);
+done:
+  isw_error_clear();
+  isw_results_close(&r);
+  free(st);
+  free(train);
+  free(eval);
+  return rate;
+}
+
 int isw_run_sweep(const isw_cli *cli) {
   int err = 0, rank = 0, size = 1, exit_status = 0, resuming = 0;
   MPI_Comm world = MPI_COMM_WORLD;
   isw_spec *spec = NULL;
   isw_store *store = NULL;
+  isw_lock *lock = NULL; /* rank 0's: RESULTS.lock, held for the whole run */
   isw_job *jobs = NULL;
   unsigned char **skip = NULL;
   int n_jobs = 0, n_before = 0, transport_ready = 0;
@@ -180,11 +275,28 @@ int isw_run_sweep(const isw_cli *cli) {
   if (err) goto cleanup_quiet;
   isw_sched_assign(spec, size);
 
+  /* one writer per results file: rank 0 takes RESULTS.lock before anything
+   * looks at the file, and releases it at the very end */
+  int lock_err = 0;
+  if (rank == 0) {
+    lock_err = isw_lock_acquire(&lock, spec->output, stderr);
+    report_error(rank, lock_err);
+  }
+  MPI_Bcast(&lock_err, 1, MPI_INT, 0, world);
+  if (lock_err) {
+    err = lock_err;
+    goto cleanup_quiet;
+  }
+  /* rank 0 calibrates the ETA from the timings earlier runs left in the file */
+  double file_rate = 0;
+  if (rank == 0 && cli->resume && file_exists(spec->output))
+    file_rate = file_rate_measured(spec, !cli->quiet && cli->progress != ISW_PROGRESS_NONE);
+
   /* create or resume the results file (collective); --resume of a missing file starts it */
   int exists = 0;
   if (rank == 0) exists = file_exists(spec->output);
   MPI_Bcast(&exists, 1, MPI_INT, 0, world);
-  isw_store_meta meta = {cli->command_line, size};
+  isw_store_meta meta = {cli->command_line, size, stderr};
   resuming = cli->resume && exists;
   if (cli->resume && !exists && rank == 0 && !cli->quiet)
     fprintf(stderr, "isweep: %s does not exist yet: starting the sweep (nothing to resume)\n", spec->output);
@@ -195,14 +307,16 @@ int isw_run_sweep(const isw_cli *cli) {
   report_error(rank, err);
   if (err) goto cleanup_quiet;
 
-  /* which rows to run: all on a new file; on resume those not done */
-  ISW_ALLOC(skip, spec->n_groups);
-  for (int g = 0; g < spec->n_groups; ++g) {
-    int n = spec->groups[g].n_configs;
-    ISW_ALLOC(skip[g], n);
-    if (resuming) {
-      if (rank == 0) ISW_CALL(isw_store_read_status(store, g, skip[g]));
-      MPI_Bcast(skip[g], n, MPI_UNSIGNED_CHAR, 0, world);
+  /* which rows to run: all on a new file; on resume those not done.  Each
+   * step that can fail on one rank is agreed on by all before they go on, so
+   * a failure (rank 0 cannot read the statuses) ends the run on every rank
+   * together instead of leaving them in different collectives. */
+  ISW_CALL(agree(alloc_rows(&skip, spec), world));
+  if (resuming) {
+    ISW_CALL(agree(rank == 0 ? read_statuses(store, spec, skip) : 0, world));
+    for (int g = 0; g < spec->n_groups; ++g) {
+      int n = spec->groups[g].n_configs;
+      ISW_CALL(isw_transport_mpi_error(MPI_Bcast(skip[g], n, MPI_UNSIGNED_CHAR, 0, world), "MPI_Bcast"));
       for (int i = 0; i < n; ++i) {
         int st = skip[g][i];
         int done = st == ISW_ST_OK || (!cli->retry_failed && (st == ISW_ST_DIVERGED || st == ISW_ST_FAILED));
@@ -211,7 +325,7 @@ int isw_run_sweep(const isw_cli *cli) {
       }
     }
   }
-  ISW_CALL(isw_sched_order(&jobs, &n_jobs, spec, (const unsigned char *const *)skip));
+  ISW_CALL(agree(isw_sched_order(&jobs, &n_jobs, spec, (const unsigned char *const *)skip), world));
   if (rank == 0 && !cli->quiet) {
     fprintf(stderr, "isweep: %s: %lld configs in %d task group(s), %d to run on %d rank(s)%s -> %s\n",
             spec->path, (long long)isw_spec_n_configs(spec), spec->n_groups, n_jobs, size,
@@ -229,8 +343,11 @@ int isw_run_sweep(const isw_cli *cli) {
     d.n_jobs = n_jobs;
     d.n_total = (int)isw_spec_n_configs(spec);
     d.n_before = n_before;
-    d.quiet = cli->quiet;
+    d.quiet = cli->quiet || cli->progress == ISW_PROGRESS_NONE;
+    d.bar = cli->progress == ISW_PROGRESS_BAR || (cli->progress == ISW_PROGRESS_AUTO && isatty(STDERR_FILENO));
     d.progress_interval = 10.0;
+    d.status_every = cli->status_every;
+    d.rate = file_rate;
     ISW_CHECK(pthread_create(&thread, NULL, isw_dispatch_main, &d) == 0, ISW_EINTERNAL,
               "cannot start the dispatcher thread");
     have_thread = 1;
@@ -278,6 +395,7 @@ cleanup:
   report_error(rank, err);
 cleanup_quiet:
   if (store) isw_store_close(&store);
+  isw_lock_release(&lock); /* after the close: the file is complete before another run may open it */
   if (transport_ready) isw_transport_destroy(&t);
   if (skip)
     for (int g = 0; g < spec->n_groups; ++g) free(skip[g]);

@@ -19,12 +19,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -340,6 +343,7 @@ static int expand_int_item(int64_t **v, int *n, int *cap, const char *item, int6
     goto cleanup;
   }
   uint64_t count = 0;
+  int whole_span = 0;
   if (geometric) {
     if (step < 2 || a < 1) {
       snprintf(e->what, sizeof e->what, "bad geometric range '%s'", q);
@@ -358,10 +362,16 @@ static int expand_int_item(int64_t **v, int *n, int *cap, const char *item, int6
       err = ISW_EUSAGE;
       goto cleanup;
     }
-    count = ((uint64_t)b - (uint64_t)a) / (uint64_t)step + 1;
+    /* count - 1 = span / step; only the whole int64 span with step 1 has
+     * 2^64 values, one more than a uint64 holds */
+    uint64_t span = (uint64_t)b - (uint64_t)a;
+    whole_span = span == UINT64_MAX && step == 1;
+    count = whole_span ? UINT64_MAX : span / (uint64_t)step + 1;
   }
-  if (count > (uint64_t)(limit - *n)) {
-    if (k > 1)
+  if (whole_span || count > (uint64_t)(limit - *n)) {
+    if (whole_span)
+      snprintf(e->what, sizeof e->what, "range '%s' expands to 18446744073709551616 values", q);
+    else if (k > 1)
       snprintf(e->what, sizeof e->what, "range '%s' expands to %" PRIu64 " values", q, count);
     else
       snprintf(e->what, sizeof e->what, "more than %" PRId64 " values", limit);
@@ -445,7 +455,12 @@ static int expand_real_item(double **v, int *n, int *cap, const char *item, int6
     count = floor((b - a) / s + 1e-9) + 1;
   }
   if (!(count <= (double)(limit - *n))) {
-    snprintf(e->what, sizeof e->what, "range '%s' expands to %.0f values", q, count);
+    if (!isfinite(count))
+      snprintf(e->what, sizeof e->what, "range '%s' expands to too many values to count", q);
+    else if (count >= 1e15)
+      snprintf(e->what, sizeof e->what, "range '%s' expands to about %.3g values", q, count);
+    else
+      snprintf(e->what, sizeof e->what, "range '%s' expands to %.0f values", q, count);
     snprintf(e->hint, sizeof e->hint,
              "at most %" PRId64 " values, sweep.max_configs; shorten it or raise sweep.max_configs", limit);
     err = ISW_EUSAGE;
@@ -484,6 +499,13 @@ static int choice_index(const char *choices, const char *item) {
     if (!bar) return -1;
     choices = bar + 1;
   }
+}
+
+/* The first control character (below 0x20, or 0x7f) of s, or NULL. */
+static const char *control_char(const char *s) {
+  for (; *s; ++s)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f) return s;
+  return NULL;
 }
 
 /* Append a copy of text to spec->strings; *out points at it. */
@@ -540,6 +562,14 @@ static int parse_value(vlist *out, const vdef *d, const char *text, int64_t limi
       err = ISW_EUSAGE;
       goto cleanup;
     }
+    if (control_char(text)) {
+      snprintf(e->what, sizeof e->what, "text '%s' contains a control character (byte 0x%02x)", q,
+               (unsigned)(unsigned char)*control_char(text));
+      snprintf(e->hint, sizeof e->hint,
+               "a text without control characters such as newlines or tabs; for output, a file name");
+      err = ISW_EUSAGE;
+      goto cleanup;
+    }
     ISW_CALL(grow((void **)&out->sv, &cap, 1, sizeof *out->sv));
     ISW_CALL(intern(spec, text, strlen(text), &out->sv[0]));
     out->n = 1;
@@ -587,6 +617,12 @@ static int parse_value(vlist *out, const vdef *d, const char *text, int64_t limi
           out->iv[out->n] = found;
         } else if ((int)strlen(item) > d->maxlen) {
           snprintf(e->what, sizeof e->what, "text '%s' is too long", qi);
+          err = ISW_EUSAGE;
+          goto cleanup;
+        } else if (control_char(item)) {
+          snprintf(e->what, sizeof e->what, "text '%s' contains a control character (byte 0x%02x)", qi,
+                   (unsigned)(unsigned char)*control_char(item));
+          snprintf(e->hint, sizeof e->hint, "a text without control characters such as newlines or tabs");
           err = ISW_EUSAGE;
           goto cleanup;
         }
@@ -732,13 +768,50 @@ typedef struct {
   char *section;     /* current section, trimmed; NULL before the first header */
   entry *e;
   int n_e, cap_e;
+  int *index;        /* (n_index) 1 + the first entry of each (section, key), 0 = free:
+                        open addressing, so finding a key never scans the spec */
+  size_t n_index;
   int err;           /* first error raised by the reader or the handler */
   int err_line;
 } reader_ctx;
 
+static uint64_t entry_hash(const char *section, const char *key) {
+  uint64_t h = isw_hash64(section, strlen(section), 0);
+  return key ? isw_hash64(key, strlen(key), h) : isw_mix64(h);
+}
+
+/* The first entry with this section and key (key NULL: the section's
+ * header), or NULL.  The pointer is valid until the next add_entry. */
+static entry *lookup_entry(const reader_ctx *r, const char *section, const char *key) {
+  if (!r->n_index) return NULL;
+  for (size_t h = (size_t)entry_hash(section, key) & (r->n_index - 1); r->index[h]; h = (h + 1) & (r->n_index - 1)) {
+    entry *x = &r->e[r->index[h] - 1];
+    if (strcmp(x->section, section) == 0 && (key ? x->key && strcmp(x->key, key) == 0 : !x->key)) return x;
+  }
+  return NULL;
+}
+
+/* Index entry i unless an earlier one has its (section, key). */
+static void index_entry(reader_ctx *r, int i) {
+  const entry *x = &r->e[i];
+  if (lookup_entry(r, x->section, x->key)) return;
+  size_t h = (size_t)entry_hash(x->section, x->key) & (r->n_index - 1);
+  while (r->index[h]) h = (h + 1) & (r->n_index - 1);
+  r->index[h] = i + 1;
+}
+
 static int add_entry(reader_ctx *r, const char *section, const char *key, const char *value, loc where) {
   int err = 0;
   ISW_CALL(grow((void **)&r->e, &r->cap_e, r->n_e + 1, sizeof *r->e));
+  if (2 * (size_t)(r->n_e + 1) > r->n_index) { /* keep the index at most half full */
+    size_t n = r->n_index ? 2 * r->n_index : 64;
+    int *t = calloc(n, sizeof *t);
+    ISW_CHECK(t != NULL, ISW_ENOMEM, "out of memory indexing the spec");
+    free(r->index);
+    r->index = t;
+    r->n_index = n;
+    for (int i = 0; i < r->n_e; ++i) index_entry(r, i);
+  }
   entry *x = &r->e[r->n_e];
   memset(x, 0, sizeof *x);
   x->section = strdup(section);
@@ -748,6 +821,7 @@ static int add_entry(reader_ctx *r, const char *section, const char *key, const 
   r->n_e++;
   ISW_CHECK(x->section && (!key || x->key) && (!value || x->value), ISW_ENOMEM,
             "out of memory storing a spec line");
+  index_entry(r, r->n_e - 1);
 cleanup:
   return err;
 }
@@ -764,6 +838,30 @@ static char *spec_reader(char *str, int num, void *stream) {
   r->lineno++;
   if (len && start[len - 1] == '\r') --len;
   if (r->lineno == 1 && len >= 3 && memcmp(start, "\xEF\xBB\xBF", 3) == 0) start += 3, len -= 3;
+  /* before the length: a file with CR-only line ends is one long line */
+  const char *bad = NULL;
+  for (size_t i = 0; i < len && !bad; ++i)
+    if (((unsigned char)start[i] < 0x20 && start[i] != '\t') || start[i] == 0x7f) bad = start + i;
+  const char *bom = NULL;
+  for (size_t i = 0; i + 3 <= len && !bom; ++i)
+    if (memcmp(start + i, "\xEF\xBB\xBF", 3) == 0) bom = start + i;
+  if (bad || bom) {
+    loc here = {r->file, r->lineno, NULL};
+    if (bad && *bad == '\r')
+      r->err = usage_at(__FILE__, __LINE__, __func__, here,
+                        "a carriage return (CR) that does not end the line (the file has CR-only line ends "
+                        "or a stray CR; save it with LF or CRLF line ends)");
+    else if (bad)
+      r->err = usage_at(__FILE__, __LINE__, __func__, here,
+                        "the line contains a control character (byte 0x%02x) (a spec is plain text; remove it)",
+                        (unsigned)(unsigned char)*bad);
+    else
+      r->err = usage_at(__FILE__, __LINE__, __func__, here,
+                        "a byte order mark (bytes EF BB BF) after the start of the file (only the very start "
+                        "may have one; remove it, e.g. where two files were joined)");
+    r->err_line = r->lineno;
+    return NULL;
+  }
   if ((long)len > (long)num - 3) {
     loc here = {r->file, r->lineno, NULL};
     r->err = usage_at(__FILE__, __LINE__, __func__, here, "line is %zu characters long (at most %d per line)",
@@ -778,8 +876,29 @@ static char *spec_reader(char *str, int num, void *stream) {
   const char *close = len && start[0] == '[' ? memchr(start, ']', len) : NULL;
   if (close) {
     char *name = dup_trim(start + 1, (size_t)(close - start - 1));
+    char *rest = dup_trim(close + 1, len - (size_t)(close + 1 - start));
     loc here = {r->file, r->lineno, NULL};
-    if (!name || add_entry(r, name, NULL, NULL, here)) {
+    const entry *first = name ? lookup_entry(r, name, NULL) : NULL;
+    if (name && rest && ((*rest && *rest != ';' && *rest != '#') || first)) {
+      /* inih would drop the text after ']' and merge a repeated section */
+      char qs[TOKEN_SHOWN + 4], qr[TOKEN_SHOWN + 4];
+      shown(qs, sizeof qs, name);
+      shown(qr, sizeof qr, rest);
+      if (first)
+        r->err = usage_at(__FILE__, __LINE__, __func__, here,
+                          "duplicate section [%s], first given at line %d (give each section once, with all "
+                          "its keys under it)", qs, first->where.line);
+      else
+        r->err = usage_at(__FILE__, __LINE__, __func__, here,
+                          "text '%s' after the section header [%s] (put each key = value on its own line below "
+                          "the header)", qr, qs);
+      r->err_line = r->lineno;
+      free(name);
+      free(rest);
+      return NULL;
+    }
+    free(rest);
+    if (!name || !rest || add_entry(r, name, NULL, NULL, here)) {
       free(name);
       r->err = isw_error_raise(ISW_ENOMEM, __FILE__, __LINE__, __func__, "out of memory reading the spec");
       r->err_line = r->lineno;
@@ -803,9 +922,8 @@ static int spec_handler(void *user, const char *section, const char *name, const
     r->err_line = r->lineno;
     return 0;
   }
-  for (int i = 0; i < r->n_e; ++i) {
-    const entry *x = &r->e[i];
-    if (!x->key || strcmp(x->section, r->section) != 0 || strcmp(x->key, name) != 0) continue;
+  const entry *x = lookup_entry(r, r->section, name);
+  if (x) {
     char qs[TOKEN_SHOWN + 4];
     shown(qs, sizeof qs, r->section);
     r->err = usage_at(__FILE__, __LINE__, __func__, here,
@@ -868,7 +986,8 @@ static const keydef sweep_keys[N_SWEEP_KEYS] = {
     [K_OUTPUT] = {"output", {.type = V_STRING, .whole = 1, .maxlen = 4095}, "isweep-results.h5"},
     [K_SEED] = {"seed", {.type = V_U64, .single = 1}, "0"},
     [K_TEAM_WIDTH] = {"team_width", {.type = V_INT, .single = 1, .min = 0, .max = 1e12}, "4096"},
-    [K_TEAM_RANKS] = {"team_ranks", {.type = V_INT, .single = 1, .min = 1, .max = 1e6}, "2"},
+    [K_TEAM_RANKS] = {"team_ranks", {.type = V_INT, .single = 1, .min = 1, .max = ISW_SPEC_MAX_TEAM_RANKS,
+                                     .allowed = "one integer from 1 to 64, the largest team isweep forms"}, "2"},
     [K_MAX_CONFIGS] = {"max_configs", {.type = V_INT, .single = 1, .min = 1, .max = 1e7}, "100000"},
     [K_DELTA_N] = {"delta_n", {.type = V_INT, .min = -1e12, .max = 1e12, .nonzero = 1, .distinct = 1}, "1,5,20"},
     [K_FLOP_RATE] = {"flop_rate", {.type = V_REAL, .single = 1, .min = 0, .max = 1e30, .min_open = 1}, "2.5e10"},
@@ -950,11 +1069,7 @@ cleanup:
 }
 
 static const entry *find_entry(const build_ctx *b, const char *section, const char *key) {
-  for (int i = 0; i < b->r.n_e; ++i) {
-    const entry *x = &b->r.e[i];
-    if (x->key && strcmp(x->section, section) == 0 && strcmp(x->key, key) == 0) return x;
-  }
-  return NULL;
+  return lookup_entry(&b->r, section, key);
 }
 
 /* Replace or add the entries named by the "SECTION.KEY=VALUE" overrides. */
@@ -1438,6 +1553,7 @@ static void build_ctx_free(build_ctx *b) {
     free(b->r.e[i].value);
   }
   free(b->r.e);
+  free(b->r.index);
   free(b->r.section);
   for (int k = 0; k < N_SWEEP_KEYS; ++k) vlist_free(&b->sw[k].v);
   for (int gi = 0; gi < b->n_g; ++gi) {
@@ -1507,7 +1623,14 @@ int isw_spec_parse(isw_spec **out, const char *name, const char *text, const cha
   ISW_ALLOC(spec->groups, b.n_g);
   ISW_ALLOC(spec->owned_tasks, b.n_g);
   spec->n_groups = b.n_g;
-  for (int gi = 0; gi < b.n_g; ++gi) ISW_CALL(build_group(&b, gi));
+  ISW_ALLOC(spec->where, b.n_g);
+  for (int gi = 0; gi < b.n_g; ++gi) {
+    char where[600];
+    loc_text(where, sizeof where, b.g[gi].where);
+    spec->where[gi] = strdup(where);
+    ISW_CHECK(spec->where[gi] != NULL, ISW_ENOMEM, "out of memory copying a location");
+    ISW_CALL(build_group(&b, gi));
+  }
   ISW_CALL(build_canonical(&b));
   *out = spec;
   spec = NULL;
@@ -1517,8 +1640,18 @@ cleanup:
   return err;
 }
 
+/* What a non-regular file is, for "it is %s". */
+static const char *file_kind(mode_t m) {
+  return S_ISFIFO(m)  ? "a FIFO"
+         : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device"
+         : S_ISDIR(m) ? "a directory"
+         : S_ISSOCK(m) ? "a socket"
+                       : "not a regular file";
+}
+
 int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int n_sets) {
-  int err = 0;
+  int err = 0, fd = -1;
   FILE *f = NULL;
   char *text = NULL;
   size_t len = 0, cap = 0;
@@ -1529,14 +1662,33 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
     goto cleanup;
   }
   loc where = {path, 0, NULL};
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer; what was opened
+   * is checked on the descriptor itself, so no other file can slip in */
   errno = 0;
-  f = fopen(path, "rb");
-  if (!f) {
+  fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
     int e = errno;
     err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__, "%s: cannot read spec file (%s)", path,
                           strerror(e));
     goto cleanup;
   }
+  if (!S_ISREG(st.st_mode)) {
+    err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__,
+                          "%s: cannot read spec file (it is %s; a spec must be a regular file)", path,
+                          file_kind(st.st_mode));
+    goto cleanup;
+  }
+  if (st.st_size > ISW_SPEC_MAX_BYTES) {
+    err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__,
+                          "%s: cannot read spec file (it has %lld bytes; a spec has at most %d)", path,
+                          (long long)st.st_size, ISW_SPEC_MAX_BYTES);
+    goto cleanup;
+  }
+  f = fdopen(fd, "rb");
+  ISW_CHECK(f != NULL, ISW_ENOMEM, "out of memory opening %s", path);
+  fd = -1;
+  /* read at most one byte past the limit: the file may grow while it is read */
   for (;;) {
     if (len + 4096 + 1 > cap) {
       cap = cap ? cap * 2 : 8192;
@@ -1546,12 +1698,18 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
     }
     size_t k = fread(text + len, 1, cap - len - 1, f);
     len += k;
-    if (k == 0) break;
+    if (k == 0 || len > ISW_SPEC_MAX_BYTES) break;
   }
   if (ferror(f)) {
     int e = errno ? errno : EIO;
     err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__, "%s: cannot read spec file (%s)", path,
                           strerror(e));
+    goto cleanup;
+  }
+  if (len > ISW_SPEC_MAX_BYTES) {
+    err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__,
+                          "%s: cannot read spec file (it has more than %d bytes; a spec has at most %d)", path,
+                          ISW_SPEC_MAX_BYTES, ISW_SPEC_MAX_BYTES);
     goto cleanup;
   }
   text[len] = '\0';
@@ -1564,6 +1722,7 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
   ISW_CALL(isw_spec_parse(out, path, text, sets, n_sets));
 cleanup:
   if (f) fclose(f);
+  if (fd >= 0) close(fd);
   free(text);
   return err;
 }
@@ -1579,7 +1738,9 @@ void isw_spec_destroy(isw_spec **spec) {
   for (int g = 0; g < s->n_groups; ++g) {
     free(s->groups[g].test_iters);
     free(s->groups[g].configs);
+    if (s->where) free(s->where[g]);
   }
+  free(s->where);
   free(s->groups);
   for (int i = 0; i < s->n_owned_tasks; ++i) s->owned_tasks[i]->destroy(s->owned_tasks[i]);
   free(s->owned_tasks);
@@ -1590,6 +1751,58 @@ void isw_spec_destroy(isw_spec **spec) {
 }
 
 const char *isw_spec_default_text(void) { return isw_default_spec_text; }
+
+int isw_spec_each_data_set(const isw_spec *spec, int (*fn)(const isw_config *c, void *user), void *user) {
+  int err = 0;
+  uint64_t *ids = NULL;   /* (cap) open addressing on data_id */
+  unsigned char *used = NULL; /* (cap) */
+  size_t cap = 1;
+  for (int g = 0; g < spec->n_groups; ++g)
+    while (cap < 2 * (size_t)spec->groups[g].n_configs) cap *= 2;
+  ISW_ALLOC(ids, cap);
+  ISW_ALLOC(used, cap);
+  for (int g = 0; g < spec->n_groups; ++g) {
+    const isw_spec_group *grp = &spec->groups[g];
+    memset(used, 0, cap);
+    for (int i = 0; i < grp->n_configs; ++i) {
+      uint64_t id = grp->configs[i].data_id;
+      size_t h = (size_t)isw_mix64(id) & (cap - 1);
+      while (used[h] && ids[h] != id) h = (h + 1) & (cap - 1);
+      if (used[h]) continue;
+      used[h] = 1;
+      ids[h] = id;
+      err = fn(&grp->configs[i], user);
+      if (err) goto cleanup;
+    }
+  }
+cleanup:
+  free(ids);
+  free(used);
+  return err;
+}
+
+/* isw_spec_each_data_set's callback for isw_spec_validate. */
+static int validate_one(const isw_config *c, void *user) {
+  const isw_spec *spec = user;
+  if (!c->task->validate) return 0;
+  int err = c->task->validate(c);
+  if (err == ISW_EUSAGE) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", isw_error_message());
+    err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__, "%s: %s",
+                          spec->where ? spec->where[c->group] : spec->path, msg);
+  } else if (err) {
+    isw_error_trace(__FILE__, __LINE__, __func__);
+  }
+  return err;
+}
+
+int isw_spec_validate(const isw_spec *spec) {
+  int err = 0;
+  ISW_CALL(isw_spec_each_data_set(spec, validate_one, (void *)spec));
+cleanup:
+  return err;
+}
 
 int64_t isw_spec_n_configs(const isw_spec *spec) {
   int64_t n = 0;

@@ -2,6 +2,7 @@
  * (see transport.h).  Translates MPI return codes into isw errors. */
 #include "isweep/transport.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -9,11 +10,15 @@
 
 enum { TAG_REPORT = 11, TAG_ASSIGN = 12 };
 
-#define MPI_TRY(expr, what)                                                  \
-  do {                                                                       \
-    int mpi_rc_ = (expr);                                                    \
-    ISW_CHECK(mpi_rc_ == MPI_SUCCESS, ISW_EMPI, "MPI error %d in %s", mpi_rc_, what); \
-  } while (0)
+int isw_transport_mpi_error(int rc, const char *what) {
+  if (rc == MPI_SUCCESS) return 0;
+  char text[MPI_MAX_ERROR_STRING] = "";
+  int len = 0;
+  if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS) snprintf(text, sizeof text, "error code %d", rc);
+  return isw_error_raise(ISW_EMPI, __FILE__, __LINE__, what, "MPI error in %s: %s", what, text);
+}
+
+#define MPI_TRY(expr, what) ISW_CALL(isw_transport_mpi_error((expr), what))
 
 void isw_transport_backoff(int k) {
   long ns = 50000L << (k < 7 ? k : 7); /* 50 us .. 6.4 ms */
@@ -40,9 +45,11 @@ int isw_transport_init(isw_transport *t, MPI_Comm world) {
   t->ctrl = t->work = MPI_COMM_NULL;
   t->pending = MPI_REQUEST_NULL;
   MPI_TRY(MPI_Comm_dup(world, &t->ctrl), "MPI_Comm_dup");
+  MPI_TRY(MPI_Comm_set_errhandler(t->ctrl, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
   MPI_TRY(MPI_Comm_dup(world, &t->work), "MPI_Comm_dup");
-  MPI_Comm_rank(world, &t->rank);
-  MPI_Comm_size(world, &t->size);
+  MPI_TRY(MPI_Comm_set_errhandler(t->work, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+  MPI_TRY(MPI_Comm_rank(world, &t->rank), "MPI_Comm_rank");
+  MPI_TRY(MPI_Comm_size(world, &t->size), "MPI_Comm_size");
 cleanup:
   return err;
 }
@@ -79,9 +86,11 @@ int isw_transport_team_comm(isw_transport *t, const isw_assign *a, MPI_Comm *tea
   MPI_Group world_group = MPI_GROUP_NULL, team_group = MPI_GROUP_NULL;
   *team = MPI_COMM_SELF;
   if (a->team <= 1) return 0;
+  *team = MPI_COMM_NULL;
   MPI_TRY(MPI_Comm_group(t->work, &world_group), "MPI_Comm_group");
   MPI_TRY(MPI_Group_incl(world_group, a->team, a->members, &team_group), "MPI_Group_incl");
   MPI_TRY(MPI_Comm_create_group(t->work, team_group, a->tag, team), "MPI_Comm_create_group");
+  MPI_TRY(MPI_Comm_set_errhandler(*team, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
 cleanup:
   if (team_group != MPI_GROUP_NULL) MPI_Group_free(&team_group);
   if (world_group != MPI_GROUP_NULL) MPI_Group_free(&world_group);
@@ -91,6 +100,14 @@ cleanup:
 void isw_transport_team_free(MPI_Comm *team) {
   if (*team != MPI_COMM_SELF && *team != MPI_COMM_NULL) MPI_Comm_free(team);
   *team = MPI_COMM_NULL;
+}
+
+int isw_transport_team_any(MPI_Comm team, int *flag) {
+  int err = 0;
+  if (team == MPI_COMM_SELF) return 0;
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, flag, 1, MPI_INT, MPI_LOR, team), "MPI_Allreduce");
+cleanup:
+  return err;
 }
 
 int isw_transport_quiet_barrier(isw_transport *t) {

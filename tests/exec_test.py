@@ -42,8 +42,8 @@ def mpirun(np_, *args):
     return ["mpirun", "-np", str(np_), "--oversubscribe", EXE, *args]
 
 
-def run(cmd, timeout=900):
-    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
+def run(cmd, timeout=900, cwd=None):
+    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     return p
 
 
@@ -297,7 +297,7 @@ def test_torch():
     out = os.path.join(d, "torch.h5")
     spec = os.path.join(SRC, "jobs", "exec-torch-deq.ini")
     p = run(mpirun(2, "run", spec, "-o", out, "--set", "exec.widths=8,32", "--set", "exec.steps=40",
-                   "--set", "exec.seeds=0"), timeout=1800)
+                   "--set", "exec.seeds=0"), timeout=1800, cwd=SRC)  # the spec's paths are from the repo root
     print(p.stdout[-3000:], p.stderr[-1500:])
     if p.returncode != 0:
         fail("exit status %d" % p.returncode)

@@ -5,6 +5,16 @@
   sweep_test.py kill-resume   SIGKILL mid-sweep -> file opens (h5dump), resume -> identical results
   sweep_test.py signal        SIGUSR1 to mpirun -> clean stop (exit 75, file closed), resume completes
   sweep_test.py bad-input     bad specs/options -> exit 2, one-line error, no file created or changed
+  sweep_test.py output-special  device node / FIFO / directory as output -> exit 2, left as it was
+  sweep_test.py create-kill   SIGKILL during creation -> path holds nothing or a complete file; resume works
+  sweep_test.py disk-full     full tmpfs at creation / under --force / during rows -> exit 3 naming ENOSPC
+                              (or success), old file byte-identical, no hang, no crash (skips: exit 77)
+  sweep_test.py lock          a second writer of a file in use -> exit 2 naming the holder, file untouched
+  sweep_test.py stop-rank1    SIGTERM/SIGINT/SIGUSR1 to rank 1 only -> exit 75, resume identical
+  sweep_test.py ctrl-c        Ctrl-C (SIGINT to mpirun's process group), SIGTERM to mpirun, Ctrl-C on
+                              jobs/local.sh -> no row running, resume identical; exit statuses
+  sweep_test.py mpi-error     rank 0 fails reading statuses on resume -> every rank exits with it
+  sweep_test.py progress      --progress lines under a pipe, SIGUSR2 status, ETA from file timings
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
 measured and exits non-zero on failure.
@@ -13,6 +23,8 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -276,9 +288,603 @@ def test_bad_input(tmp):
     print("resume of a finished sweep: exit 0")
 
 
+# ---- the results file under every fault, and the lock (issue 8: 2, 3, 4, 5, 8) ----
+
+SKIP = 77  # ctest SKIP_RETURN_CODE of the cases that need a tmpfs mount
+TINY = ("--set", "linear-meta.widths=16", "--set", "sweep.seeds=0")  # one config group, < 1 s
+
+
+def error_lines(text):
+    return [l for l in text.splitlines() if l.startswith("isweep: error:")]
+
+
+def crashed(p):
+    """A segfault or abort shows as exit 139/134 from mpirun or in its report."""
+    text = (p.stdout or "") + (p.stderr or "")
+    return p.returncode in (134, 139) or "Segmentation fault" in text or "signal 11" in text
+
+
+def node_identity(path):
+    st = os.lstat(path)
+    return (stat.S_IFMT(st.st_mode), st.st_ino, st.st_rdev)
+
+
+def test_output_special(tmp):
+    """A device node, a FIFO or a directory as output: exit 2, one line, left exactly as it was."""
+    spec = os.path.join(SPECS, "small.ini")
+    nodes = {}
+    dev = os.path.join(tmp, "devnode")
+    try:  # a private character device 1,3 (what /dev/null is), never a system path
+        os.mknod(dev, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        nodes["character device"] = dev
+    except OSError as e:
+        print("note: cannot mknod here (%s): device case not run" % e)
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
+    nodes["FIFO"] = fifo
+    folder = os.path.join(tmp, "folder")
+    os.mkdir(folder)
+    with open(os.path.join(folder, "keep.txt"), "w") as f:
+        f.write("keep me\n")
+    nodes["directory"] = folder
+    before = {k: node_identity(v) for k, v in nodes.items()}
+    listing = sorted(os.listdir(tmp))
+    for kind, path in nodes.items():
+        for opts in ((), ("--force",), ("--resume",)):
+            try:
+                p, _ = run(mpirun(2, "run", spec, "-o", path, "--quiet", *opts), timeout=180)
+            except subprocess.TimeoutExpired:
+                fail("%s as output %s: isweep hung" % (kind, " ".join(opts)))
+            errs = error_lines(p.stderr)
+            if not os.path.lexists(path) or node_identity(path) != before[kind]:
+                fail("%s %s as output %s: it was removed or replaced (exit %d)\n%s"
+                     % (kind, path, " ".join(opts), p.returncode, p.stderr[-2000:]))
+            if crashed(p):
+                fail("%s as output %s: crashed (exit %d)\n%s" % (kind, " ".join(opts), p.returncode, p.stderr[-2000:]))
+            if p.returncode != 2 or len(errs) != 1 or path not in errs[0]:
+                fail("%s as output %s: exit %d, expected 2 and one error line naming it:\n%s"
+                     % (kind, " ".join(opts), p.returncode, p.stderr[-2000:]))
+            print("%-17s %-9s exit 2, node unchanged: %s" % (kind, " ".join(opts) or "(none)", errs[0]))
+    if sorted(os.listdir(tmp)) != listing or os.listdir(folder) != ["keep.txt"]:
+        fail("files were left behind: %s" % sorted(set(os.listdir(tmp)) - set(listing)))
+    if "character device" in nodes:
+        print("the device node is still a character device with st_rdev %d,%d"
+              % (os.major(os.lstat(dev).st_rdev), os.minor(os.lstat(dev).st_rdev)))
+
+
+def temporaries(folder, name):
+    return sorted(f for f in os.listdir(folder) if f.startswith("." + name + ".isweep-tmp."))
+
+
+def check_resumable(out, what):
+    """`out` is absent or opens; --resume then completes every row."""
+    if os.path.exists(out):
+        d = subprocess.run(["h5dump", "-H", out], capture_output=True, text=True)
+        if d.returncode != 0:
+            fail("%s: the output path holds a file that does not open:\n%s" % (what, d.stderr[-1000:]))
+    p, _ = run(mpirun(2, "run", os.path.join(SPECS, "small.ini"), "-o", out, "--resume", "--quiet", *TINY))
+    if p.returncode != 0:
+        fail("%s: --resume exited %d:\n%s" % (what, p.returncode, p.stderr[-2000:]))
+    flat = [x for v in statuses(out).values() for x in v]
+    if flat.count(2) != len(flat):
+        fail("%s: --resume left rows not ok: %s" % (what, flat))
+    return p
+
+
+def test_create_kill(tmp):
+    """SIGKILL while the file is being created: the path holds nothing or a complete file."""
+    spec = os.path.join(SPECS, "small.ini")
+    # 1. deterministic: the hook kills rank 0 with half the temporary file written
+    out = os.path.join(tmp, "hook.h5")
+    env = dict(ENV, ISW_TEST_CREATE_FAULT="kill")
+    p = subprocess.run(mpirun(2, "run", spec, "-o", out, "--quiet", *TINY), env=env, capture_output=True,
+                       text=True, timeout=300)
+    left = temporaries(tmp, "hook.h5")
+    print("killed during creation (hook): exit %d, output path %s, temporaries %s"
+          % (p.returncode, "exists" if os.path.exists(out) else "absent", left))
+    if p.returncode == 0:
+        fail("the creation fault hook ISW_TEST_CREATE_FAULT=kill did not kill the run")
+    if os.path.exists(out):
+        fail("a file killed during its creation was left at the output path")
+    if len(left) != 1:
+        fail("expected one temporary left by the killed creation, found %s" % left)
+    p = check_resumable(out, "after the hook's kill")
+    notes = [l for l in p.stderr.splitlines() if "removed" in l and left[0] in l]
+    if not notes or temporaries(tmp, "hook.h5"):
+        fail("the next run did not remove the leftover temporary with a note:\n" + p.stderr[-2000:])
+    print("--resume completed and removed it: " + notes[0])
+    # --force killed half-way: the old results file stays, byte for byte; --resume cleans up
+    digest = file_digest(out)
+    p = subprocess.run(mpirun(2, "run", spec, "-o", out, "--quiet", "--force", *TINY), env=env,
+                       capture_output=True, text=True, timeout=300)
+    left = temporaries(tmp, "hook.h5")
+    if p.returncode == 0 or file_digest(out) != digest or len(left) != 1:
+        fail("--force killed during creation: exit %d, old file %s, temporaries %s"
+             % (p.returncode, "unchanged" if file_digest(out) == digest else "CHANGED", left))
+    p = check_resumable(out, "after a killed --force")
+    if file_digest(out) == digest or temporaries(tmp, "hook.h5") or "removed" not in p.stderr:
+        fail("--resume after a killed --force did not clean up its temporary:\n" + p.stderr[-2000:])
+    print("--force killed during creation: the old file stayed byte-identical; --resume removed %s" % left[0])
+    # 2. real kills of the whole job at increasing delays after the file (or its temporary) appears
+    for i, delay in enumerate((0, 0, 0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.03)):
+        name = "loop%d.h5" % i
+        out = os.path.join(tmp, name)
+        proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--quiet", *TINY), env=ENV,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        t0 = time.time()
+        while proc.poll() is None and time.time() - t0 < 120:
+            if os.path.exists(out) or temporaries(tmp, name):
+                break
+        if delay:
+            time.sleep(delay)
+        kill_session(proc.pid)
+        proc.wait()
+        state = "complete file" if os.path.exists(out) else "nothing"
+        check_resumable(out, "kill %d (%.4f s after the file appeared)" % (i, delay))
+        if temporaries(tmp, name):
+            fail("kill %d: a temporary is left after the next run: %s" % (i, temporaries(tmp, name)))
+        print("kill %d at +%.4f s: output path held %s; --resume completed" % (i, delay, state))
+
+
+def mount_tmpfs(folder, size):
+    os.mkdir(folder)
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", folder],
+                       capture_output=True, text=True)
+    if m.returncode != 0:
+        print("SKIP: cannot mount a %s tmpfs on %s: %s" % (size, folder, m.stderr.strip()))
+        sys.exit(SKIP)
+
+
+def umount(folder):
+    if subprocess.run(["umount", folder], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "-l", folder], capture_output=True)
+
+
+def fill_up(folder):
+    """Write a filler file until the file system is full; returns its size."""
+    n = 0
+    f = open(os.path.join(folder, "filler"), "wb", buffering=0)
+    try:
+        while True:
+            n += f.write(b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        f.close()
+    return n
+
+
+def expect_enospc(p, what):
+    errs = error_lines(p.stderr)
+    if crashed(p):
+        fail("%s: crashed (exit %d):\n%s" % (what, p.returncode, p.stderr[-3000:]))
+    if p.returncode != 3 or len(errs) != 1 or "No space left on device" not in errs[0] or "ENOSPC" not in errs[0]:
+        fail("%s: exit %d, expected 3 and one error line naming ENOSPC:\n%s" % (what, p.returncode, p.stderr[-3000:]))
+    print("%s: exit 3: %s" % (what, errs[0]))
+
+
+def run_bounded(cmd, what, timeout=180):
+    """Run with a hang guard (generous: a hang is what is tested, not speed)."""
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        so, se = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_session(proc.pid)
+        proc.communicate()
+        fail("%s: still running after %d s: hung" % (what, timeout))
+    return subprocess.CompletedProcess(cmd, proc.returncode, so, se)
+
+
+def test_disk_full(tmp):
+    """A full disk at creation (1 and 2 ranks, new file and --force over an old one) and during rows."""
+    big = os.path.join(SPECS, "kill.ini")  # its file (106 kB) cannot fit in 64 kB
+    small = os.path.join(SPECS, "small.ini")
+    mnt = os.path.join(tmp, "small-fs")
+    mount_tmpfs(mnt, "64k")
+    try:
+        for np_ in (1, 2):
+            out = os.path.join(mnt, "new%d.h5" % np_)
+            p = run_bounded(mpirun(np_, "run", big, "-o", out, "--quiet"), "full disk at creation, %d rank(s)" % np_)
+            expect_enospc(p, "full disk at creation, %d rank(s)" % np_)
+            if os.listdir(mnt):
+                fail("full disk at creation left files behind: %s" % os.listdir(mnt))
+        prev = os.path.join(mnt, "prev.h5")
+        p, _ = run(mpirun(2, "run", small, "-o", prev, "--quiet", *TINY))
+        if p.returncode != 0:
+            fail("the previous results file could not be made: " + p.stderr[-2000:])
+        digest = file_digest(prev)
+        p = run_bounded(mpirun(2, "run", big, "-o", prev, "--quiet", "--force"), "--force on a full disk")
+        expect_enospc(p, "--force over a previous results file on a full disk")
+        if file_digest(prev) != digest or sorted(os.listdir(mnt)) != ["prev.h5"]:
+            fail("--force on a full disk changed the previous results file or left files: %s" % os.listdir(mnt))
+        print("the previous results file is byte-identical (sha256 %s...)" % digest[:16])
+    finally:
+        umount(mnt)
+    # the disk fills up after creation: every row's space was allocated (and filled) at creation
+    mnt = os.path.join(tmp, "run-fs")
+    mount_tmpfs(mnt, "1m")
+    try:
+        out = os.path.join(mnt, "rows.h5")
+        proc = subprocess.Popen(mpirun(2, "run", small, "-o", out, "--quiet"), env=ENV,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        t0 = time.time()
+        while proc.poll() is None and not os.path.exists(out) and time.time() - t0 < 120:
+            time.sleep(0.001)
+        kill_session(proc.pid)  # rows pending: the resume below writes them on a full disk
+        proc.wait()
+        if not os.path.exists(out):
+            fail("the file to fill up was not made")
+        pending = [x for v in statuses(out).values() for x in v].count(0)
+        if pending == 0:
+            fail("the file to fill up has no pending rows left: nothing would be written on a full disk")
+        filled = fill_up(mnt)
+        os.truncate(os.path.join(mnt, "filler"), filled - 4096)  # one page: room for the lock file only
+        p = run_bounded(mpirun(2, "run", small, "-o", out, "--resume", "--quiet"), "rows on a full disk")
+        if crashed(p):
+            fail("rows on a full disk: crashed (exit %d):\n%s" % (p.returncode, p.stderr[-3000:]))
+        with h5py.File(out, "r") as f:
+            flat = [int(x) for g in f for x in f[g]["status"][()]]
+        if p.returncode == 0:
+            if flat.count(2) != len(flat):
+                fail("rows on a full disk: exit 0 but rows not ok: %s" % flat)
+            print("rows on a full disk (filler of %d bytes): exit 0, the %d pending rows written, all %d ok, file opens"
+                  % (filled, pending, len(flat)))
+        else:
+            expect_enospc(p, "rows on a full disk")
+            print("rows on a full disk: the file still opens (%d rows ok)" % flat.count(2))
+    finally:
+        umount(mnt)
+
+
+def lock_holder(out):
+    with open(out + ".lock") as f:
+        fields = dict(l.split(" ", 1) for l in f.read().splitlines() if " " in l)
+    return fields.get("host", "").strip(), int(fields.get("pid", "0")), fields.get("since", "").strip()
+
+
+def signal_session(sid, sig):
+    for pid in session_pids(sid):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def test_lock(tmp):
+    """A second writer of a file in use is refused (exit 2, holder named, file untouched)."""
+    spec = os.path.join(SPECS, "kill.ini")
+    out = os.path.join(tmp, "locked.h5")
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--quiet"), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    if wait_rows_ok(out, 1, proc) < 0:
+        fail("the first sweep ended before the second could start")
+    try:
+        host, pid, since = lock_holder(out)
+    except (OSError, ValueError) as e:
+        signal_session(proc.pid, signal.SIGCONT)
+        host, pid, since = "", 0, ""
+        print("no readable lock file beside the results: %s" % e)
+    print("first run holds %s.lock: host %s, pid %d, since %s" % (os.path.basename(out), host, pid, since))
+    for opts in (("--resume",), ("--force",)):
+        signal_session(proc.pid, signal.SIGSTOP)  # the file is quiet while the second one tries
+        try:
+            digest = file_digest(out)
+            p, _ = run(mpirun(2, "run", spec, "-o", out, "--quiet", *opts), timeout=300)
+            after = file_digest(out)
+        finally:
+            signal_session(proc.pid, signal.SIGCONT)
+        errs = error_lines(p.stderr)
+        if p.returncode != 2 or len(errs) != 1:
+            fail("second writer %s: exit %d, expected 2 and one error line:\n%s" % (opts[0], p.returncode, p.stderr[-2000:]))
+        for part in (host, "pid %d" % pid, since):
+            if not part or part not in errs[0]:
+                fail("second writer %s: the error does not name the holder (%r):\n%s" % (opts[0], part, errs[0]))
+        if after != digest:
+            fail("second writer %s changed the results file" % opts[0])
+        print("second writer %s: exit 2, file byte-identical: %s" % (opts[0], errs[0]))
+    so, se = proc.communicate(timeout=900)
+    if proc.returncode != 0:
+        fail("the first run did not complete normally (exit %d):\n%s" % (proc.returncode, se[-3000:]))
+    flat = [x for v in statuses(out).values() for x in v]
+    with h5py.File(out, "r") as f:
+        runs = int(f.attrs["runs"])
+    if flat.count(2) != len(flat) or runs != 1 or os.path.exists(out + ".lock"):
+        fail("after the first run: %d of %d rows ok, runs %d, lock file %s"
+             % (flat.count(2), len(flat), runs, "left" if os.path.exists(out + ".lock") else "gone"))
+    print("first run completed: all %d rows ok, runs = 1, lock file removed" % len(flat))
+    # a stale lock (same host, its process gone) is taken over with a note
+    out = os.path.join(tmp, "stale.h5")
+    child = subprocess.Popen(["true"])
+    child.wait()
+    with open(out + ".lock", "w") as f:
+        f.write("isweep results lock\nhost %s\npid %d\nsince 2000-01-01T00:00:00Z\n" % (socket.gethostname(), child.pid))
+    p, _ = run(mpirun(2, "run", os.path.join(SPECS, "small.ini"), "-o", out, "--resume", "--quiet", *TINY))
+    notes = [l for l in p.stderr.splitlines() if "took over" in l and str(child.pid) in l]
+    if p.returncode != 0 or not notes or os.path.exists(out + ".lock"):
+        fail("stale lock: exit %d, lock file %s, stderr:\n%s"
+             % (p.returncode, "left" if os.path.exists(out + ".lock") else "gone", p.stderr[-2000:]))
+    print("stale lock of dead pid %d: taken over: %s" % (child.pid, notes[0]))
+def rank_pids(sid, timeout=60):
+    """{MPI rank: pid} of the isweep ranks in session `sid` (from their environment)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        found = {}
+        for pid in session_pids(sid):
+            try:
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    argv0 = f.read().split(b"\0")[0]
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            if b"OMPI_COMM_WORLD_RANK" in env and os.path.basename(argv0) == os.path.basename(EXE).encode():
+                found[int(env[b"OMPI_COMM_WORLD_RANK"])] = pid
+        if found:
+            return found
+        time.sleep(0.1)
+    fail("no isweep rank found in session %d" % sid)
+
+
+def flat_statuses(path):
+    return [s for v in statuses(path).values() for s in v]
+
+
+def reference_file(tmp, spec):
+    ref = os.path.join(tmp, "ref.h5")
+    p, t = run(mpirun(2, "run", spec, "-o", ref, "--quiet"))
+    if p.returncode != 0:
+        fail("uninterrupted run exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    return ref, t
+
+
+def resume_and_compare(ref, out, spec, what):
+    p, t = run(mpirun(2, "run", spec, "-o", out, "--resume", "--quiet"))
+    if p.returncode != 0:
+        fail("%s: resume exited %d:\n%s" % (what, p.returncode, p.stderr[-3000:]))
+    diffs, n = compare(ref, out)
+    if diffs:
+        fail("%s: resumed results differ from the uninterrupted run:\n  " % what + "\n  ".join(diffs))
+    print("%s: resume completed in %.1f s; %d result datasets identical to the uninterrupted run"
+          % (what, t, n))
+
+
+def test_stop_rank1(tmp):
+    spec = os.path.join(SPECS, "kill.ini")
+    ref, t_ref = reference_file(tmp, spec)
+    total = len(flat_statuses(ref))
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        name = signal.Signals(sig).name
+        out = os.path.join(tmp, "rank1-%s.h5" % name)
+        proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out), env=ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        ok = wait_rows_ok(out, 2, proc)
+        if ok < 0:
+            kill_session(proc.pid)
+            fail("%s: the sweep ended before the signal (%d)" % (name, ok))
+        os.kill(rank_pids(proc.pid)[1], sig)  # rank 1 only: neither mpirun nor rank 0
+        try:
+            so, se = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            kill_session(proc.pid)
+            fail("%s to rank 1: the sweep did not end within 300 s" % name)
+        flat = flat_statuses(out)
+        print("%s to rank 1 after %d of %d rows ok: exit %d; now %d ok, %d pending, %d running"
+              % (name, ok, total, proc.returncode, flat.count(2), flat.count(0), flat.count(1)))
+        if proc.returncode != 75:
+            fail("%s to rank 1 only must stop the sweep (exit 75), got %d:\n%s"
+                 % (name, proc.returncode, se[-3000:]))
+        if flat.count(1) or not flat.count(0):
+            fail("%s to rank 1: expected pending rows and none running: %s" % (name, flat))
+        resume_and_compare(ref, out, spec, name + " to rank 1")
+
+
+def wait_exit(proc, timeout):
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_session(proc.pid)
+        fail("still running %d s after the signal" % timeout)
+
+
+# the grace the README tells users of raw mpirun to give (seconds between SIGTERM and SIGKILL)
+GRACE = ["--mca", "odls_base_sigkill_timeout", "5"]
+
+
+def test_ctrl_c(tmp):
+    spec = os.path.join(SPECS, "kill.ini")
+    ref, _ = reference_file(tmp, spec)
+    cases = [
+        ("Ctrl-C on mpirun", ["mpirun", "-np", "2", "--oversubscribe", *GRACE, EXE, "run", spec],
+         lambda p: os.killpg(p.pid, signal.SIGINT), 1),
+        ("SIGTERM to mpirun", ["mpirun", "-np", "2", "--oversubscribe", *GRACE, EXE, "run", spec],
+         lambda p: os.kill(p.pid, signal.SIGTERM), 1),
+        ("Ctrl-C on jobs/local.sh", ["bash", os.path.join(SRC, "jobs", "local.sh"), spec],
+         lambda p: os.killpg(p.pid, signal.SIGINT), 75),
+    ]
+    env = dict(ENV, NP="2", ISWEEP=EXE)
+    for i, (what, cmd, send, expect) in enumerate(cases):
+        out = os.path.join(tmp, "case%d.h5" % i)
+        proc = subprocess.Popen(cmd + ["-o", out], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        ok = wait_rows_ok(out, 2, proc)
+        if ok < 0:
+            kill_session(proc.pid)
+            fail("%s: the sweep ended before the signal (%d)" % (what, ok))
+        t0 = time.time()
+        send(proc)
+        so, se = wait_exit(proc, 120)
+        dt = time.time() - t0
+        left = [p for p in session_pids(proc.pid) if not is_zombie(p)]
+        kill_session(proc.pid)
+        flat = flat_statuses(out)
+        print("%s after %d ok rows: exit %d after %.1f s; now %d ok, %d pending, %d running"
+              % (what, ok, proc.returncode, dt, flat.count(2), flat.count(0), flat.count(1)))
+        if left:
+            fail("%s: processes %s outlived the launcher" % (what, left))
+        if flat.count(1):
+            fail("%s: rows left 'running':\n%s" % (what, se[-3000:]))
+        if proc.returncode != expect:
+            fail("%s: exit %d, expected %d:\n%s" % (what, proc.returncode, expect, se[-3000:]))
+        resume_and_compare(ref, out, spec, what)
+
+
+def test_mpi_error(tmp):
+    spec = os.path.join(SPECS, "small.ini")
+    out = os.path.join(tmp, "fault.h5")
+    p, _ = run(mpirun(2, "run", spec, "-o", out, "--quiet"))
+    if p.returncode != 0:
+        fail("first run exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    env = dict(ENV, ISW_FAULT="resume-status-read")
+    try:
+        p = subprocess.run(mpirun(2, "run", spec, "-o", out, "--resume", "--quiet"), env=env,
+                           capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        fail("a failed status read on rank 0 hangs the ranks (no exit within 120 s)")
+    errs = [l for l in p.stderr.splitlines() if l.startswith("isweep: error:")]
+    print("status read fails on rank 0: exit %d; %s" % (p.returncode, errs))
+    if p.returncode != 3:
+        fail("expected exit 3 (I/O error), got %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    if len(errs) != 1 or "status" not in errs[0]:
+        fail("expected one 'isweep: error:' line about the status read:\n" + p.stderr[-3000:])
+    if "MPI_ABORT" in p.stderr or "MPI_Abort" in p.stderr:
+        fail("the ranks aborted instead of ending together:\n" + p.stderr[-3000:])
+    flat = flat_statuses(out)
+    if flat.count(2) != len(flat):
+        fail("the failed resume changed rows: %s" % flat)
+
+
+class Collector:
+    """Reads a pipe in a thread; lines() is what arrived so far."""
+
+    def __init__(self, pipe):
+        import threading
+        self._lines, self._lock = [], threading.Lock()
+        self._t = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._t.start()
+
+    def _read(self, pipe):
+        for line in pipe:
+            with self._lock:
+                self._lines.append(line)
+
+    def lines(self):
+        with self._lock:
+            return list(self._lines)
+
+    def join(self):
+        self._t.join(timeout=60)
+
+
+def plan_costs(spec):
+    """{(task, row): (predicted flops, team)} from `isweep plan` on 2 ranks."""
+    p = subprocess.run([EXE, "plan", spec, "--ranks", "2"], env=ENV, capture_output=True, text=True)
+    if p.returncode != 0:
+        fail("plan failed: " + p.stderr)
+    out = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("#"):
+            continue
+        f = line.split()
+        out[(f[1], int(f[2]))] = (float(f[8]) * 1e9, int(f[7]))
+    return out
+
+
+STATUS_RE = r"isweep:\s+rank (\d+): (?:(\S+) row (\d+) config ([0-9a-f]{16}) \((.*)\) running for (\S+)|idle)"
+
+
+def test_progress(tmp):
+    import re
+    small, spec = os.path.join(SPECS, "small.ini"), os.path.join(SPECS, "kill.ini")
+    # 1. lines under a pipe: a line at once, with done/total and "ETA ?" before any result
+    n = len(plan_costs(small))
+    p, _ = run(mpirun(2, "run", small, "-o", os.path.join(tmp, "lines.h5"), "--progress", "lines"))
+    prog = [l for l in p.stderr.splitlines() if "configs done" in l]
+    print("--progress lines, stderr a pipe: exit %d, %d progress lines; first: %s"
+          % (p.returncode, len(prog), prog[:1]))
+    if p.returncode != 0:
+        fail("run with --progress lines exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    if "\r" in p.stderr:
+        fail("--progress lines wrote a carriage return")
+    if not prog or not re.search(r"\b0/%d configs done" % n, prog[0]) or "ETA ?" not in prog[0]:
+        fail("the first progress line must say 0/%d configs done and ETA ?: %s" % (n, prog[:2]))
+    if not re.search(r"\b%d/%d configs done" % (n, n), prog[-1]):
+        fail("the last progress line must say %d/%d configs done: %s" % (n, n, prog[-1:]))
+    p, _ = run(mpirun(1, "run", small, "-o", os.path.join(tmp, "none.h5"), "--progress", "none"))
+    if p.returncode != 0 or "configs done" in p.stderr:
+        fail("--progress none: exit %d, stderr:\n%s" % (p.returncode, p.stderr[-2000:]))
+    p, _ = run(mpirun(1, "run", small, "-o", os.path.join(tmp, "bad.h5"), "--progress", "fancy"))
+    if p.returncode != 2 or "--progress" not in p.stderr:
+        fail("--progress fancy should be a usage error (exit 2), got %d: %s" % (p.returncode, p.stderr))
+    # 2. SIGUSR2 to mpirun: a status block listing every rank, busy ones with their config
+    out = os.path.join(tmp, "status.h5")
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--progress", "lines"), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    err = Collector(proc.stderr)
+    ok = wait_rows_ok(out, 2, proc)
+    if ok < 0:
+        kill_session(proc.pid)
+        fail("the sweep ended before SIGUSR2 (%d)" % ok)
+    proc.send_signal(signal.SIGUSR2)
+    t0 = time.time()
+    block = []
+    while time.time() - t0 < 120 and len(block) < 2:
+        lines = err.lines()
+        heads = [i for i, l in enumerate(lines) if l.startswith("isweep: status at")]
+        if heads:
+            block = [l for l in lines[heads[0] + 1:heads[0] + 3] if re.match(STATUS_RE, l)]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGUSR1)
+    so, _ = proc.communicate(timeout=300)
+    err.join()
+    print("SIGUSR2: status block:\n  " + "  ".join(block))
+    if proc.returncode != 75:
+        fail("the sweep stopped by SIGUSR1 should exit 75, got %d" % proc.returncode)
+    ranks = sorted(int(re.match(STATUS_RE, l).group(1)) for l in block)
+    if ranks != [0, 1]:
+        fail("the status block must list ranks 0 and 1 once each: %s" % block)
+    with h5py.File(out, "r") as f:
+        for l in block:
+            m = re.match(STATUS_RE, l)
+            if m.group(2):
+                cid = "%016x" % int(f[m.group(2)]["config_id"][int(m.group(3))])
+                if cid != m.group(4):
+                    fail("status line names config %s for row %s, the file has %s" % (m.group(4), m.group(3), cid))
+    if not any(re.match(STATUS_RE, l).group(2) for l in block):
+        fail("no rank was listed as busy: %s" % block)
+    # 3. resume: the ETA's rate comes from the ok rows' timings in the file; --status-every
+    costs = plan_costs(spec)
+    with h5py.File(out, "r") as f:
+        g = f["linear-meta"]
+        st, sec = g["status"][()], g["train_seconds"][()] + g["eval_seconds"][()]
+        okrows = [i for i in range(len(st)) if st[i] == 2]
+        flops = sum(costs[("linear-meta", i)][0] for i in okrows)
+        rank_s = sum(sec[i] * costs[("linear-meta", i)][1] for i in okrows)
+    expect = flops / rank_s
+    p, _ = run(mpirun(2, "run", spec, "-o", out, "--resume", "--progress", "lines", "--status-every", "0.02"))
+    m = re.search(r"ETA from the file's timings: ([0-9.e+-]+) flop/s per rank \((\d+) ok rows", p.stderr)
+    print("resume: expected rate %.4g flop/s per rank from %d ok rows; printed: %s"
+          % (expect, len(okrows), m.group(0) if m else None))
+    if p.returncode != 0:
+        fail("resume exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    if not m or int(m.group(2)) != len(okrows) or abs(float(m.group(1)) / expect - 1) > 0.01:
+        fail("the resumed run must calibrate its ETA from the file's timings:\n" + p.stderr[-3000:])
+    first = [l for l in p.stderr.splitlines() if "configs done" in l][0]
+    if "ETA ?" in first:
+        fail("with the file's timings the first ETA is known: %s" % first)
+    if "isweep: status at" not in p.stderr:
+        fail("--status-every 0.02 printed no status block:\n" + p.stderr[-3000:])
+    print("first progress line of the resumed run: %s" % first)
+
+
 def main():
     tests = {"determinism": test_determinism, "kill-resume": test_kill_resume,
-             "signal": test_signal, "bad-input": test_bad_input}
+             "signal": test_signal, "bad-input": test_bad_input,
+             "output-special": test_output_special, "create-kill": test_create_kill,
+             "disk-full": test_disk_full, "lock": test_lock,
+             "stop-rank1": test_stop_rank1, "ctrl-c": test_ctrl_c, "mpi-error": test_mpi_error,
+             "progress": test_progress}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)

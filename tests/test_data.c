@@ -3,10 +3,18 @@
  * a clear usage error for every malformed input.
  *
  * Shapes: N = rows, D = features, K = outputs. */
+#define _XOPEN_SOURCE 700 /* mknod */
 #include <hdf5.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "isweep/data.h"
@@ -360,6 +368,223 @@ static void test_hdf5_errors(void) {
   isw_error_clear();
 }
 
+
+/* ---- bad input that could hang or exhaust memory: loaded in a bounded child ---- */
+
+/* Call fn(arg) in a forked child whose address space may grow by at most
+ * 512 MiB; *rc is its return value and msg its error message.  Returns 0,
+ * or -1 when the child did not end within 60 s (it is then killed; a hang
+ * is the failure these tests look for) or died of a signal. */
+static int call_bounded(int *rc, char *msg, size_t n, int (*fn)(const char *), const char *arg) {
+  int fds[2];
+  msg[0] = '\0';
+  *rc = -1;
+  if (pipe(fds) != 0) return -1;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%ld", &pages) == 1) {
+      struct rlimit lim;
+      lim.rlim_cur = lim.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)512 << 20);
+      setrlimit(RLIMIT_AS, &lim);
+    }
+    if (f) fclose(f);
+    int r = fn(arg);
+    const char *m = isw_error_message();
+    ssize_t w = write(fds[1], m, strlen(m));
+    (void)w;
+    _exit(r & 0x7f);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return -1;
+  }
+  int status = 0, done = 0;
+  for (int i = 0; i < 600 && !done; ++i) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      done = 1;
+    } else {
+      struct timespec ts = {0, 100000000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  if (!done) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  size_t used = 0;
+  ssize_t k;
+  while (used + 1 < n && (k = read(fds[0], msg + used, n - 1 - used)) > 0) used += (size_t)k;
+  msg[used] = '\0';
+  close(fds[0]);
+  if (!done || !WIFEXITED(status)) return -1;
+  *rc = WEXITSTATUS(status);
+  return 0;
+}
+
+static int load_hdf5(const char *path) {
+  isw_dataset *d = NULL;
+  int rc = isw_data_hdf5(&d, path, 0.25, 1, 1);
+  isw_data_destroy(&d);
+  return rc;
+}
+
+static int load_digits(const char *path) {
+  isw_dataset *d = NULL;
+  int rc = isw_data_digits_file(&d, path, 0.25, 1, 1);
+  isw_data_destroy(&d);
+  return rc;
+}
+
+/* fn(path) must end with ISW_EUSAGE and a one-line message containing `needle`
+ * (and the path); `what` names the case in the failure report. */
+static void expect_bounded_error(int (*fn)(const char *), const char *path, const char *needle,
+                                 const char *what) {
+  int rc = -1;
+  char msg[1200];
+  int ended = call_bounded(&rc, msg, sizeof msg, fn, path) == 0;
+  int ok = ended && rc == ISW_EUSAGE && strstr(msg, path) && strstr(msg, needle) && !strchr(msg, '\n');
+  CU_ASSERT(ended);
+  CU_ASSERT(rc == ISW_EUSAGE);
+  CU_ASSERT(ok);
+  if (!ok)
+    printf("\n  %s: %s, rc %d (want %d with '%s'), message: %s", what, ended ? "ended" : "did not end (hang)",
+           rc, ISW_EUSAGE, needle, msg);
+}
+
+static void test_special_data_files(void) {
+  char fifo[800], dev[800];
+  snprintf(fifo, sizeof fifo, "%s", tmp_file("data.fifo"));
+  snprintf(dev, sizeof dev, "%s", tmp_file("data.zero"));
+  CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+  expect_bounded_error(load_hdf5, fifo, "(it is a FIFO; a data file must be a regular file)", "HDF5 data file FIFO");
+  expect_bounded_error(load_digits, fifo, "(it is a FIFO; a data file must be a regular file)", "digits file FIFO");
+  /* a private node of the zero device (1, 5), never /dev/zero itself */
+  if (mknod(dev, S_IFCHR | 0600, makedev(1, 5)) == 0) {
+    expect_bounded_error(load_hdf5, dev, "(it is a character device; a data file must be a regular file)",
+                         "HDF5 data file character device");
+    expect_bounded_error(load_digits, dev, "(it is a character device; a data file must be a regular file)",
+                         "digits file character device");
+    remove(dev);
+  } else {
+    printf("\n  (mknod not permitted here: the character-device cases are skipped) ");
+  }
+  remove(fifo);
+  isw_error_clear();
+}
+
+/* ---- declared shapes: allocations bounded by what the file holds ---------------- */
+
+typedef enum { SHAPE_HUGE_X, SHAPE_UNWRITTEN_X, SHAPE_PART_CHUNKED_X, SHAPE_PART_DEFLATE_X,
+               SHAPE_OVERFLOW_Y, SHAPE_FULL_DEFLATE } shape_kind;
+static shape_kind shape_case;
+
+/* Write `path` with the X and y of shape_case (y float, one target per row). */
+static void write_shape_file(const char *path) {
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  CU_ASSERT_FATAL(f >= 0);
+  hsize_t rows = 40, cols = 3, chunk[2] = {0, 0};
+  int deflate = 0;
+  hsize_t write_rows = rows; /* rows of X actually written */
+  switch (shape_case) {
+    case SHAPE_HUGE_X: rows = (hsize_t)1 << 20, cols = (hsize_t)1 << 19, chunk[0] = 1024, chunk[1] = 1024,
+                       write_rows = 0; break;
+    case SHAPE_UNWRITTEN_X: rows = (hsize_t)1 << 18, cols = 32, write_rows = 0; break;
+    case SHAPE_PART_CHUNKED_X: rows = (hsize_t)1 << 18, cols = 32, chunk[0] = 1024, chunk[1] = 32,
+                               write_rows = 1024; break;
+    case SHAPE_PART_DEFLATE_X: rows = 4096, cols = 3, chunk[0] = 64, chunk[1] = 3, deflate = 1,
+                               write_rows = 64; break;
+    case SHAPE_OVERFLOW_Y: break;
+    case SHAPE_FULL_DEFLATE: chunk[0] = 8, chunk[1] = 3, deflate = 1; break;
+  }
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (chunk[0]) H5Pset_chunk(dcpl, 2, chunk);
+  if (deflate) H5Pset_deflate(dcpl, 6);
+  hsize_t dx[2] = {rows, cols};
+  hid_t sx = H5Screate_simple(2, dx, NULL);
+  hid_t x = H5Dcreate2(f, "X", H5T_NATIVE_DOUBLE, sx, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  CU_ASSERT_FATAL(x >= 0);
+  if (write_rows) {
+    double *buf = malloc(write_rows * cols * sizeof *buf);
+    for (hsize_t i = 0; i < write_rows * cols; ++i) buf[i] = sin((double)i);
+    hsize_t start[2] = {0, 0}, count[2] = {write_rows, cols};
+    hid_t mem = H5Screate_simple(2, count, NULL);
+    H5Sselect_hyperslab(sx, H5S_SELECT_SET, start, NULL, count, NULL);
+    CU_ASSERT(H5Dwrite(x, H5T_NATIVE_DOUBLE, mem, sx, H5P_DEFAULT, buf) >= 0);
+    H5Sclose(mem);
+    free(buf);
+  }
+  H5Dclose(x);
+  H5Sclose(sx);
+  H5Pclose(dcpl);
+  if (shape_case == SHAPE_OVERFLOW_Y) {
+    /* y (40, 2^58): rows * columns does not fit in int64 */
+    hsize_t dy[2] = {rows, (hsize_t)1 << 58}, cy[2] = {1, (hsize_t)1 << 20};
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(p, 2, cy);
+    hid_t sy = H5Screate_simple(2, dy, NULL);
+    hid_t y = H5Dcreate2(f, "y", H5T_NATIVE_DOUBLE, sy, H5P_DEFAULT, p, H5P_DEFAULT);
+    CU_ASSERT_FATAL(y >= 0);
+    H5Dclose(y);
+    H5Sclose(sy);
+    H5Pclose(p);
+  } else {
+    double *yv = malloc(rows * sizeof *yv);
+    for (hsize_t i = 0; i < rows; ++i) yv[i] = cos((double)i);
+    hsize_t dy[1] = {rows};
+    h5_put(f, "y", 1, dy, H5T_NATIVE_DOUBLE, yv);
+    free(yv);
+  }
+  H5Fclose(f);
+}
+
+static int load_shape_file(const char *path) {
+  write_shape_file(path);
+  return load_hdf5(path);
+}
+
+static int load_huge_teacher(const char *arg) {
+  (void)arg;
+  isw_teacher_opts o = {.n_train = 100000000, .n_test = 10, .x_dim = 1000000, .teacher_width = 4, .noise = 0.1};
+  isw_dataset *d = NULL;
+  int rc = isw_data_teacher(&d, &o, 1, 1);
+  isw_data_destroy(&d);
+  return rc;
+}
+
+static void test_declared_shapes_are_bounded(void) {
+  char p[800];
+  snprintf(p, sizeof p, "%s", tmp_file("shape.h5"));
+  char limit[64];
+  snprintf(limit, sizeof limit, "more than %lld values", (long long)ISW_DATA_MAX_VALUES);
+  shape_case = SHAPE_HUGE_X; /* 2^39 values declared, nothing stored */
+  expect_bounded_error(load_shape_file, p, limit, "X declared (2^20, 2^19)");
+  shape_case = SHAPE_OVERFLOW_Y; /* 40 x 2^58 overflows int64 */
+  expect_bounded_error(load_shape_file, p, limit, "y declared (40, 2^58)");
+  shape_case = SHAPE_UNWRITTEN_X; /* 64 MiB declared in a file of a few kB */
+  expect_bounded_error(load_shape_file, p, "stores only 0 of", "X (2^18, 32) never written");
+  shape_case = SHAPE_PART_CHUNKED_X;
+  expect_bounded_error(load_shape_file, p, "stores only 262144 of", "X (2^18, 32) one chunk written");
+  shape_case = SHAPE_PART_DEFLATE_X;
+  expect_bounded_error(load_shape_file, p, "1 of its 64 chunks", "compressed X, one chunk of 64 written");
+  /* the rule does not refuse compressed data that is all there */
+  shape_case = SHAPE_FULL_DEFLATE;
+  write_shape_file(p);
+  isw_dataset *d = NULL;
+  int rc = isw_data_hdf5(&d, p, 0.25, 1, 1);
+  CU_ASSERT(rc == 0 && d && d->n_train == 30 && d->d == 3);
+  if (rc) printf("\n  compressed, fully written file refused: %s", isw_error_message());
+  isw_data_destroy(&d);
+  remove(p);
+  /* the teacher's sizes are bounded the same way (n_train x x_dim = 1e14 values) */
+  expect_bounded_error(load_huge_teacher, "teacher", "n_train * x_dim", "teacher 1e8 rows x 1e6 features");
+  isw_error_clear();
+}
+
 int main(int argc, char **argv) {
   static const isw_test_case cases[] = {
       {"digits: 1797 rows, 10 classes, seeded split, training-statistics scaling", test_digits_loads_and_splits},
@@ -369,6 +594,8 @@ int main(int argc, char **argv) {
       {"HDF5: integer y classifies; split is a permutation; test rows use training statistics", test_hdf5_classification_split_scaling},
       {"HDF5: float y (n, k) is regression with targets kept", test_hdf5_regression},
       {"HDF5: every malformed file is a usage error naming the file and the problem", test_hdf5_errors},
+      {"special files: a FIFO or a device as a data file is refused at once", test_special_data_files},
+      {"HDF5: a declared shape is bounded by ISW_DATA_MAX_VALUES and by what the file stores", test_declared_shapes_are_bounded},
       {NULL, NULL}};
   return isw_test_main(argc, argv, "data", cases);
 }

@@ -32,12 +32,12 @@ static void expect_usage(const char *text, const char *where, const char *what) 
   isw_spec_destroy(&s);
 }
 
-/* Parse `text` and run validate() of its exec group on the first config. */
+/* Parse `text` and validate it as rank 0 does before anything runs. */
 static int validate_text(const char *text) {
   isw_spec *s = NULL;
   int rc = isw_spec_parse(&s, "t.ini", text, NULL, 0);
   CU_ASSERT_EQUAL_FATAL(rc, 0);
-  rc = s->groups[0].task->validate(&s->groups[0].configs[0]);
+  rc = isw_spec_validate(s);
   isw_spec_destroy(&s);
   return rc;
 }
@@ -71,10 +71,10 @@ static void test_empty_command(void) {
 static void test_program_not_found(void) {
   const char *t = HEAD "command = no-such-program-isweep {width}\ncurves = train_loss, test_loss\n";
   CU_ASSERT_EQUAL(validate_text(t), ISW_EUSAGE);
-  CU_ASSERT_PTR_NOT_NULL(strstr(isw_error_message(), "t.ini:7: program 'no-such-program-isweep' is not found on PATH"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(isw_error_message(), "t.ini:6: program 'no-such-program-isweep' in exec.command is not found on PATH"));
   t = HEAD "command = ./no/such/file {width}\ncurves = train_loss, test_loss\n";
   CU_ASSERT_EQUAL(validate_text(t), ISW_EUSAGE);
-  CU_ASSERT_PTR_NOT_NULL(strstr(isw_error_message(), "t.ini:7: program './no/such/file' does not exist"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(isw_error_message(), "t.ini:6: program './no/such/file' in exec.command does not exist"));
   CU_ASSERT_EQUAL(validate_text(HEAD "command = true {width}\ncurves = train_loss, test_loss\n"), 0);
 }
 
@@ -90,7 +90,7 @@ static void test_program_not_executable(void) {
   snprintf(text, sizeof text, HEAD "command = %s {width}\ncurves = train_loss, test_loss\n", path);
   CU_ASSERT_EQUAL(validate_text(text), ISW_EUSAGE);
   CU_ASSERT_PTR_NOT_NULL(strstr(isw_error_message(), "is not an executable file"));
-  CU_ASSERT_PTR_NOT_NULL(strstr(isw_error_message(), "t.ini:7:"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(isw_error_message(), "t.ini:6:"));
   unlink(path);
   rmdir(dir);
 }

@@ -2,10 +2,18 @@
  * located line "FILE:LINE: what is wrong (what is allowed)" and ISW_EUSAGE;
  * good specs expand to the right grid with identities that do not depend on
  * row position, and to a canonical text that ignores spelling. */
+#define _XOPEN_SOURCE 700 /* mknod */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "isweep/error.h"
 #include "isweep/spec.h"
@@ -191,8 +199,87 @@ static void test_grid_beyond_max_configs_is_refused(void) {
 static void test_duplicate_key_is_refused(void) {
   expect_bad(HEAD "widths = 64\n", "t.ini:7", "duplicate key 'widths' in [sweep], first given at line 3");
   expect_bad(HEAD "[linear-meta]\ntasks = 8\n; a comment\ntasks = 16\n", "t.ini:10", "'tasks'");
-  /* a repeated section header does not make a repeated key legal */
-  expect_bad(HEAD "[sweep]\nseeds = 4\n", "t.ini:8", "'seeds'");
+}
+
+static void test_duplicate_key_among_many_is_found(void) {
+  /* 5000 distinct keys (the index of keys grows many times), then a repeat of the first */
+  size_t cap = 5002 * 16 + 64, used = 0;
+  char *text = malloc(cap);
+  EXPECT_FATAL(text != NULL, "memory for the spec");
+  used += (size_t)snprintf(text + used, cap - used, "[sweep]\n");
+  for (int i = 0; i < 5000; ++i) used += (size_t)snprintf(text + used, cap - used, "k%d = 1\n", i);
+  snprintf(text + used, cap - used, "k0 = 2\n");
+  expect_bad(text, "t.ini:5002", "duplicate key 'k0' in [sweep], first given at line 2");
+  free(text);
+}
+
+static void test_duplicate_section_is_refused(void) {
+  /* a second [sweep] used to be merged into the first, silently */
+  expect_bad(HEAD "[sweep]\nseeds = 4\n", "t.ini:7", "duplicate section [sweep], first given at line 1");
+  expect_bad(HEAD "[linear-meta]\ntasks = 8\n[linear-meta]\nquery = 4\n", "t.ini:9",
+             "duplicate section [linear-meta], first given at line 7");
+}
+
+static void test_text_after_section_header_is_refused(void) {
+  /* inih drops what follows ']': query would silently stay at its default */
+  expect_bad(HEAD "[linear-meta] query = 7\n", "t.ini:7", "text 'query = 7' after the section header [linear-meta]");
+  expect_bad(HEAD "[linear-meta]]\n", "t.ini:7", "text ']' after the section header");
+  isw_spec *s = parse_ok(HEAD "[linear-meta]   ; a comment\nquery = 7\n");
+  EXPECT(s && s->groups[0].configs[0].p[lm("query")].num == 7, "a comment after a section header is fine");
+  isw_spec_destroy(&s);
+}
+
+static void test_stray_line_ends_and_marks_are_refused(void) {
+  /* CR-only line ends: one long line, misread as "[sweep] has no key 'tasks'" */
+  expect_bad("[sweep]\rtasks = linear-meta\rwidths = 16\rtrain_iters = 5\rtest_iters = 0:4\r", "t.ini:1",
+             "carriage return");
+  expect_bad(HEAD "output = a\rb.h5\n", "t.ini:7", "carriage return");
+  /* a byte order mark is fine at the very start, an error anywhere else */
+  isw_spec *s = parse_ok("\xEF\xBB\xBF" HEAD);
+  EXPECT(s != NULL, "a UTF-8 byte order mark at the start of the file is skipped");
+  isw_spec_destroy(&s);
+  expect_bad("[sweep]\n\xEF\xBB\xBFtasks = linear-meta\nwidths = 16\ntrain_iters = 5\ntest_iters = 0:4\n",
+             "t.ini:2", "byte order mark");
+  expect_bad(HEAD "output = a\x01.h5\n", "t.ini:7", "control character (byte 0x01)");
+  s = parse_ok("[sweep]\r\ntasks = linear-meta\r\nwidths = 16\r\ntrain_iters = 5\r\ntest_iters = 0:4\r\n");
+  EXPECT(s != NULL, "CRLF line ends are fine");
+  isw_spec_destroy(&s);
+}
+
+static void test_control_characters_in_texts_are_refused(void) {
+  const char *nl[] = {"sweep.output=a\nb.h5"};
+  expect_bad_sets(HEAD, nl, 1, "--set sweep.output=a?b.h5", "contains a control character (byte 0x0a)");
+  const char *tab[] = {"sweep.output=a\tb.h5"};
+  expect_bad_sets(HEAD, tab, 1, "--set sweep.output=a?b.h5", "contains a control character (byte 0x09)");
+  const char *task[] = {"sweep.tasks=linear-\nmeta"};
+  expect_bad_sets(HEAD, task, 1, "--set sweep.tasks=linear-?meta", "text 'linear-?meta' contains a control character");
+}
+
+static void test_full_int64_range_is_refused(void) {
+  /* the span 2^64 used to wrap the value count to 0: an empty axis that skipped every bound */
+  expect_bad(HEAD "[linear-meta]\ntasks = -9223372036854775808:9223372036854775807\n", "t.ini:8",
+             "expands to 18446744073709551616 values");
+  expect_bad(HEAD "[linear-meta]\ntasks = -9223372036854775808:9223372036854775807:2\n", "t.ini:8",
+             "expands to 9223372036854775808 values");
+  int64_t *v = NULL;
+  int n = -1;
+  EXPECT(isw_spec_expand_ints(&v, &n, "-9223372036854775808:9223372036854775807", 1000) == ISW_EUSAGE && v == NULL &&
+             n == 0,
+         "a range over the whole int64 span is more than the limit, never empty");
+  EXPECT(isw_spec_expand_ints(&v, &n, "9223372036854775806:9223372036854775807", 1000) == 0 && n == 2 &&
+             v[1] == INT64_MAX,
+         "a range may end at INT64_MAX");
+  free(v);
+}
+
+static void test_huge_counts_are_not_echoed_in_full(void) {
+  /* about 1e300 values: the count is shown short, not as 301 digits */
+  expect_bad(HEAD "[linear-meta]\nsigma_w = 1e-12:1e290:1e-10\n", "t.ini:8", "expands to about 1e+300 values");
+  expect_bad(HEAD "[linear-meta]\nsigma_w = 0:1e300:1e-300\n", "t.ini:8", "expands to too many values to count");
+  isw_spec *s = NULL;
+  isw_spec_parse(&s, "t.ini", HEAD "[linear-meta]\nsigma_w = 1e-12:1e290:1e-10\n", NULL, 0);
+  EXPECT(strlen(isw_error_message()) < 300, "the message stays short");
+  isw_spec_destroy(&s);
 }
 
 static void test_continuation_line_is_refused(void) {
@@ -237,6 +324,13 @@ static void test_repeated_axis_value_is_refused(void) {
 static void test_single_valued_key_with_a_list_is_refused(void) {
   expect_bad(HEAD "team_ranks = 2,4\n", "t.ini:7", "'2,4' is 2 values where one is expected");
   expect_bad(HEAD "team_ranks = 0\n", "t.ini:7", "value 0");
+  /* above the largest team the dispatcher forms, every team config would fail at run time */
+  expect_bad(HEAD "team_ranks = 65\n", "t.ini:7",
+             "value 65 is out of bounds for sweep.team_ranks (one integer from 1 to 64, the largest team isweep forms)");
+  expect_bad(HEAD "team_ranks = 1000000\n", "t.ini:7", "value 1000000 is out of bounds for sweep.team_ranks");
+  isw_spec *s = parse_ok(HEAD "team_ranks = 64\n");
+  EXPECT(s && s->team_ranks == 64, "team_ranks = 64, the largest team, is accepted");
+  isw_spec_destroy(&s);
   expect_bad(HEAD "flop_rate = 0\n", "t.ini:7", "value 0 is out of bounds for sweep.flop_rate");
   expect_bad(HEAD "delta_n = 1,0,5\n", "t.ini:7", "value 0 is out of bounds for sweep.delta_n");
   expect_bad(HEAD "output =\n", "t.ini:7", "empty value for sweep.output");
@@ -297,6 +391,140 @@ static void test_unreadable_file_is_refused(void) {
   EXPECT(strstr(isw_error_message(), ": cannot read spec file (") != NULL,
          "reading a directory says why it cannot be read");
   remove(dir);
+}
+
+
+/* ---- special files: run the load in a child that cannot hang or eat memory ---- */
+
+/* Call fn(arg) in a forked child whose address space may grow by at most
+ * 512 MiB; *rc is its return value and msg its error message.  Returns 0,
+ * or -1 when the child did not end within 60 s (it is then killed; a hang
+ * is the failure these tests look for) or died of a signal. */
+static int call_bounded(int *rc, char *msg, size_t n, int (*fn)(const char *), const char *arg) {
+  int fds[2];
+  msg[0] = '\0';
+  *rc = -1;
+  if (pipe(fds) != 0) return -1;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%ld", &pages) == 1) {
+      struct rlimit lim;
+      lim.rlim_cur = lim.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)512 << 20);
+      setrlimit(RLIMIT_AS, &lim);
+    }
+    if (f) fclose(f);
+    int r = fn(arg);
+    const char *m = isw_error_message();
+    ssize_t w = write(fds[1], m, strlen(m));
+    (void)w;
+    _exit(r & 0x7f);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return -1;
+  }
+  int status = 0, done = 0;
+  for (int i = 0; i < 600 && !done; ++i) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      done = 1;
+    } else {
+      struct timespec ts = {0, 100000000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  if (!done) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  size_t used = 0;
+  ssize_t k;
+  while (used + 1 < n && (k = read(fds[0], msg + used, n - 1 - used)) > 0) used += (size_t)k;
+  msg[used] = '\0';
+  close(fds[0]);
+  if (!done || !WIFEXITED(status)) return -1;
+  *rc = WEXITSTATUS(status);
+  return 0;
+}
+
+static int load_spec_file(const char *path) {
+  isw_spec *s = NULL;
+  int rc = isw_spec_load(&s, path, NULL, 0);
+  isw_spec_destroy(&s);
+  return rc;
+}
+
+/* The spec at `path` must be refused at once with ISW_EUSAGE and one line
+ * "PATH: cannot read spec file (it is KIND; a spec must be a regular file)". */
+static void expect_special_spec_refused(const char *path, const char *kind) {
+  int rc = -1;
+  char msg[1200], want[900];
+  int ended = call_bounded(&rc, msg, sizeof msg, load_spec_file, path) == 0;
+  snprintf(want, sizeof want, "%s: cannot read spec file (it is %s; a spec must be a regular file)", path, kind);
+  EXPECT(ended, "loading a special file as the spec ends (no hang, no unbounded read)");
+  EXPECT(rc == ISW_EUSAGE, "a special file as the spec is ISW_EUSAGE (exit status 2)");
+  EXPECT(strcmp(msg, want) == 0, "the one-line message names the file and says it must be a regular file");
+  if (!ended || rc != ISW_EUSAGE || strcmp(msg, want) != 0)
+    fprintf(stderr, "\n  %s: %s, rc %d, message: %s\n", path, ended ? "ended" : "did not end", rc, msg);
+}
+
+static void test_special_spec_files_are_refused(void) {
+  char dir[600], fifo[700], dev[700];
+  snprintf(dir, sizeof dir, "%s", isw_test_tmpdir());
+  snprintf(fifo, sizeof fifo, "%s/spec.fifo", dir);
+  snprintf(dev, sizeof dev, "%s/spec.zero", dir);
+  EXPECT_FATAL(mkfifo(fifo, 0600) == 0, "a FIFO can be made in the test's folder");
+  expect_special_spec_refused(fifo, "a FIFO");
+  /* a private node of the zero device (1, 5): endless input, never /dev/zero itself */
+  if (mknod(dev, S_IFCHR | 0600, makedev(1, 5)) == 0) {
+    expect_special_spec_refused(dev, "a character device");
+    remove(dev);
+  } else {
+    fprintf(stderr, "\n  (mknod not permitted here: the character-device case is skipped) ");
+  }
+  /* a regular file past the size limit is refused before it is read */
+  char big[700];
+  snprintf(big, sizeof big, "%s/big.ini", dir);
+  FILE *f = fopen(big, "w");
+  EXPECT_FATAL(f != NULL, "the temp file can be written");
+  fputs(HEAD, f);
+  for (long i = (long)strlen(HEAD); i <= ISW_SPEC_MAX_BYTES; i += 64) fprintf(f, "%63s\n", "#");
+  fclose(f);
+  isw_spec *s = NULL;
+  char want[900];
+  snprintf(want, sizeof want, "%s: cannot read spec file (it has ", big);
+  EXPECT(isw_spec_load(&s, big, NULL, 0) == ISW_EUSAGE && s == NULL &&
+             strncmp(isw_error_message(), want, strlen(want)) == 0 &&
+             strstr(isw_error_message(), "a spec has at most 1048576)") != NULL,
+         "a spec file larger than ISW_SPEC_MAX_BYTES is refused, naming its size and the limit");
+  remove(big);
+  remove(fifo);
+  remove(dir);
+}
+
+static void test_impossible_data_size_is_a_usage_error(void) {
+  /* every bound holds (n_train <= 1e8, x_dim <= 1e6), the product cannot be allocated */
+  isw_spec *s = parse_ok("[sweep]\ntasks = deq\nwidths = 4\ntrain_iters = 2\ntest_iters = 0:4\n"
+                         "[deq]\nn_train = 100000000\nx_dim = 1000000\n");
+  EXPECT_FATAL(s != NULL && s->groups[0].task->validate != NULL, "the spec parses and deq validates its data");
+  isw_error_clear();
+  int rc = s->groups[0].task->validate(&s->groups[0].configs[0]);
+  const char *m = isw_error_message();
+  if (rc == ISW_EUSAGE) {
+    rc = isw_spec_validate(s);
+    EXPECT(strncmp(isw_error_message(), "t.ini:6: [deq] teacher data: ", 29) == 0,
+           "isw_spec_validate locates the family's message at the task's section, FILE:LINE: what");
+  }
+  EXPECT(rc == ISW_EUSAGE, "a data set too large to hold is a usage error at validation (exit 2), not out of memory");
+  EXPECT(strstr(m, "n_train * x_dim") && strstr(m, "(the limit for one data set; use fewer rows or a smaller x_dim)") &&
+             !strchr(m, '\n'),
+         "the one-line message names the product and says what to do");
+  if (rc != ISW_EUSAGE) fprintf(stderr, "\n  rc %d, message: %s\n", rc, m);
+  isw_spec_destroy(&s);
 }
 
 /* ---- good input ---------------------------------------------------------- */
@@ -479,6 +707,8 @@ static void test_canonical_text_ignores_spelling(void) {
   const char *b = "# the same sweep, spelled differently\r\n"
                   "[linear-meta]\n"
                   "  tasks=8   ; inline comment\n"
+                  "widths = 16:32:x2\n"
+                  "sigma_w = 0.50\n"
                   "\n"
                   "[sweep]\n"
                   "seeds = 0,1\n"
@@ -486,10 +716,7 @@ static void test_canonical_text_ignores_spelling(void) {
                   "train_iters = 5:5\n"
                   "tasks = linear-meta\n"
                   "delta_n = 1:5:4,20\n"
-                  "output = elsewhere.h5\n"
-                  "[linear-meta]\n"
-                  "widths = 16:32:x2\n"
-                  "sigma_w = 0.50\n";
+                  "output = elsewhere.h5\n";
   isw_spec *sa = parse_ok(a), *sb = parse_ok(b);
   EXPECT_FATAL(sa && sb, "both spellings parse");
   EXPECT(strcmp(sa->canonical, sb->canonical) == 0,
@@ -645,6 +872,66 @@ static void test_several_tasks_make_several_groups(void) {
   isw_spec_destroy(&s);
 }
 
+/* Records every config isw_spec_each_data_set hands over; fails on call stop_at. */
+typedef struct {
+  const isw_config *seen[4096];
+  int n, stop_at;
+} visit_log;
+
+static int visit(const isw_config *c, void *user) {
+  visit_log *log = user;
+  if (log->n < 4096) log->seen[log->n] = c;
+  log->n++;
+  return log->n == log->stop_at ? 7 : 0;
+}
+
+static void test_data_errors_are_located(void) {
+  char text[800];
+  snprintf(text, sizeof text, "[sweep]\ntasks = linear-meta, deq\nwidths = 4\ntrain_iters = 2\ntest_iters = 0:4\n"
+                              "[deq]\ndataset = file\ndata_file = %s/no-such-file.h5\n", isw_test_tmpdir());
+  isw_spec *s = parse_ok(text);
+  EXPECT_FATAL(s != NULL, "the spec parses");
+  EXPECT(strcmp(s->where[0], "t.ini:2") == 0 && strcmp(s->where[1], "t.ini:6") == 0,
+         "a group's location is its section, else the sweep.tasks line");
+  EXPECT(isw_spec_validate(s) == ISW_EUSAGE, "a missing data file is a usage error at validation");
+  EXPECT(strncmp(isw_error_message(), "t.ini:6: [deq] data file '", 26) == 0 &&
+             strstr(isw_error_message(), "no-such-file.h5' cannot be read (No such file or directory)") != NULL,
+         "the message is located at the task's section: FILE:LINE: what (why)");
+  if (strncmp(isw_error_message(), "t.ini:6: ", 9) != 0) fprintf(stderr, "\n  message: %s\n", isw_error_message());
+  isw_spec_destroy(&s);
+}
+
+static void test_each_data_set_is_visited_once(void) {
+  /* deq: 2 widths x 2 grad modes x 3 datasets x 100 seeds; data_id follows dataset and seed only */
+  isw_spec *s = parse_ok("[sweep]\ntasks = linear-meta, deq\nwidths = 4,8\ntrain_iters = 2\ntest_iters = 0:4\n"
+                         "seeds = 0:99\n[deq]\ngrad = unrolled,implicit\nn_train = 16,32,64\n");
+  EXPECT_FATAL(s != NULL, "the spec parses");
+  visit_log log;
+  memset(&log, 0, sizeof log);
+  EXPECT(isw_spec_each_data_set(s, visit, &log) == 0, "a walk whose callback succeeds returns 0");
+  /* expected: brute force, the first config of each data_id in row order, group by group */
+  int want = 0, in_order = 1;
+  for (int g = 0; g < s->n_groups; ++g) {
+    const isw_spec_group *grp = &s->groups[g];
+    for (int i = 0; i < grp->n_configs; ++i) {
+      int first = 1;
+      for (int j = 0; j < i && first; ++j) first = grp->configs[j].data_id != grp->configs[i].data_id;
+      if (!first) continue;
+      in_order &= want < log.n && want < 4096 && log.seen[want] == &grp->configs[i];
+      want++;
+    }
+  }
+  EXPECT(log.n == want, "the callback runs once per distinct data set of each group");
+  EXPECT(in_order, "with the first config of each data set, in row order, groups in order");
+  EXPECT(want < isw_spec_n_configs(s), "(the spec has fewer data sets than configs)");
+  fprintf(stderr, "\n  (%d data sets in %lld configs) ", want, (long long)isw_spec_n_configs(s));
+  memset(&log, 0, sizeof log);
+  log.stop_at = 3;
+  EXPECT(isw_spec_each_data_set(s, visit, &log) == 7 && log.n == 3,
+         "the walk stops at the first failure and returns its code");
+  isw_spec_destroy(&s);
+}
+
 static void test_sweep_keys_take_their_values(void) {
   isw_spec *s = parse_ok(HEAD "seed = 18446744073709551615\nteam_width = 0\nteam_ranks = 4\n"
                               "delta_n = -1,1:5:2\nflop_rate = 1.5e10\noutput = a,b.h5\n");
@@ -700,6 +987,13 @@ int main(int argc, char **argv) {
       {"range beyond the limit is refused", test_range_beyond_the_limit_is_refused},
       {"grid beyond max_configs is refused", test_grid_beyond_max_configs_is_refused},
       {"duplicate key is refused", test_duplicate_key_is_refused},
+      {"duplicate key among many is found", test_duplicate_key_among_many_is_found},
+      {"duplicate section is refused", test_duplicate_section_is_refused},
+      {"text after a section header is refused", test_text_after_section_header_is_refused},
+      {"stray line ends and marks are refused", test_stray_line_ends_and_marks_are_refused},
+      {"control characters in texts are refused", test_control_characters_in_texts_are_refused},
+      {"full int64 range is refused", test_full_int64_range_is_refused},
+      {"huge counts are not echoed in full", test_huge_counts_are_not_echoed_in_full},
       {"continuation line is refused", test_continuation_line_is_refused},
       {"long line is refused", test_long_line_is_refused},
       {"syntax error is refused", test_syntax_error_is_refused},
@@ -709,6 +1003,8 @@ int main(int argc, char **argv) {
       {"unknown choice is refused", test_unknown_choice_is_refused},
       {"bad override is refused", test_bad_override_is_refused},
       {"unreadable file is refused", test_unreadable_file_is_refused},
+      {"special files as the spec are refused", test_special_spec_files_are_refused},
+      {"impossible data size is a usage error", test_impossible_data_size_is_a_usage_error},
       {"default spec parses", test_default_spec_parses},
       {"ranges expand", test_ranges_expand},
       {"grid is the product of its axes", test_grid_is_the_product_of_its_axes},
@@ -721,6 +1017,8 @@ int main(int argc, char **argv) {
       {"choices become axes", test_choices_become_axes},
       {"several tasks make several groups", test_several_tasks_make_several_groups},
       {"sweep keys take their values", test_sweep_keys_take_their_values},
+      {"each data set is visited once", test_each_data_set_is_visited_once},
+      {"data errors are located", test_data_errors_are_located},
       {"real files load", test_real_files_load},
       {NULL, NULL},
   };

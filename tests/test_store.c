@@ -6,6 +6,7 @@
  * `test_store --write-sample PATH` (under mpiexec) instead writes a small
  * sample file with every status, plus PATH.bad with a duplicated config id,
  * for tests/check_h5py.py. */
+#define _XOPEN_SOURCE 700 /* mknod, S_IFCHR */
 #include <dirent.h>
 #include <errno.h>
 #include <hdf5.h>
@@ -16,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "isweep/error.h"
@@ -342,7 +345,7 @@ static int world_size(void) {
   return s;
 }
 
-static const isw_store_meta test_meta = {"isweep run --test", 0};
+static const isw_store_meta test_meta = {"isweep run --test", 0, NULL};
 
 /* Create `path` from ts and write rows (see write_rows), then close.  0 or an error. */
 static int make_file(const char *path, const test_spec *ts, int upto) {
@@ -811,7 +814,7 @@ static void test_open_resumes_and_bumps_runs(void) {
   CU_ASSERT_EQUAL_FATAL(make_spec(&ts, NULL), 0);
   CU_ASSERT_EQUAL_FATAL(make_file(path, &ts, 3), 0);
   isw_store *s = NULL;
-  isw_store_meta meta = {"isweep run --resume", 5};
+  isw_store_meta meta = {"isweep run --resume", 5, NULL};
   CU_ASSERT_EQUAL_FATAL(isw_store_open(&s, path, &ts.spec, &meta, MPI_COMM_WORLD), 0);
   uint8_t st[8];
   CU_ASSERT_EQUAL(isw_store_read_status(s, 0, st), 0);
@@ -915,6 +918,184 @@ static void test_large_spec_text(void) {
   remove_dir(dir);
 }
 
+/* ---- issue 8: special paths, leftover temporaries, MPI failures --------- */
+
+/* Nothing but a regular file is replaced: a private device node (char 1,3,
+ * made here, never /dev/null), a FIFO, a symbolic link; each left as it was. */
+static void test_create_never_replaces_special_files(void) {
+  const char *dir = isw_test_tmpdir();
+  char dev[600], fifo[600], link_[600], target[600];
+  snprintf(dev, sizeof dev, "%s/devnode", dir);
+  snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+  snprintf(link_, sizeof link_, "%s/link.h5", dir);
+  snprintf(target, sizeof target, "%s/target.h5", dir);
+  test_spec ts;
+  CU_ASSERT_EQUAL_FATAL(make_spec(&ts, NULL), 0);
+  int have_dev = 0;
+  if (world_rank() == 0) {
+    have_dev = mknod(dev, S_IFCHR | 0600, makedev(1, 3)) == 0;
+    if (!have_dev) printf("\n  (cannot mknod here: %s; device case not run)\n", strerror(errno));
+    CU_ASSERT_EQUAL(mkfifo(fifo, 0600), 0);
+  }
+  MPI_Bcast(&have_dev, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  CU_ASSERT_EQUAL_FATAL(make_file(target, &ts, 2), 0);
+  if (world_rank() == 0) CU_ASSERT_EQUAL(symlink(target, link_), 0);
+  MPI_Barrier(MPI_COMM_WORLD);
+  fingerprint tfp = file_fingerprint(target);
+  const char *paths[3] = {dev, fifo, link_};
+  const char *why[3] = {"is not a regular file but a character device", "is not a regular file but a FIFO",
+                        "is a symbolic link"};
+  for (int i = have_dev ? 0 : 1; i < 3; ++i) {
+    struct stat before, after;
+    CU_ASSERT_EQUAL_FATAL(lstat(paths[i], &before), 0);
+    for (int force = 0; force <= 1; ++force) {
+      isw_store *s = NULL;
+      CU_ASSERT_EQUAL(isw_store_create(&s, paths[i], force, &ts.spec, &test_meta, MPI_COMM_WORLD), ISW_EUSAGE);
+      CU_ASSERT_PTR_NULL(s);
+      CU_ASSERT_PTR_NOT_NULL(strstr(isw_error_message(), why[i]));
+      CU_ASSERT_PTR_NOT_NULL(strstr(isw_error_message(), paths[i]));
+      MPI_Barrier(MPI_COMM_WORLD);
+      CU_ASSERT_EQUAL_FATAL(lstat(paths[i], &after), 0);
+      CU_ASSERT_EQUAL(after.st_mode, before.st_mode);
+      CU_ASSERT_EQUAL(after.st_ino, before.st_ino);
+      CU_ASSERT_EQUAL(after.st_rdev, before.st_rdev);
+    }
+  }
+  CU_ASSERT(same_fingerprint(tfp, file_fingerprint(target))); /* the link's target untouched too */
+  remove_dir(dir);
+}
+
+/* Temporaries of killed creations: removed when provably ours and dead,
+ * noted and left alone otherwise; the creation leaves none of its own. */
+static void test_leftover_temporaries(void) {
+  const char *dir = isw_test_tmpdir();
+  char path[600], host[256] = "", p[4][900], note[4096] = "";
+  snprintf(path, sizeof path, "%s/r.h5", dir);
+  test_spec ts;
+  CU_ASSERT_EQUAL_FATAL(make_spec(&ts, NULL), 0);
+  gethostname(host, sizeof host - 1);
+  long dead = 0;
+  if (world_rank() == 0) {
+    pid_t c = fork();
+    if (c == 0) _exit(0);
+    waitpid(c, NULL, 0);
+    dead = (long)c;
+  }
+  MPI_Bcast(&dead, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+  snprintf(p[0], sizeof p[0], "%s/.r.h5.isweep-tmp.%s.%ld", dir, host, dead);           /* ours, dead */
+  snprintf(p[1], sizeof p[1], "%s/.r.h5.isweep-tmp.%s.%ld", dir, host, (long)getppid()); /* alive */
+  snprintf(p[2], sizeof p[2], "%s/.r.h5.isweep-tmp.node-b.invalid.%ld", dir, dead);     /* other host */
+  snprintf(p[3], sizeof p[3], "%s/.r.h5.isweep-tmp.%s.%ld", dir, host, dead + 1000000); /* not a file */
+  FILE *notes = NULL;
+  if (world_rank() == 0) {
+    for (int i = 0; i < 3; ++i) {
+      FILE *o = fopen(p[i], "w");
+      CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+      fputs("half a file", o);
+      fclose(o);
+    }
+    CU_ASSERT_EQUAL(mkfifo(p[3], 0600), 0);
+    notes = tmpfile();
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  isw_store_meta meta = {"isweep run --test", 0, notes};
+  isw_store *s = NULL;
+  CU_ASSERT_EQUAL_FATAL(isw_store_create(&s, path, 0, &ts.spec, &meta, MPI_COMM_WORLD), 0);
+  CU_ASSERT_EQUAL(isw_store_close(&s), 0);
+  if (world_rank() == 0) {
+    rewind(notes);
+    size_t k = fread(note, 1, sizeof note - 1, notes);
+    note[k] = '\0';
+    fclose(notes);
+    CU_ASSERT_NOT_EQUAL(access(p[0], F_OK), 0);
+    for (int i = 1; i < 4; ++i) CU_ASSERT_EQUAL(access(p[i], F_OK), 0);
+    char want[1000];
+    snprintf(want, sizeof want, "removed %s", p[0]);
+    CU_ASSERT_PTR_NOT_NULL(strstr(note, want));
+    snprintf(want, sizeof want, "left %s alone: the process that made it is still running", p[1]);
+    CU_ASSERT_PTR_NOT_NULL(strstr(note, want));
+    snprintf(want, sizeof want, "left %s alone: it was made on another host", p[2]);
+    CU_ASSERT_PTR_NOT_NULL(strstr(note, want));
+    snprintf(want, sizeof want, "left %s alone: it is not a regular file", p[3]);
+    CU_ASSERT_PTR_NOT_NULL(strstr(note, want));
+    DIR *d = opendir(dir); /* nothing else: the creation's own temporary is gone */
+    int others = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+      if (strstr(e->d_name, ".isweep-tmp.") && strstr(e->d_name, ".isweep-tmp.node-b") == NULL) {
+        char full[1200];
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        others += strcmp(full, p[1]) != 0 && strcmp(full, p[3]) != 0;
+      }
+    if (d) closedir(d);
+    CU_ASSERT_EQUAL(others, 0);
+  }
+  remove_dir(dir);
+}
+
+/* MPI failures inside the store are returned as ISW_EMPI on every rank, never
+ * an abort: the test's MPI_Bcast/MPI_Allreduce (PMPI wrappers below) fail on
+ * the store's own communicator while `mpi_faults` is set, through the
+ * communicator's error handler as a real MPI error would. */
+static int mpi_faults = 0;
+
+static int store_comm(MPI_Comm comm) {
+  char name[MPI_MAX_OBJECT_NAME] = "";
+  int len = 0;
+  return PMPI_Comm_get_name(comm, name, &len) == MPI_SUCCESS && strcmp(name, ISW_STORE_COMM_NAME) == 0;
+}
+
+int MPI_Bcast(void *buf, int count, MPI_Datatype type, int root, MPI_Comm comm) {
+  if (mpi_faults && store_comm(comm)) {
+    PMPI_Comm_call_errhandler(comm, MPI_ERR_OTHER);
+    return MPI_ERR_OTHER;
+  }
+  return PMPI_Bcast(buf, count, type, root, comm);
+}
+
+int MPI_Allreduce(const void *in, void *out, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm) {
+  if (mpi_faults && store_comm(comm)) {
+    PMPI_Comm_call_errhandler(comm, MPI_ERR_OTHER);
+    return MPI_ERR_OTHER;
+  }
+  return PMPI_Allreduce(in, out, count, type, op, comm);
+}
+
+static void test_mpi_failures_are_returned(void) {
+  const char *dir = isw_test_tmpdir();
+  char path[600], other[600];
+  snprintf(path, sizeof path, "%s/mpi.h5", dir);
+  snprintf(other, sizeof other, "%s/mpi-new.h5", dir);
+  test_spec ts;
+  CU_ASSERT_EQUAL_FATAL(make_spec(&ts, NULL), 0);
+  CU_ASSERT_EQUAL_FATAL(make_file(path, &ts, 3), 0);
+  fingerprint before = file_fingerprint(path);
+  isw_store *s = NULL;
+  mpi_faults = 1;
+  CU_ASSERT_EQUAL(isw_store_open(&s, path, &ts.spec, &test_meta, MPI_COMM_WORLD), ISW_EMPI);
+  CU_ASSERT_PTR_NULL(s);
+  CU_ASSERT_PTR_NOT_NULL(strstr(isw_error_message(), "MPI: MPI_ERR_OTHER"));
+  CU_ASSERT_EQUAL(isw_store_create(&s, other, 0, &ts.spec, &test_meta, MPI_COMM_WORLD), ISW_EMPI);
+  CU_ASSERT_PTR_NULL(s);
+  mpi_faults = 0;
+  MPI_Barrier(MPI_COMM_WORLD);
+  CU_ASSERT(same_fingerprint(before, file_fingerprint(path)));
+  /* a failure at close still closes the file (no crash at MPI_Finalize), first cause kept */
+  CU_ASSERT_EQUAL_FATAL(isw_store_open(&s, path, &ts.spec, &test_meta, MPI_COMM_WORLD), 0);
+  mpi_faults = 1;
+  CU_ASSERT_EQUAL(isw_store_close(&s), ISW_EMPI);
+  mpi_faults = 0;
+  CU_ASSERT_PTR_NULL(s);
+  CU_ASSERT_PTR_NOT_NULL(strstr(isw_error_message(), "broadcasting end_time failed"));
+  MPI_Barrier(MPI_COMM_WORLD);
+  hid_t f = open_ro(path);
+  CU_ASSERT(f >= 0);
+  if (f >= 0) H5Fclose(f);
+  CU_ASSERT_EQUAL(isw_store_open(&s, path, &ts.spec, &test_meta, MPI_COMM_WORLD), 0);
+  CU_ASSERT_EQUAL(isw_store_close(&s), 0);
+  remove_dir(dir);
+}
+
 static void test_argument_checks(void) {
   CU_ASSERT_EQUAL(isw_store_close(NULL), 0);
   isw_store *none = NULL;
@@ -1005,6 +1186,12 @@ int main(int argc, char **argv) {
       {"a file copied mid-run (killed) opens, reads and resumes", test_killed_mid_run_file_opens},
       {"a spec text beyond 64 KiB is stored and compared", test_large_spec_text},
       {"bad rows and statuses are refused; close is NULL-safe", test_argument_checks},
+      {"a device node, FIFO or symbolic link is never replaced, even with overwrite",
+       test_create_never_replaces_special_files},
+      {"leftover temporaries: removed when ours and dead, noted and left otherwise",
+       test_leftover_temporaries},
+      {"MPI failures in create, open and close return ISW_EMPI on every rank",
+       test_mpi_failures_are_returned},
       {NULL, NULL}};
   return isw_test_main(argc, argv, "store", cases);
 }

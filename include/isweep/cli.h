@@ -20,6 +20,14 @@ typedef enum {
   ISW_CMD_REPORT
 } isw_command;
 
+/* --progress: how rank 0 shows progress on stderr. */
+typedef enum {
+  ISW_PROGRESS_AUTO = 0, /* bar when stderr is a terminal, else lines */
+  ISW_PROGRESS_BAR,      /* one line updated in place (carriage return) */
+  ISW_PROGRESS_LINES,    /* a full line at the start, every 10 s and at the end */
+  ISW_PROGRESS_NONE      /* no progress (the summary is still printed) */
+} isw_progress_mode;
+
 typedef struct {
   isw_command cmd;
   const char *spec_path;           /* NULL: the embedded default spec */
@@ -30,6 +38,8 @@ typedef struct {
   int retry_failed;                /* --retry-failed: also re-run failed/diverged rows */
   int force;                       /* --force: overwrite an existing results file */
   int quiet;                       /* --quiet: no progress, no summary */
+  isw_progress_mode progress;      /* --progress bar|lines|none|auto */
+  double status_every;             /* --status-every MINUTES, in seconds; 0: on SIGUSR2 only */
   int ranks;                       /* plan --ranks P (default 1) */
   const char *topic;               /* help TASK */
   const char *report_file;         /* report FILE */

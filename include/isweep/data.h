@@ -24,6 +24,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Most values one array of a data set may hold (X, y, the teacher's
+ * weights): 2^28 doubles = 2 GiB.  Larger declared sizes are ISW_EUSAGE
+ * before anything is allocated. */
+#define ISW_DATA_MAX_VALUES ((int64_t)1 << 28)
+
 typedef struct {
   char name[256];      /* "teacher", "digits" or the HDF5 file path */
   int classification;  /* 1: integer labels, softmax cross-entropy; 0: real targets, MSE */
@@ -51,7 +56,8 @@ typedef struct {
  * then y = a2ᵀ tanh(A x + a1) + noise·ε for every row, K = 1.  The teacher
  * and the training rows come from ISW_STREAM_DATA, the test rows from
  * ISW_STREAM_TEST_DATA, so the test rows do not depend on n_train.
- * Features are used as drawn (already standard). */
+ * Features are used as drawn (already standard).  n_train·x_dim, n_test·x_dim
+ * and teacher_width·x_dim above ISW_DATA_MAX_VALUES are ISW_EUSAGE. */
 int isw_data_teacher(isw_dataset **out, const isw_teacher_opts *o, uint64_t sweep_seed,
                      uint64_t data_id);
 
@@ -72,9 +78,12 @@ int isw_data_digits_file(isw_dataset **out, const char *path, double test_fracti
  * classification (labels 0..K-1, K = max label + 1 <= 10000); y of float type means
  * regression.  X may be any numeric type (read as double).  Split and
  * feature standardisation as for digits; regression targets are kept as
- * stored.  Rejected: a missing file or dataset, wrong ranks, X and y with
- * different row counts, a non-finite value, a negative label, an empty
- * split. */
+ * stored.  Rejected: a missing or non-regular file, a missing dataset,
+ * wrong ranks, X and y with different row counts, X or y with more than
+ * ISW_DATA_MAX_VALUES values, a dataset that does not store every value it
+ * declares (unwritten storage or chunks), a non-finite value, a negative
+ * label, an empty split.  Memory is bounded by the limit and by the file's
+ * content, never by a declared shape alone. */
 int isw_data_hdf5(isw_dataset **out, const char *path, double test_fraction,
                   uint64_t sweep_seed, uint64_t data_id);
 

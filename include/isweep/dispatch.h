@@ -1,7 +1,14 @@
 /* dispatch.h — rank 0's dispatcher: hands jobs out longest-first as ranks
  * become free (teams when a job needs several ranks), tracks outcomes,
- * prints progress with an ETA from the cost model, and stops handing out
- * work on a stop signal.  Runs in its own thread beside rank 0's worker. */
+ * prints progress with an ETA from the cost model, prints what every rank
+ * runs on SIGUSR2 (or every status_every seconds), and stops handing out work
+ * on a stop signal on rank 0 or in any worker's report.  Runs in its own
+ * thread beside rank 0's worker.
+ *
+ * ETA: with results of this run, the rate measured so far (cost done per
+ * second of this run); before that, `rate` (flop/s per rank from the timings
+ * an earlier run left in the file) when known; otherwise "?", never a guess
+ * from the spec's assumed flop rate. */
 #ifndef ISWEEP_DISPATCH_H
 #define ISWEEP_DISPATCH_H
 
@@ -17,12 +24,16 @@ typedef struct {
   int n_jobs;
   int n_total;   /* configs in the whole sweep */
   int n_before;  /* configs already finished before this run (resume) */
-  int quiet;     /* no progress output */
-  double progress_interval; /* seconds between plain progress lines off a terminal */
+  int quiet;     /* no progress output (status blocks on request still print) */
+  int bar;       /* 1: one progress line updated in place; 0: full lines */
+  double progress_interval; /* seconds between full progress lines */
+  double status_every;      /* seconds between status blocks; 0: only on SIGUSR2 */
+  double rate;   /* flop/s per rank measured in earlier runs (resume); 0: unknown */
   /* outputs */
   int n_ok, n_diverged, n_failed, n_interrupted; /* outcomes of this run's jobs */
   int n_dispatched;
   int stopped; /* dispatch ended early on a stop request */
+  int stop_rank; /* the rank whose report carried the stop request, or -1 (rank 0's own flag) */
   double seconds;
   int err;     /* 0, or the error that ended the dispatcher */
 } isw_dispatch;

@@ -24,7 +24,6 @@
 /* The parsed [exec] section, the ctx of a built exec task. */
 typedef struct isw_exec {
   char *command;       /* template as written (trimmed) */
-  char *where_command; /* its location "FILE:LINE" */
   int shell;           /* run through /bin/sh -c */
   char **words;        /* (n_words) the template split into words (not in shell mode) */
   int n_words;

@@ -38,13 +38,15 @@ typedef struct isw_spec {
   char *output;    /* results file path */
   uint64_t sweep_seed;
   int64_t team_width; /* team-capable configs with width >= this run on a team; 0 = never */
-  int team_ranks;     /* ranks per team (>= 1) */
+  int team_ranks;     /* ranks per team, 1 .. ISW_SPEC_MAX_TEAM_RANKS */
   int64_t max_configs;/* refuse to expand to more configs than this */
   int64_t *delta_n;   /* (n_delta) the ΔN values the summary reports */
   int n_delta;
   double flop_rate;   /* flop/s one rank is assumed to sustain (plan, ETA before data) */
   isw_spec_group *groups; /* (n_groups) one per task, in `tasks` order */
   int n_groups;
+  char **where;   /* (n_groups) "FILE:LINE" of each task's section (else of
+                     sweep.tasks): where messages about its configs point */
   /* tasks built from their sections (exec), freed with the spec */
   isw_task **owned_tasks;
   int n_owned_tasks;
@@ -53,8 +55,18 @@ typedef struct isw_spec {
   int n_strings;
 } isw_spec;
 
+/* Largest sweep.team_ranks: the largest team the dispatcher forms
+ * (ISW_MAX_TEAM in transport.h; dispatch.c asserts they agree). */
+#define ISW_SPEC_MAX_TEAM_RANKS 64
+
+/* Largest spec file, in bytes. */
+#define ISW_SPEC_MAX_BYTES (1 << 20)
+
 /* Read and expand the spec file at `path`, or the embedded default spec when
  * path is NULL, then apply the `n_sets` overrides "SECTION.KEY=VALUE".
+ * The file must be a regular file of at most ISW_SPEC_MAX_BYTES bytes: a
+ * FIFO, device, directory or socket is refused without reading from it
+ * (ISW_EUSAGE, "PATH: cannot read spec file (it is a FIFO; ...)").
  * On success *out owns everything; on failure *out is NULL. */
 int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int n_sets);
 /* The same from text in memory; `name` is used in messages. */
@@ -70,6 +82,17 @@ const char *isw_spec_default_text(void);
  * and never more than `limit` values. Caller frees *out. */
 int isw_spec_expand_ints(int64_t **out, int *n, const char *text, int64_t limit);
 int isw_spec_expand_reals(double **out, int *n, const char *text, int64_t limit);
+
+/* Call fn(c, user) once per distinct data set of each group (configs with
+ * the same data_id), with the first such config in row order, groups in
+ * order.  Returns 0, the first non-zero value fn returns (then it stops), or
+ * ISW_ENOMEM.  Linear in the number of configs (a hash set of data_id). */
+int isw_spec_each_data_set(const isw_spec *spec, int (*fn)(const isw_config *c, void *user), void *user);
+
+/* Run each family's validate once per distinct data set (see above); a
+ * usage error is re-raised located at the group's section,
+ * "FILE:LINE: [deq] data file ...".  Returns 0 or the first error. */
+int isw_spec_validate(const isw_spec *spec);
 
 /* Total number of configs over all groups. */
 int64_t isw_spec_n_configs(const isw_spec *spec);

@@ -16,19 +16,32 @@
  *   /TASK/<each task scalar>  float64 (C)
  *   /TASK/<each task curve>   float64 (C, T), dim 1 attached to test_iters
  * Every dataset is contiguous, allocated and filled at creation (status
- * pending, floats NaN), and the file is flushed once; afterwards ranks only do
- * independent writes of their own rows, so a file killed mid-run opens. */
+ * pending, floats NaN); afterwards ranks only do independent writes of their
+ * own rows, so a file killed mid-run opens.
+ *
+ * Creation never leaves a broken file at the output path: rank 0 builds the
+ * whole file in memory, writes it to DIR/.NAME.isweep-tmp.HOST.PID beside the
+ * output, fsyncs it and only then moves it into place (rename over an old
+ * results file with --force: the old one stays until the new one is
+ * complete), and every rank opens it.  The path holds either nothing (or the
+ * old file) or a complete file.  Nothing but a regular file is ever
+ * replaced, and the only file removed on failure is the temporary this run
+ * made (checked by inode). */
 #ifndef ISWEEP_STORE_H
 #define ISWEEP_STORE_H
 
 #include <mpi.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "isweep/spec.h"
 #include "isweep/task.h"
 
 #define ISW_SCHEMA_VERSION 1
 #define ISW_HOST_LEN 64 /* host column width, '\0' included */
+/* The name of the store's own communicator (a duplicate of the caller's,
+ * set to return errors: MPI failures become ISW_EMPI, never an abort). */
+#define ISW_STORE_COMM_NAME "isweep results file"
 
 typedef struct isw_store isw_store;
 
@@ -36,18 +49,27 @@ typedef struct isw_store isw_store;
 typedef struct {
   const char *command_line; /* argv joined by spaces */
   int mpi_size;
+  FILE *notes; /* rank 0's notes on leftover temporaries removed or left alone; NULL: none */
 } isw_store_meta;
 
 /* Create `path` and lay out every group of `spec` at full size, write the
- * attributes, flush.  Collective over comm.  If the file exists and
- * `overwrite` is 0: ISW_EUSAGE ("exists; use --resume or --force"), file
- * untouched. */
+ * attributes (see above: made under a temporary name, then moved into
+ * place).  Collective over comm.  ISW_EUSAGE, path untouched: the file
+ * exists and `overwrite` is 0 ("exists; use --resume or --force"), or the
+ * path is anything but a regular file (device, FIFO, socket, directory,
+ * symbolic link) whatever `overwrite` says, or its folder is missing or not
+ * writable.  ISW_EIO on a full disk (the message says ENOSPC), path as it
+ * was.  First, on rank 0, temporaries of killed creations of the same path
+ * are removed when provably dead (same host, pid gone) and noted on
+ * meta->notes; others are only noted.  MPI failures give ISW_EMPI. */
 int isw_store_create(isw_store **out, const char *path, int overwrite, const isw_spec *spec,
                      const isw_store_meta *meta, MPI_Comm comm);
 /* Open an existing results file to resume `spec`.  Collective.  ISW_EUSAGE
  * when it is not an isweep file, has another schema version, or its
  * spec_canonical differs from spec->canonical (the message names the first
- * differing line); the file is then untouched. Updates `runs` and mpi_size. */
+ * differing line); the file is then untouched. Updates `runs` and mpi_size.
+ * Like create, rank 0 first removes (or notes) leftover temporaries of
+ * killed creations of `path`. */
 int isw_store_open(isw_store **out, const char *path, const isw_spec *spec,
                    const isw_store_meta *meta, MPI_Comm comm);
 /* Read group g's status column into status (n_configs).  Independent. */

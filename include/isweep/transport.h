@@ -3,7 +3,10 @@
  * hands out jobs, team memberships and the stop order.  Every wait polls with
  * a growing sleep (50 us .. 5 ms), so no rank spins a core while it waits.
  * Thread use: the dispatcher runs in its own thread on rank 0 (MPI is
- * initialised with MPI_THREAD_MULTIPLE); it uses only the *_dispatch calls. */
+ * initialised with MPI_THREAD_MULTIPLE); it uses only the *_dispatch calls.
+ * Errors: every communicator made here returns MPI errors (MPI_ERRORS_RETURN,
+ * which main sets on MPI_COMM_WORLD too) and each failed MPI call becomes
+ * ISW_EMPI with a message naming the call and MPI's description. */
 #ifndef ISWEEP_TRANSPORT_H
 #define ISWEEP_TRANSPORT_H
 
@@ -28,6 +31,7 @@ typedef struct {
   int group, row;
   int status;     /* isw_status of that row */
   double seconds; /* its wall time */
+  int stop;       /* nonzero: a stop signal reached this rank (stop the sweep) */
 } isw_report;
 
 typedef struct {
@@ -37,6 +41,10 @@ typedef struct {
   MPI_Request pending; /* dispatcher's posted receive */
   isw_report inbox;
 } isw_transport;
+
+/* 0 when rc is MPI_SUCCESS; otherwise ISW_EMPI with the message "MPI error
+ * in WHAT: MPI's error string" (raised through isw_error_raise). */
+int isw_transport_mpi_error(int rc, const char *what);
 
 /* Collective over world: duplicate the communicators. */
 int isw_transport_init(isw_transport *t, MPI_Comm world);
@@ -50,6 +58,9 @@ int isw_transport_wait_assign(isw_transport *t, isw_assign *a);
  * MPI_COMM_SELF for a team of one.  Free with isw_transport_team_free. */
 int isw_transport_team_comm(isw_transport *t, const isw_assign *a, MPI_Comm *team);
 void isw_transport_team_free(MPI_Comm *team);
+/* Collective over `team` (nothing to do for MPI_COMM_SELF): *flag becomes
+ * nonzero on every member when it was nonzero on any. */
+int isw_transport_team_any(MPI_Comm team, int *flag);
 
 /* Dispatcher side (rank 0, its own thread). */
 /* Non-blocking: *got = 1 and the report and its sender when one arrived. */

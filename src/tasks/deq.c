@@ -1109,6 +1109,8 @@ static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   double bwd_iters = 0.0, loss = NAN;
   int64_t pos = ntr, unconv = 0, step = 0;
   for (step = 1; step <= k.steps; ++step) {
+    /* a stop request abandons the config: the sweep leaves it pending for --resume */
+    ISW_CHECK(!isw_stop_requested(), ISW_EINTERRUPT, "deq: stopped by a signal at step %lld", (long long)step);
     const double *xs = ds->x_train, *ys = ds->y_train;
     const int32_t *ls = ds->label_train;
     if (b < ntr) {

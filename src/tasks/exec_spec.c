@@ -393,6 +393,13 @@ static int executable(const char *path) {
   return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
+/* A usage error without location: isw_spec_validate prefixes the section's. */
+#define NOLOC(...)                                                              \
+  do {                                                                          \
+    err = isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__, __VA_ARGS__); \
+    goto cleanup;                                                               \
+  } while (0)
+
 static int exec_validate(const isw_config *c) {
   int err = 0;
   const isw_exec *x = c->task->ctx;
@@ -400,10 +407,10 @@ static int exec_validate(const isw_config *c) {
   if (strchr(prog, '/')) {
     struct stat st;
     if (stat(prog, &st) != 0)
-      FAIL(x->where_command, "program '%.200s' does not exist (give its path relative to the directory isweep "
+      NOLOC("program '%.200s' in exec.command does not exist (give its path relative to the directory isweep "
            "runs in, or a name on PATH)", prog);
     if (!executable(prog))
-      FAIL(x->where_command, "program '%.200s' is not an executable file (chmod +x it, or run it through its "
+      NOLOC("program '%.200s' in exec.command is not an executable file (chmod +x it, or run it through its "
            "interpreter, e.g. python3 %.200s)", prog, prog);
     goto cleanup;
   }
@@ -418,7 +425,7 @@ static int exec_validate(const isw_config *c) {
     p += len;
     if (*p == ':') ++p;
   }
-  FAIL(x->where_command, "program '%.200s' is not found on PATH (install it, or give its path, e.g. ./%.200s)",
+  NOLOC("program '%.200s' in exec.command is not found on PATH (install it, or give its path, e.g. ./%.200s)",
        prog, prog);
 cleanup:
   return err;
@@ -707,9 +714,8 @@ int isw_exec_build(isw_task **out, const isw_task_section *sec) {
     FAIL(sec->where, "[%s] has no command (give command = PROGRAM ARGS..., e.g. command = python3 train.py "
          "--width {width} --out {output})", sec->name);
   const char *cw = sec->wheres[own_at[OK_COMMAND]];
-  e->x.where_command = keepf(e, "%s", cw);
   e->x.command = keep(e, trim_dup(sec->values[own_at[OK_COMMAND]]));
-  ISW_CHECK(e->x.command && e->x.where_command, ISW_ENOMEM, "out of memory");
+  ISW_CHECK(e->x.command != NULL, ISW_ENOMEM, "out of memory");
   for (int k = OK_CONT; k < N_OWN; ++k) {
     if (own_at[k] < 0) continue;
     int prev = k == OK_CONT ? OK_COMMAND : k - 1;

@@ -295,6 +295,16 @@ enum { PS_TRAIN_N, PS_TEST_N, PS_TRAIN_LIM, PS_TEST_LIM, PS_LIM_FAIL, PS_FIXED }
 #define PS_PCROSS(J) (PS_FIXED + 4 * (J))
 #define PS_LEN(J) (PS_FIXED + 5 * (J))
 
+/* A stop request abandons a one-rank config between tasks (the sweep sets it
+ * back to pending for --resume).  A team's members could see the request at
+ * different moments and part ways in a collective, so a team config finishes. */
+static int lm_check_stop(const lm_solver *v) {
+  int err = 0;
+  ISW_CHECK(v->P > 1 || !isw_stop_requested(), ISW_EINTERRUPT, "linear-meta: stopped by a signal");
+cleanup:
+  return err;
+}
+
 static int lm_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   int err = 0;
   lm_solver sv = {.comm = team, .P = 1, .rank = 0, .ls = NULL, .dls = NULL};
@@ -360,6 +370,7 @@ static int lm_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   ISW_ALLOC(ctr, (size_t)n_own * q + 1);
   double lip_loc = 0.0, lip = 0.0;
   for (int o = 0; o < n_own; ++o) {
+    ISW_CALL(lm_check_stop(&sv));
     own[o] = (lm_data){.k = ktr + (size_t)o * s * d, .q = qtr + (size_t)o * q * d,
                        .b = btr + (size_t)o * s, .c = ctr + (size_t)o * q};
     ISW_CALL(lm_draw_task(&own[o], wvec, mu, &D, c->sweep_seed, c->data_id, ISW_STREAM_DATA, own_t[o]));
@@ -382,6 +393,7 @@ static int lm_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   ISW_ALLOC(resq, q);
   ISW_ALLOC(sc.ws, s);
   for (int o = 0; o < n_own; ++o) {
+    ISW_CALL(lm_check_stop(&sv));
     const lm_data *td = &own[o];
     double *x = A + own_row[o]; /* (q, d), ld lda: this task's block of A_N */
     for (int j = 0; j < d; ++j) memcpy(x + (size_t)j * lda, td->q + (size_t)j * q, (size_t)q * sizeof *x);
@@ -456,6 +468,7 @@ static int lm_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   ISW_ALLOC(tt.c, q);
   for (int t = 0; t < D.Tt; ++t) {
     if ((t / tpb) % sv.P != sv.rank) continue;
+    ISW_CALL(lm_check_stop(&sv));
     ISW_CALL(lm_draw_task(&tt, wvec, mu, &D, c->sweep_seed, c->data_id, ISW_STREAM_TEST_DATA, t));
     ISW_CALL(lm_eval_task(part + PS_TEST(J), &part[PS_TEST_N], &part[PS_TEST_LIM], &part[PS_LIM_FAIL],
                           NULL, 0, NULL, &tt, theta, eta, &D, &sc));
