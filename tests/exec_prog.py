@@ -10,6 +10,9 @@
   short       writes curves one value short
   undeclared  writes an extra key
   block       waits until the file --flag exists, then behaves as ok (signal/kill tests)
+  nowrite     exits 0 without writing a result
+  stale       first attempt (no result.json in its folder): writes its result, exits 3;
+              later attempts exit 0 without writing (the old result must not count)
 Deterministic: the values depend only on the arguments.
 """
 import argparse
@@ -42,6 +45,14 @@ res = {
     "rho": a.width / 64.0,
     "n_params": a.width * 3,
 }
+if a.mode == "nowrite":
+    sys.exit(0)
+if a.mode == "stale":
+    if os.path.exists("result.json"):
+        sys.exit(0)
+    with open(a.out, "w") as f:
+        json.dump(res, f)
+    sys.exit(3)
 if a.mode == "exit3":
     print("exec_prog: giving up with status 3", file=sys.stderr)
     sys.exit(3)

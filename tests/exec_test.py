@@ -162,7 +162,7 @@ command = /usr/bin/python3 %(prog)s --mode {mode}
 command_2 = --width {width} --seed {seed} --test-iters {test_iters} --out {output} --tag %(tag)s
 widths = 4,8
 train_iters = 5
-mode = ok,diverged,exit3,segv,sleep,garbage,short,undeclared
+mode = ok,diverged,exit3,segv,sleep,garbage,short,undeclared,nowrite,stale
 curves = train_loss, test_loss
 scalars = score, rho, n_params
 timeout = 20
@@ -179,6 +179,8 @@ EXPECT = {
     "sleep": (4, r"^timeout after 20 s; log r\.h5\.runs/[0-9a-f]{16}/stderr\.log$"),
     "garbage": (4, r"^malformed result file \(line 1: .*\); log r\.h5\.runs/[0-9a-f]{16}/stderr\.log$"),
     "short": (4, r"^curve 'test_loss' has 2 values where test_iters has 3; log r\.h5\.runs/[0-9a-f]{16}/stderr\.log$"),
+    "nowrite": (4, r"^no result file \(No such file or directory\); log r\.h5\.runs/[0-9a-f]{16}/stderr\.log$"),
+    "stale": (4, r"^exit status 3; log r\.h5\.runs/[0-9a-f]{16}/stderr\.log$"),
     "undeclared": (4, r"^undeclared key 'surprise' in the result file \(declare it in curves or scalars\); "
                       r"log r\.h5\.runs/[0-9a-f]{16}/stderr\.log$"),
 }
@@ -210,6 +212,18 @@ def test_failures(np_):
     if tagged(tag):
         fail("programs left running: %s" % tagged(tag))
     print("no program left running")
+    # retry the failed rows: the stale program exits 0 without a new result this time
+    p = run(mpirun(np_, "run", spec, "--resume", "--retry-failed"))
+    if p.returncode != 0:
+        fail("retry: exit status %d: %s" % (p.returncode, p.stderr[-800:]))
+    r = rows(out)
+    for i, mode in enumerate(r["mode"]):
+        if mode != "stale":
+            continue
+        print("stale retry width %d: status %d message %r" % (r["width"][i], r["status"][i], r["message"][i]))
+        if r["status"][i] != 4 or not r["message"][i].startswith(
+                "no new result file (result.json is from an earlier attempt)"):
+            fail("a result file left by an earlier attempt was taken for the retry's")
     shutil.rmtree(d)
     print("PASS")
 
