@@ -7,7 +7,8 @@
   exec_test.py signal        SIGUSR1 to mpirun while programs run -> exit 75, rows pending, no
                              program left (ps); resume completes
   exec_test.py kill          SIGKILL of mpirun while programs run -> no program left (ps)
-  exec_test.py torch         jobs/exec-torch-deq.ini, shortened; exit 77 (skipped) without torch
+  exec_test.py torch         deq_torch.py's gradients vs finite differences, then
+                             jobs/exec-torch-deq.ini shortened; exit 77 (skipped) without torch
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).
 """
@@ -307,6 +308,13 @@ def test_torch():
     except ImportError:
         print("SKIP: torch is not importable (jobs/install-deps.sh --with-torch installs it)")
         sys.exit(SKIP)
+    for solver in ("fixed", "anderson"):
+        p = run(["/usr/bin/python3", os.path.join(SRC, "examples", "deq_torch.py"), "--width", "8",
+                 "--train-iters", "5", "--test-iters", "0", "--check-grad", "--solver", solver])
+        err = json.loads(p.stdout)
+        print("deq_torch.py %s: max relative error against finite differences %s" % (solver, err))
+        if not (err["unrolled"] < 1e-5 and err["implicit"] < 1e-5):
+            fail("a gradient of deq_torch.py disagrees with finite differences")
     d = tempfile.mkdtemp(prefix="isw_exec_")
     out = os.path.join(d, "torch.h5")
     spec = os.path.join(SRC, "jobs", "exec-torch-deq.ini")

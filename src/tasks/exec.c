@@ -465,7 +465,8 @@ int isw_exec_run(isw_result *res, const isw_config *c, MPI_Comm team) {
     if (chdir(workdir) != 0) _exit(126);
     execvpe(argv[0], argv, env);
     static const char m[] = "isweep: cannot run the program: ";
-    const char *e = strerror(errno);
+    const char *e = strerrorname_np(errno); /* a static name: no locale lock after fork */
+    if (!e) e = "exec failed";
     ssize_t w1 = write(2, m, sizeof m - 1), w2 = write(2, argv[0], strlen(argv[0])), w3 = write(2, ": ", 2),
             w4 = write(2, e, strlen(e)), w5 = write(2, "\n", 1);
     (void)w1, (void)w2, (void)w3, (void)w4, (void)w5;
