@@ -21,9 +21,13 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 
-import torch
+try:
+    import torch  # optional: python3-torch
+except ImportError:
+    sys.exit("deq_torch.py needs PyTorch: jobs/install-deps.sh --with-torch installs Debian's python3-torch")
 
 D_IN, N_TRAIN, N_TEST, NOISE = 16, 256, 1024, 0.1
 

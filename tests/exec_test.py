@@ -304,7 +304,7 @@ def test_kill():
 
 def test_torch():
     try:
-        import torch  # noqa: F401
+        import torch  # noqa: F401  # optional: python3-torch
     except ImportError:
         print("SKIP: torch is not importable (jobs/install-deps.sh --with-torch installs it)")
         sys.exit(SKIP)
