@@ -160,8 +160,8 @@ static void test_kernels_match_reference(void) {
       double *c0 = malloc(sizeof(double) * 200);
       memcpy(c0, c1, sizeof(double) * 200);
       int64_t lda = ta ? m : k, ldb = tb ? k : n;
-      isw_deq_gemm(0, ta, tb, m, n, k, 0.7, a, lda, b, ldb, 0.3, c0, n);
-      isw_deq_gemm(1, ta, tb, m, n, k, 0.7, a, lda, b, ldb, 0.3, c2, n);
+      isw_nn_gemm(0, ta, tb, m, n, k, 0.7, a, lda, b, ldb, 0.3, c0, n);
+      isw_nn_gemm(1, ta, tb, m, n, k, 0.7, a, lda, b, ldb, 0.3, c2, n);
       CU_ASSERT(isw_test_rel_diff(c0, c2, m * n, 1e-300) < 1e-13);
       free(c0);
     }
@@ -354,12 +354,12 @@ static void test_workspace_memory(void) {
 
 /* Adam against the textbook update with bias correction. */
 static void test_adam(void) {
-  isw_deq_adam *a = NULL;
-  CU_ASSERT_FATAL(isw_deq_adam_create(&a, 2, 0.1) == 0);
+  isw_nn_adam *a = NULL;
+  CU_ASSERT_FATAL(isw_nn_adam_create(&a, 2, 0.1) == 0);
   double theta[2] = {1.0, -2.0}, ref[2] = {1.0, -2.0}, m[2] = {0, 0}, v[2] = {0, 0};
   const double g[3][2] = {{0.5, -1.0}, {0.25, 3.0}, {-0.1, 1e-3}};
   for (int t = 1; t <= 3; ++t) {
-    isw_deq_adam_step(a, theta, g[t - 1]);
+    isw_nn_adam_step(a, theta, g[t - 1]);
     for (int i = 0; i < 2; ++i) {
       m[i] = 0.9 * m[i] + 0.1 * g[t - 1][i];
       v[i] = 0.999 * v[i] + 0.001 * g[t - 1][i] * g[t - 1][i];
@@ -369,7 +369,7 @@ static void test_adam(void) {
   }
   CU_ASSERT(isw_test_rel_diff(theta, ref, 2, 1e-300) < 1e-14);
   CU_ASSERT(fabs(theta[0] - 1.0) > 0.1); /* it moved */
-  isw_deq_adam_destroy(&a);
+  isw_nn_adam_destroy(&a);
   CU_ASSERT(a == NULL);
 }
 

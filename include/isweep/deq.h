@@ -1,9 +1,9 @@
 /* deq.h — the kernels of the `deq` family (SCIENCE.md, task `deq`): the
  * deep equilibrium model, its N-step forward, the unrolled and implicit
  * gradients, and the one-pass evaluation with the n = infinity limit.
- * src/tasks/deq.c owns them together with the family (parameter table,
- * columns, cost, run); this header exists so the tests and the benchmark
- * can reach the kernels.
+ * src/tasks/deq_net.c owns them; src/tasks/deq.c owns the family
+ * (parameter table, columns, cost, run) and uses only this contract.
+ * The GEMM entry and Adam are shared with the other families (nn.h).
  *
  * Model: z_{k+1} = s(W z_k + U x + b), z_0 = 0, yhat = V z + c, with
  * s in {tanh, relu, identity}.  theta packs, in this order, W (H, H),
@@ -25,6 +25,7 @@
 
 #include <stdint.h>
 
+#include "isweep/nn.h"
 #include "isweep/rng.h"
 
 typedef enum { ISW_DEQ_TANH = 0, ISW_DEQ_RELU = 1, ISW_DEQ_IDENTITY = 2 } isw_deq_act;
@@ -38,8 +39,8 @@ typedef struct {
   isw_deq_act act;
   int classification;  /* 1: softmax cross-entropy over K classes; 0: MSE */
   int64_t n_params;    /* P */
-  double *theta;       /* (P) owned */
-  double *W, *U, *b, *V, *c; /* views into theta: (H, H), (H, D), (H), (K, H), (K) */
+  isw_real *theta;       /* (P) owned */
+  isw_real *W, *U, *b, *V, *c; /* views into theta: (H, H), (H, D), (H), (K, H), (K) */
 } isw_deq_model;
 
 int isw_deq_model_create(isw_deq_model **out, int64_t h, int64_t d, int64_t k, isw_deq_act act,
@@ -53,29 +54,25 @@ void isw_deq_block(int64_t *offset, int64_t *len, const isw_deq_model *m, int bl
 int isw_deq_model_init(isw_deq_model *m, double w_scale, isw_rng *r);
 
 /* *norm <- ||A||_2 (largest singular value, dgesvd) of A (H, H). */
-int isw_deq_spectral_norm(double *norm, const double *a /* (H, H) */, int64_t h);
+int isw_deq_spectral_norm(double *norm, const isw_real *a /* (H, H) */, int64_t h);
 /* *rho <- max |eigenvalue| of A (H, H) (dgeev, eigenvalues only). */
-int isw_deq_spectral_radius(double *rho, const double *a /* (H, H) */, int64_t h);
+int isw_deq_spectral_radius(double *rho, const isw_real *a /* (H, H) */, int64_t h);
 
 /* ---- kernels (BLAS, or plain loops when ref != 0) ------------------------- */
 
-/* C (M, N) <- alpha op(A) op(B) + beta C, row-major; op(X) = Xᵀ when tX. */
-void isw_deq_gemm(int ref, int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha,
-                  const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
-                  double *c, int64_t ldc);
 /* Y (B, M) <- X (B, Q) · Pᵀ (Q, M) + bias (M) on every row. */
-void isw_deq_affine(int ref, double *y, const double *x, const double *p, const double *bias,
+void isw_deq_affine(int ref, isw_real *y, const isw_real *x, const isw_real *p, const isw_real *bias,
                     int64_t rows, int64_t m, int64_t q);
 /* One iteration, fused: Zout (B, H) <- s(Zin (B, H) · Wᵀ + XU (B, H)); Zin NULL means 0. */
-void isw_deq_step(int ref, isw_deq_act act, double *zout, const double *zin, const double *w,
-                  const double *xu, int64_t rows, int64_t h);
+void isw_deq_step(int ref, isw_deq_act act, isw_real *zout, const isw_real *zin, const isw_real *w,
+                  const isw_real *xu, int64_t rows, int64_t h);
 /* Its backward: dA (B, H) <- G ⊙ s'(·) where S = s(·) is the step's output
  * (B, H); then, when gout != NULL, Gout (B, H) <- beta·Gout + dA · W. */
-void isw_deq_step_back(int ref, isw_deq_act act, double *da, double *gout, const double *g,
-                       const double *s, const double *w, double beta, int64_t rows, int64_t h);
+void isw_deq_step_back(int ref, isw_deq_act act, isw_real *da, isw_real *gout, const isw_real *g,
+                       const isw_real *s, const isw_real *w, double beta, int64_t rows, int64_t h);
 /* x (n) <- s(x) in place: the activation alone (tanh is a vectorised
  * expm1-based kernel when ref == 0, libm tanh when ref != 0). */
-void isw_deq_activate(int ref, isw_deq_act act, double *x, int64_t n);
+void isw_deq_activate(int ref, isw_deq_act act, isw_real *x, int64_t n);
 
 /* ---- loss and gradient --------------------------------------------------- */
 
@@ -110,26 +107,11 @@ int64_t isw_deq_work_bytes(const isw_deq_work *ws);
  * when H <= bwd->direct_width), then dtheta = uᵀ df/dtheta.  N >= 1.
  * A non-finite state gives a non-finite loss; that is data, not an error.
  * Returns ISW_EINTERNAL when B or N exceed what ws was made for. */
-int isw_deq_loss_grad(double *loss, double *grad /* (P) or NULL */, isw_deq_info *info,
-                      const isw_deq_model *m, isw_deq_work *ws, const double *x /* (B, D) */,
-                      const double *y /* (B, K) or NULL */, const int32_t *label /* (B) or NULL */,
+int isw_deq_loss_grad(double *loss, isw_real *grad /* (P) or NULL */, isw_deq_info *info,
+                      const isw_deq_model *m, isw_deq_work *ws, const isw_real *x /* (B, D) */,
+                      const isw_real *y /* (B, K) or NULL */, const int32_t *label /* (B) or NULL */,
                       int64_t rows, int64_t n_iters, isw_deq_grad mode,
                       const isw_deq_bwd_opts *bwd);
-
-/* ---- Adam ------------------------------------------------------------------ */
-
-typedef struct {
-  double lr, beta1, beta2, eps; /* defaults 0.9, 0.999, 1e-8 */
-  int64_t n, t;                 /* parameters, steps taken */
-  double *m, *v;                /* (n) first and second moments, owned */
-  double pow1, pow2;            /* beta1^t, beta2^t */
-} isw_deq_adam;
-
-int isw_deq_adam_create(isw_deq_adam **out, int64_t n, double lr);
-/* NULL-safe; NULLs the pointer. */
-void isw_deq_adam_destroy(isw_deq_adam **a);
-/* theta (n) <- theta - lr m̂ / (sqrt(v̂) + eps) after folding grad (n) into the moments. */
-void isw_deq_adam_step(isw_deq_adam *a, double *theta, const double *grad);
 
 /* ---- evaluation ---------------------------------------------------------- */
 
@@ -156,8 +138,8 @@ typedef struct {
  * n = iters[j] (ascending, >= 0) from ONE pass of max(iters) + 1
  * iterations (the extra one gives f(z_n) for the residual), then the limit.
  * Non-finite values are stored as NaN; the entries before them stay. */
-int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const double *x /* (n, D) */,
-                     const double *y /* (n, K) or NULL */, const int32_t *label /* (n) or NULL */,
+int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *x /* (n, D) */,
+                     const isw_real *y /* (n, K) or NULL */, const int32_t *label /* (n) or NULL */,
                      int64_t n, const int64_t *iters /* (T) */, int t,
                      const isw_deq_eval_opts *o);
 
