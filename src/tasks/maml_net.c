@@ -1,6 +1,6 @@
 /* maml_net.c — the maml family's numerical kernels (contract in maml.h):
  * forward, backward, Hessian-vector product (R-operator), the exact
- * second-order meta-gradient, the one-pass evaluation and Adam.
+ * second-order meta-gradient and the one-pass evaluation (Adam is nn.h's).
  * Owns no global state and never talks MPI or the results file.
  *
  * Shapes: B = tasks, M = points of the set at hand (K support or Q query),
@@ -651,17 +651,4 @@ int isw_maml_evaluate(double *query_loss, double *support_loss, double *limit_qu
   }
 cleanup:
   return err;
-}
-
-/* ---- Adam ------------------------------------------------------------------ */
-
-void isw_maml_adam_step(double *theta, double *m, double *v, const double *grad, int64_t P,
-                        int64_t t, double lr) {
-  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-  double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
-  for (int64_t q = 0; q < P; ++q) {
-    m[q] = b1 * m[q] + (1.0 - b1) * grad[q];
-    v[q] = b2 * v[q] + (1.0 - b2) * grad[q] * grad[q];
-    theta[q] -= lr * (m[q] / c1) / (sqrt(v[q] / c2) + eps);
-  }
 }
