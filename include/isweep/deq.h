@@ -27,9 +27,11 @@
 
 #include "isweep/nn.h"
 #include "isweep/rng.h"
+#include "isweep/solvers.h"
 
 typedef enum { ISW_DEQ_TANH = 0, ISW_DEQ_RELU = 1, ISW_DEQ_IDENTITY = 2 } isw_deq_act;
-typedef enum { ISW_DEQ_UNROLLED = 0, ISW_DEQ_IMPLICIT = 1 } isw_deq_grad;
+/* Gradient modes (the spec's names: unrolled, implicit, jfb, phantom). */
+typedef enum { ISW_DEQ_UNROLLED = 0, ISW_DEQ_IMPLICIT = 1, ISW_DEQ_JFB = 2, ISW_DEQ_PHANTOM = 3 } isw_deq_grad;
 
 /* The parameter blocks of theta, in storage order. */
 enum { ISW_DEQ_W, ISW_DEQ_U, ISW_DEQ_B, ISW_DEQ_V, ISW_DEQ_C, ISW_DEQ_N_BLOCKS };
@@ -76,22 +78,35 @@ void isw_deq_activate(int ref, isw_deq_act act, isw_real *x, int64_t n);
 
 /* ---- loss and gradient --------------------------------------------------- */
 
+/* How the N-step loss is computed and differentiated.  Zeroed fields keep
+ * the plain model: fwd zeroed (beta 0 reads as 1) is plain Picard, adjoint
+ * 0 is the fixed-point iteration, jac_reg 0 adds nothing. */
 typedef struct {
-  double tol;           /* implicit backward: stop when ||u_{t+1} - u_t|| <= tol ||u_{t+1}|| */
-  int64_t max_iter;     /* implicit backward: iteration cap */
+  double tol;           /* implicit backward: stop when ||u_{t+1} - u_t|| <= tol ||u_{t+1}||
+                           (picard; anderson/broyden: every row's ||F(u) - u|| <= tol ||F(u)||) */
+  int64_t max_iter;     /* implicit backward: iteration cap (evaluations of the adjoint map) */
   int64_t direct_width; /* implicit backward: H <= this solves (I - J_fᵀ) u = g per row with LAPACK */
+  isw_solver_opts fwd;  /* solver of the N forward steps (unrolled: picard only) */
+  isw_solver_kind adjoint; /* implicit: solver of u = g + J_fᵀ u (with fwd's m and lambda, beta 1) */
+  int64_t phantom_k;    /* phantom: damped steps backpropagated from z_N (jfb: 1) */
+  double phantom_damping; /* phantom: lambda of z <- (1 - lambda) z + lambda f(z) (jfb: 1) */
+  double jac_reg;       /* gamma: adds gamma · (1 / (B H)) Σ_b ||J_f(z_N,b)ᵀ eps_b||² */
+  const isw_real *probe; /* (B, H) the Hutchinson probe eps (needed when jac_reg > 0) */
 } isw_deq_bwd_opts;
 
 typedef struct {
   double state_max;  /* max |z_N| over the batch (NaN if a state is not finite) */
   int64_t bwd_iters; /* implicit: fixed-point iterations used (0 when solved directly) */
   int bwd_converged; /* implicit: 1 when the backward met tol (or was solved directly) */
+  double jac;        /* the Jacobian term gamma · (1 / (B H)) Σ ||J_fᵀ eps||² (0 without jac_reg) */
+  int64_t fwd_fallbacks, bwd_fallbacks; /* safeguard Picard steps (sample-steps) of this call */
 } isw_deq_info;
 
 typedef struct isw_deq_work isw_deq_work;
-/* Buffers for batches of up to max_rows rows and up to n_iters iterations
- * in `mode` (unrolled keeps the n_iters states; implicit keeps none, so its
- * size does not depend on n_iters). */
+/* Buffers for batches of up to max_rows rows and up to n_iters
+ * backpropagated iterations in `mode`: unrolled keeps the N states,
+ * phantom its k (jfb: 1), implicit none (its size does not depend on N).
+ * Solvers and the Jacobian term's buffers are made on first use. */
 int isw_deq_work_create(isw_deq_work **out, const isw_deq_model *m, int64_t max_rows,
                         int64_t n_iters, isw_deq_grad mode);
 void isw_deq_work_destroy(isw_deq_work **ws);
@@ -100,13 +115,24 @@ void isw_deq_work_set_reference(isw_deq_work *ws, int ref);
 /* Bytes held by the workspace. */
 int64_t isw_deq_work_bytes(const isw_deq_work *ws);
 
-/* *loss <- L(z_N) on the batch (x (B, D) with y (B, K) or label (B)); when
- * grad != NULL, grad (P) <- dL/dtheta: `unrolled` backpropagates through the
- * N iterations exactly; `implicit` treats z_N as the fixed point z* and
- * solves u = dL/dz + J_fᵀ u at z* (fixed-point iteration, or a direct solve
- * when H <= bwd->direct_width), then dtheta = uᵀ df/dtheta.  N >= 1.
- * A non-finite state gives a non-finite loss; that is data, not an error.
- * Returns ISW_EINTERNAL when B or N exceed what ws was made for. */
+/* *loss <- L on the batch (x (B, D) with y (B, K) or label (B)) at the
+ * model's output state; when grad != NULL, grad (P) <- d(L + jac)/dtheta.
+ * The N forward steps use bwd->fwd's solver from z_0 = 0, giving z_N.
+ *   unrolled: L(z_N), backpropagated exactly through the N (damped Picard)
+ *             steps; anderson/broyden forward steps are refused (EINTERNAL).
+ *   implicit: L(z_N) with z_N as the fixed point z*: u = dL/dz + J_fᵀ u at
+ *             z* (bwd->adjoint solver, or a direct solve when H <=
+ *             bwd->direct_width), then dtheta = uᵀ df/dtheta.
+ *   phantom:  L(z^(k)) with z^(0) = z_N held constant and k damped steps
+ *             z^(i+1) = (1 - lambda) z^(i) + lambda f(z^(i)) backpropagated
+ *             (Geng et al. 2021); jfb: k = 1, lambda = 1, i.e. L(f(z_N)) with
+ *             the gradient through that one application (Fung et al. 2022).
+ * jac_reg > 0 adds info->jac (computed at z_N, with bwd->probe) to the
+ * differentiated objective: through z_N too in unrolled and implicit mode,
+ * with z_N held constant in phantom and jfb mode.  *loss excludes it.
+ * N >= 1.  A non-finite state gives a non-finite loss; that is data.
+ * bwd may be NULL (unrolled with plain Picard).  Returns ISW_EINTERNAL when
+ * B or the stored steps exceed what ws was made for, ISW_ENOMEM. */
 int isw_deq_loss_grad(double *loss, isw_real *grad /* (P) or NULL */, isw_deq_info *info,
                       const isw_deq_model *m, isw_deq_work *ws, const isw_real *x /* (B, D) */,
                       const isw_real *y /* (B, K) or NULL */, const int32_t *label /* (B) or NULL */,
@@ -119,6 +145,8 @@ typedef struct {
   double limit_tol;       /* the limit: iterate until every row's residual < this */
   int64_t limit_max_iter; /* ... or this many iterations (counted from z_0) */
   double rho_w;           /* spectral radius of W: identity's direct limit is flagged when >= 1 */
+  isw_solver_opts solver; /* the test solver of the recorded steps; zeroed (beta 0 reads 1): Picard */
+  isw_solver_opts limit_solver; /* the limit's solver from the last recorded state; zeroed: Picard */
   int64_t chunk;          /* rows evaluated together (memory bound); 0 = 2048 */
 } isw_deq_eval_opts;
 
@@ -132,11 +160,15 @@ typedef struct {
   int limit_converged;          /* 1: residual < limit_tol reached (identity: rho_w < 1) */
   int64_t limit_iters;          /* iterations the limit took (0 for identity's direct solve) */
   int64_t first_nonfinite;      /* first n at which a state was non-finite, or -1 */
+  int64_t fallbacks;            /* safeguard Picard steps (sample-steps) of the recorded steps */
 } isw_deq_eval;
 
 /* Evaluate on n rows (x (n, D) with y (n, K) or label (n)) at every
  * n = iters[j] (ascending, >= 0) from ONE pass of max(iters) + 1
- * iterations (the extra one gives f(z_n) for the residual), then the limit.
+ * evaluations of f (the extra one gives f(z_n) for the residual), z_n being
+ * the iterate of o->solver after n steps (= n evaluations of f), then the
+ * limit: from the last recorded state, o->limit_solver until every row's
+ * residual < limit_tol (limit_iters counts f evaluations from z_0).
  * Non-finite values are stored as NaN; the entries before them stay. */
 int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *x /* (n, D) */,
                      const isw_real *y /* (n, K) or NULL */, const int32_t *label /* (n) or NULL */,

@@ -17,6 +17,10 @@
 #include "isweep/rng.h"
 #include "isweep/task.h"
 
+/* The stream of the Jacobian regularization's Hutchinson probes (rng.h: a
+ * task may use any stream number beyond the common ones). */
+#define DEQ_STREAM_JAC 16
+
 static int all_finite(const double *x, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     if (!isfinite(x[i])) return 0;
@@ -28,7 +32,9 @@ static int all_finite(const double *x, int64_t n) {
 enum {
   P_DATASET, P_DATA_FILE, P_TEST_FRACTION, P_N_TRAIN, P_N_TEST, P_X_DIM, P_TEACHER_WIDTH,
   P_NOISE, P_ACTIVATION, P_GRAD, P_LR, P_STEPS, P_BATCH, P_W_SCALE, P_BWD_TOL,
-  P_BWD_MAX_ITER, P_BWD_DIRECT_WIDTH, P_LIMIT_TOL, P_LIMIT_MAX_ITER, P_BLOWUP, P_N_PARAMS
+  P_BWD_MAX_ITER, P_BWD_DIRECT_WIDTH, P_LIMIT_TOL, P_LIMIT_MAX_ITER, P_BLOWUP, P_SOLVER,
+  P_TEST_SOLVER, P_SOLVER_BETA, P_SOLVER_M, P_SOLVER_LAMBDA, P_BWD_SOLVER, P_LIMIT_SOLVER,
+  P_PHANTOM_K, P_PHANTOM_DAMPING, P_JAC_REG, P_N_PARAMS
 };
 enum { DS_TEACHER = 0, DS_DIGITS = 1, DS_FILE = 2 };
 
@@ -47,8 +53,9 @@ static const isw_param_def deq_params[P_N_PARAMS] = {
     [P_NOISE] = {"noise", ISW_PARAM_REAL, "0.1", 0, 1e6, NULL, 1, "teacher: std of the Gaussian noise on targets"},
     [P_ACTIVATION] = {"activation", ISW_PARAM_ENUM, "tanh", 0, 0, "tanh|relu|identity", 0,
                       "sigma in z_{k+1} = sigma(W z_k + U x + b)"},
-    [P_GRAD] = {"grad", ISW_PARAM_ENUM, "unrolled", 0, 0, "unrolled|implicit", 0,
-                "gradient: unrolled (backprop through the N iterations) or implicit (z_N as fixed point, IFT backward)"},
+    [P_GRAD] = {"grad", ISW_PARAM_ENUM, "unrolled", 0, 0, "unrolled|implicit|jfb|phantom", 0,
+                "gradient: unrolled (backprop through the N iterations), implicit (z_N as fixed point, IFT backward), "
+                "jfb (through one application of f at z_N), phantom (phantom_k damped steps from z_N)"},
     [P_LR] = {"lr", ISW_PARAM_REAL, "0.001", 1e-12, 10, NULL, 0, "Adam learning rate"},
     [P_STEPS] = {"steps", ISW_PARAM_INT, "1000", 0, 1e9, NULL, 0, "Adam steps"},
     [P_BATCH] = {"batch", ISW_PARAM_INT, "0", 0, 1e9, NULL, 0,
@@ -67,12 +74,33 @@ static const isw_param_def deq_params[P_N_PARAMS] = {
                           "n = infinity: iteration cap (counted from z_0); limit_converged = 0 when hit"},
     [P_BLOWUP] = {"blowup", ISW_PARAM_REAL, "1e6", 1, 1e300, NULL, 0,
                   "training diverges when max |z_N| exceeds this (or a loss/gradient is not finite)"},
+    [P_SOLVER] = {"solver", ISW_PARAM_ENUM, "picard", 0, 0, "picard|anderson|broyden", 0,
+                  "inner solver of the N training steps (each step one f evaluation); unrolled needs picard"},
+    [P_TEST_SOLVER] = {"test_solver", ISW_PARAM_ENUM, "same", 0, 0, "same|picard|anderson|broyden", 0,
+                       "inner solver of the evaluation's n steps (same: the training solver)"},
+    [P_SOLVER_BETA] = {"solver_beta", ISW_PARAM_REAL, "1", 1e-6, 1, NULL, 0,
+                       "picard damping / anderson mixing beta: z <- (1 - beta) z + beta f(z) (training and test)"},
+    [P_SOLVER_M] = {"solver_m", ISW_PARAM_INT, "5", 1, 1000, NULL, 0,
+                    "anderson / broyden memory (iterates or rank-one updates kept)"},
+    [P_SOLVER_LAMBDA] = {"solver_lambda", ISW_PARAM_REAL, "1e-8", 0, 1e6, NULL, 0,
+                         "anderson regularization of the least-squares step, relative to the mean of diag(G^T G)"},
+    [P_BWD_SOLVER] = {"bwd_solver", ISW_PARAM_ENUM, "picard", 0, 0, "picard|anderson|broyden", 0,
+                      "implicit: solver of the adjoint u = dL/dz + J_f^T u (memory solver_m, unless bwd_direct_width applies)"},
+    [P_LIMIT_SOLVER] = {"limit_solver", ISW_PARAM_ENUM, "broyden", 0, 0, "picard|anderson|broyden", 0,
+                        "n = infinity: solver run to limit_tol from the last recorded state (memory solver_m)"},
+    [P_PHANTOM_K] = {"phantom_k", ISW_PARAM_INT, "5", 1, 10000, NULL, 0,
+                     "phantom: damped steps from z_N that are backpropagated (the loss is read after them)"},
+    [P_PHANTOM_DAMPING] = {"phantom_damping", ISW_PARAM_REAL, "0.5", 1e-6, 1, NULL, 0,
+                           "phantom: lambda of the steps z <- (1 - lambda) z + lambda f(z)"},
+    [P_JAC_REG] = {"jac_reg", ISW_PARAM_REAL, "0", 0, 1e6, NULL, 0,
+                   "gamma: adds gamma ||J_f(z_N)||_F^2 / width (Hutchinson, one probe per sample and step) to the training loss"},
 };
 
 enum {
   S_TRAIN_N, S_TEST_N, S_TRAIN_ACC_N, S_TEST_ACC_N, S_TRAIN_LIM, S_TEST_LIM, S_TRAIN_ACC_LIM,
   S_TEST_ACC_LIM, S_LIM_CONV, S_LIM_ITERS, S_LIM_RES, S_RHO_W, S_NORM_W, S_DIV_STEP,
-  S_FINAL_BATCH_LOSS, S_BWD_ITERS, S_BWD_UNCONV, S_N_TRAIN, S_N_TEST, S_N_SCALARS
+  S_FINAL_BATCH_LOSS, S_BWD_ITERS, S_BWD_UNCONV, S_N_TRAIN, S_N_TEST, S_FWD_FALLBACKS,
+  S_BWD_FALLBACKS, S_TEST_FALLBACKS, S_JAC_FINAL, S_N_SCALARS
 };
 static const isw_column_def deq_scalars[S_N_SCALARS] = {
     [S_TRAIN_N] = {"train_loss_at_N", "training loss at n = train_iters (MSE, or mean softmax cross-entropy)"},
@@ -94,6 +122,10 @@ static const isw_column_def deq_scalars[S_N_SCALARS] = {
     [S_BWD_UNCONV] = {"bwd_unconverged_steps", "implicit: steps whose backward iteration hit bwd_max_iter before bwd_tol (NaN for unrolled)"},
     [S_N_TRAIN] = {"n_train_rows", "training rows of the data set used"},
     [S_N_TEST] = {"n_test_rows", "test rows of the data set used"},
+    [S_FWD_FALLBACKS] = {"solver_fallbacks_mean", "mean per Adam step of the training solver's safeguard Picard steps (sample-steps; 0 for picard)"},
+    [S_BWD_FALLBACKS] = {"bwd_fallbacks_mean", "implicit: mean per Adam step of the adjoint solver's safeguard Picard steps (sample-steps; NaN otherwise)"},
+    [S_TEST_FALLBACKS] = {"test_fallbacks", "safeguard Picard steps (sample-steps) of the test solver over the test set's recorded steps"},
+    [S_JAC_FINAL] = {"jac_term_final", "jac_reg > 0: the Jacobian term gamma ||J_f||_F^2 / width of the last Adam step's batch (NaN otherwise)"},
 };
 
 enum { C_TRAIN, C_TEST, C_TRAIN_ACC, C_TEST_ACC, C_RES, C_RES_MAX, C_N_CURVES };
@@ -121,9 +153,11 @@ typedef struct {
   double limit_tol;
   int64_t limit_max_iter;
   double blowup;
+  isw_solver_opts test_solver, limit_solver;
 } deq_cfg;
 
 static void deq_cfg_read(deq_cfg *k, const isw_config *c) {
+  memset(k, 0, sizeof *k);
   const isw_value *p = c->p;
   k->dataset = (int)p[P_DATASET].num;
   k->data_file = p[P_DATA_FILE].str && strcmp(p[P_DATA_FILE].str, "none") != 0 ? p[P_DATA_FILE].str : "";
@@ -145,6 +179,42 @@ static void deq_cfg_read(deq_cfg *k, const isw_config *c) {
   k->limit_tol = p[P_LIMIT_TOL].num;
   k->limit_max_iter = (int64_t)p[P_LIMIT_MAX_ITER].num;
   k->blowup = p[P_BLOWUP].num;
+  k->bwd.fwd.kind = (isw_solver_kind)(int)p[P_SOLVER].num;
+  k->bwd.fwd.beta = p[P_SOLVER_BETA].num;
+  k->bwd.fwd.m = (int)p[P_SOLVER_M].num;
+  k->bwd.fwd.lambda = p[P_SOLVER_LAMBDA].num;
+  k->bwd.adjoint = (isw_solver_kind)(int)p[P_BWD_SOLVER].num;
+  k->bwd.phantom_k = (int64_t)p[P_PHANTOM_K].num;
+  k->bwd.phantom_damping = p[P_PHANTOM_DAMPING].num;
+  k->bwd.jac_reg = p[P_JAC_REG].num;
+  k->test_solver = k->bwd.fwd;
+  int ts = (int)p[P_TEST_SOLVER].num; /* 0 = same */
+  if (ts > 0) k->test_solver.kind = (isw_solver_kind)(ts - 1);
+  k->limit_solver = k->bwd.fwd;
+  k->limit_solver.kind = (isw_solver_kind)(int)p[P_LIMIT_SOLVER].num;
+  k->limit_solver.beta = 1.0;
+}
+
+/* The identity of what training sees: the task, width, train_iters, seed
+ * and every parameter but the evaluation-only ones (test_solver,
+ * limit_solver, limit_tol, limit_max_iter).  It keys the initialisation,
+ * minibatch and probe streams, so configs that differ only in how they are
+ * evaluated train bitwise the same model: a grid over test_solver compares
+ * solvers on one trained model, not across draws. */
+static uint64_t deq_train_id(const isw_config *c) {
+  char buf[4096];
+  int n = snprintf(buf, sizeof buf, "deq-train;width=%lld;train_iters=%lld;seed=%lld;",
+                   (long long)c->width, (long long)c->train_iters, (long long)c->seed);
+  for (int p = 0; p < P_N_PARAMS && n < (int)sizeof buf; ++p) {
+    if (p == P_TEST_SOLVER || p == P_LIMIT_SOLVER || p == P_LIMIT_TOL || p == P_LIMIT_MAX_ITER) continue;
+    const isw_param_def *d = &deq_params[p];
+    if (d->type == ISW_PARAM_ENUM || d->type == ISW_PARAM_STRING)
+      n += snprintf(buf + n, sizeof buf - (size_t)n, "%s=%s;", d->name, c->p[p].str ? c->p[p].str : "");
+    else
+      n += snprintf(buf + n, sizeof buf - (size_t)n, "%s=%.17g;", d->name, c->p[p].num);
+  }
+  if (n > (int)sizeof buf) n = (int)sizeof buf;
+  return isw_hash64(buf, (size_t)n, 0);
 }
 
 static int deq_load(isw_dataset **ds, const deq_cfg *k, const isw_config *c) {
@@ -167,6 +237,11 @@ static int deq_validate(const isw_config *c) {
   isw_dataset *ds = NULL;
   char key[sizeof accepted];
   deq_cfg_read(&k, c);
+  if (k.grad == ISW_DEQ_UNROLLED && k.bwd.fwd.kind != ISW_SOLVER_PICARD)
+    return isw_error_raise(ISW_EUSAGE, __FILE__, __LINE__, __func__,
+                           "[deq] grad = unrolled backpropagates through Picard steps only, not solver = %s "
+                           "(use grad = implicit, jfb or phantom with it, or solver = picard)",
+                           isw_solver_names[k.bwd.fwd.kind]);
   snprintf(key, sizeof key, "%d|%s|%.17g|%lld|%lld|%lld|%lld|%.17g", k.dataset,
            k.dataset == DS_FILE ? k.data_file : "", k.test_fraction, (long long)k.teacher.n_train,
            (long long)k.teacher.n_test, (long long)k.teacher.x_dim,
@@ -213,6 +288,9 @@ static double deq_cost(const isw_config *c) {
   double hh = h * h, step;
   if (k.grad == ISW_DEQ_UNROLLED) {
     step = 6.0 * n_it * b * hh;
+  } else if (k.grad == ISW_DEQ_JFB || k.grad == ISW_DEQ_PHANTOM) {
+    double kb = k.grad == ISW_DEQ_JFB ? 1.0 : (double)k.bwd.phantom_k;
+    step = 2.0 * n_it * b * hh + 6.0 * kb * b * hh;
   } else {
     /* backward iterations: measured means run from ~20 (converging) to the cap (wide
        models trained with small N), so guess 0.6 of the cap, at most 100 */
@@ -222,6 +300,9 @@ static double deq_cost(const isw_config *c) {
     step = 2.0 * (n_it + 2.0) * b * hh + bwd;
   }
   step += 4.0 * b * h * dd + 6.0 * b * h * kk + 20.0 * (hh + h * dd);
+  double mm = (double)k.bwd.fwd.m;
+  if (k.bwd.fwd.kind != ISW_SOLVER_PICARD) step += n_it * b * h * (4.0 * mm + mm * mm);
+  if (k.bwd.jac_reg > 0.0) step += 8.0 * b * hh;
   double nmax = c->n_test > 0 ? (double)c->test_iters[c->n_test - 1] : 0.0;
   if (n_it > nmax) nmax = n_it;
   double lim = k.act == ISW_DEQ_IDENTITY ? 2.0 : fmin((double)k.limit_max_iter, 300.0);
@@ -257,7 +338,8 @@ static int deq_evaluate_all(isw_result *res, const isw_deq_model *m, const isw_d
   res->scalars[S_RHO_W] = rho;
   res->scalars[S_NORM_W] = norm;
   isw_deq_eval_opts eo = {.limit_tol = k->limit_tol, .limit_max_iter = k->limit_max_iter,
-                          .rho_w = isfinite(rho) ? rho : INFINITY, .chunk = 0};
+                          .rho_w = isfinite(rho) ? rho : INFINITY, .chunk = 0,
+                          .solver = k->test_solver, .limit_solver = k->limit_solver};
   isw_deq_eval tr = {.loss = buf, .acc = buf + nt, .res_mean = NULL, .res_max = NULL};
   isw_deq_eval te = {.loss = buf + 2 * nt, .acc = buf + 3 * nt, .res_mean = buf + 4 * nt,
                      .res_max = buf + 5 * nt};
@@ -287,6 +369,7 @@ static int deq_evaluate_all(isw_result *res, const isw_deq_model *m, const isw_d
   res->scalars[S_LIM_CONV] = tr.limit_converged && te.limit_converged ? 1.0 : 0.0;
   res->scalars[S_LIM_ITERS] = (double)(tr.limit_iters > te.limit_iters ? tr.limit_iters : te.limit_iters);
   res->scalars[S_LIM_RES] = fmax(tr.limit_residual, te.limit_residual);
+  res->scalars[S_TEST_FALLBACKS] = (double)te.fallbacks;
   if (!isfinite(tr.limit_residual) || !isfinite(te.limit_residual)) res->scalars[S_LIM_RES] = NAN;
 cleanup:
   free(iters);
@@ -302,7 +385,7 @@ static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   isw_deq_model *m = NULL;
   isw_deq_work *ws = NULL;
   isw_nn_adam *adam = NULL;
-  double *grad = NULL, *xb = NULL, *yb = NULL;
+  double *grad = NULL, *xb = NULL, *yb = NULL, *probe = NULL;
   int32_t *lb = NULL;
   int64_t *perm = NULL;
   deq_cfg_read(&k, c);
@@ -327,10 +410,18 @@ static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   res->scalars[S_N_TRAIN] = (double)ds->n_train;
   res->scalars[S_N_TEST] = (double)ds->n_test;
   isw_rng rinit, rtrain;
-  isw_rng_init(&rinit, c->sweep_seed, c->id, ISW_STREAM_INIT);
-  isw_rng_init(&rtrain, c->sweep_seed, c->id, ISW_STREAM_TRAIN);
+  uint64_t tid = deq_train_id(c);
+  isw_rng_init(&rinit, c->sweep_seed, tid, ISW_STREAM_INIT);
+  isw_rng_init(&rtrain, c->sweep_seed, tid, ISW_STREAM_TRAIN);
   ISW_CALL(isw_deq_model_init(m, k.w_scale, &rinit));
-  ISW_CALL(isw_deq_work_create(&ws, m, b, n_it, k.grad));
+  int64_t stored = k.grad == ISW_DEQ_PHANTOM ? k.bwd.phantom_k : k.grad == ISW_DEQ_JFB ? 1 : n_it;
+  ISW_CALL(isw_deq_work_create(&ws, m, b, stored, k.grad));
+  isw_rng rjac; /* Hutchinson probes: the next B·H normals of this stream at every step */
+  isw_rng_init(&rjac, c->sweep_seed, tid, DEQ_STREAM_JAC);
+  if (k.bwd.jac_reg > 0.0) {
+    ISW_ALLOC(probe, b * h);
+    k.bwd.probe = probe;
+  }
   int64_t p = m->n_params;
   ISW_ALLOC(grad, p);
   ISW_CALL(isw_nn_adam_create(&adam, p, k.lr));
@@ -344,7 +435,7 @@ static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   }
 
   /* Adam on the N-iteration loss */
-  double bwd_iters = 0.0, loss = NAN;
+  double bwd_iters = 0.0, loss = NAN, fwd_fb = 0.0, bwd_fb = 0.0, jac_last = NAN;
   int64_t pos = ntr, unconv = 0, step = 0;
   for (step = 1; step <= k.steps; ++step) {
     const double *xs = ds->x_train, *ys = ds->y_train;
@@ -366,9 +457,13 @@ static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
       ls = lb;
     }
     isw_deq_info info;
+    if (probe) isw_rng_normal_fill(&rjac, probe, (size_t)(b * h), 0.0, 1.0);
     ISW_CALL(isw_deq_loss_grad(&loss, grad, &info, m, ws, xs, ys, ls, b, n_it, k.grad, &k.bwd));
     bwd_iters += (double)info.bwd_iters;
     unconv += !info.bwd_converged;
+    fwd_fb += (double)info.fwd_fallbacks;
+    bwd_fb += (double)info.bwd_fallbacks;
+    jac_last = info.jac;
     const char *why = NULL;
     if (!isfinite(loss))
       why = "non-finite training loss";
@@ -390,7 +485,10 @@ static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   if (k.grad == ISW_DEQ_IMPLICIT && done > 0) {
     res->scalars[S_BWD_ITERS] = bwd_iters / (double)done;
     res->scalars[S_BWD_UNCONV] = (double)unconv;
+    res->scalars[S_BWD_FALLBACKS] = bwd_fb / (double)done;
   }
+  if (done > 0) res->scalars[S_FWD_FALLBACKS] = fwd_fb / (double)done;
+  if (k.bwd.jac_reg > 0.0) res->scalars[S_JAC_FINAL] = jac_last;
   double t1 = MPI_Wtime();
   res->train_seconds = t1 - t0;
   if (res->status == ISW_ST_OK) ISW_CALL(deq_evaluate_all(res, m, ds, &k, c));
@@ -401,6 +499,7 @@ cleanup:
   isw_deq_work_destroy(&ws);
   isw_nn_adam_destroy(&adam);
   free(grad);
+  free(probe);
   free(xb);
   free(yb);
   free(lb);
@@ -410,7 +509,7 @@ cleanup:
 
 const isw_task isw_task_deq = {
     .name = "deq",
-    .summary = "deep equilibrium model z = s(W z + U x + b), trained unrolled or implicitly",
+    .summary = "deep equilibrium model z = s(W z + U x + b): Picard, Anderson or Broyden inner solver; unrolled, implicit, JFB or phantom gradient",
     .params = deq_params,
     .n_params = P_N_PARAMS,
     .scalars = deq_scalars,

@@ -21,6 +21,7 @@
 #include "isweep/error.h"
 #include "isweep/nn.h"
 #include "isweep/rng.h"
+#include "isweep/solvers.h"
 
 /* ---- activation kernels ------------------------------------------------------
  * tanh dominates the per-element cost at small widths (libm: ~9 ns), so the
@@ -322,14 +323,22 @@ struct isw_deq_work {
   isw_deq_grad mode;
   int ref;
   int64_t bytes;
-  isw_real *zs;   /* unrolled: (N, B, H) states z_1..z_N; otherwise (2, B, H) ping-pong */
-  isw_real *das;  /* unrolled: (N, B, H) dA_0..dA_{N-1}; implicit: (B, H) dA */
+  isw_real *zs;   /* unrolled / phantom: (S, B, H) the S stored states z^(1)..z^(S);
+                     implicit: (2, B, H) ping-pong */
+  isw_real *das;  /* unrolled / phantom: (S, B, H) dA_0..dA_{S-1}; implicit: (B, H) dA */
   isw_real *xu;   /* (B, H) U x + b */
   isw_real *g1, *g2, *gsum; /* (B, H) each: dL/dz buffers, sum of dA */
   isw_real *f;    /* (B, H) implicit: f(z*) */
   isw_real *yhat, *dy; /* (B, K) */
   isw_real *mat;  /* implicit direct: (H, H) */
   lapack_int *ipiv; /* implicit direct: (H) */
+  /* made on first use */
+  isw_real *pz;   /* phantom / jfb / non-Picard forward: (3, B, H) z, f(z), next */
+  isw_real *ss;   /* damped stored steps: (S, B, H) s(A_i) */
+  isw_real *jb;   /* Jacobian term: (5, B, H) S = f(z_N), E, GV, DE, DA */
+  isw_real *au;   /* non-Picard adjoint: (B, H) scratch */
+  isw_solver *fsolv, *asolv;
+  isw_solver_opts fsolv_o, asolv_o;
 };
 
 int isw_deq_work_create(isw_deq_work **out, const isw_deq_model *m, int64_t max_rows,
@@ -347,8 +356,9 @@ int isw_deq_work_create(isw_deq_work **out, const isw_deq_model *m, int64_t max_
   ws->k = k;
   ws->d = m->d;
   ws->mode = mode;
-  int64_t nz = mode == ISW_DEQ_UNROLLED ? (n_iters > 2 ? n_iters : 2) : 2;
-  int64_t nda = mode == ISW_DEQ_UNROLLED ? n_iters : 1;
+  int stores = mode != ISW_DEQ_IMPLICIT;
+  int64_t nz = stores ? (n_iters > 2 ? n_iters : 2) : 2;
+  int64_t nda = stores ? n_iters : 1;
   ISW_ALLOC(ws->zs, nz * b * h);
   ISW_ALLOC(ws->das, nda * b * h);
   ISW_ALLOC(ws->xu, b * h);
@@ -357,12 +367,12 @@ int isw_deq_work_create(isw_deq_work **out, const isw_deq_model *m, int64_t max_
   ISW_ALLOC(ws->gsum, b * h);
   ISW_ALLOC(ws->yhat, b * k);
   ISW_ALLOC(ws->dy, b * k);
-  ws->bytes = (int64_t)sizeof(double) * ((nz + nda + 4) * b * h + 2 * b * k);
+  ws->bytes = (int64_t)sizeof(isw_real) * ((nz + nda + 4) * b * h + 2 * b * k);
   if (mode == ISW_DEQ_IMPLICIT) {
     ISW_ALLOC(ws->f, b * h);
     ISW_ALLOC(ws->mat, h * h);
     ISW_ALLOC(ws->ipiv, h);
-    ws->bytes += (int64_t)sizeof(double) * (b * h + h * h) + (int64_t)sizeof(lapack_int) * h;
+    ws->bytes += (int64_t)sizeof(isw_real) * (b * h + h * h) + (int64_t)sizeof(lapack_int) * h;
   }
   *out = ws;
   ws = NULL;
@@ -385,12 +395,54 @@ void isw_deq_work_destroy(isw_deq_work **ws) {
   free(w->dy);
   free(w->mat);
   free(w->ipiv);
+  free(w->pz);
+  free(w->ss);
+  free(w->jb);
+  free(w->au);
+  isw_solver_destroy(&w->fsolv);
+  isw_solver_destroy(&w->asolv);
   free(w);
   *ws = NULL;
 }
 
 void isw_deq_work_set_reference(isw_deq_work *ws, int ref) { ws->ref = ref; }
 int64_t isw_deq_work_bytes(const isw_deq_work *ws) { return ws->bytes; }
+
+/* *p <- a buffer of n reals held by ws, made on first use. */
+static int lazy(isw_real **p, isw_deq_work *ws, int64_t n) {
+  int err = 0;
+  if (*p) return 0;
+  ISW_ALLOC(*p, n);
+  ws->bytes += (int64_t)sizeof(isw_real) * n;
+cleanup:
+  return err;
+}
+
+/* *s <- a solver with options o (remade when they changed), held by ws. */
+static int lazy_solver(isw_solver **s, isw_solver_opts *held, isw_deq_work *ws,
+                       const isw_solver_opts *o) {
+  int err = 0;
+  if (*s && memcmp(held, o, sizeof *o) == 0) return 0;
+  isw_solver_destroy(s);
+  ISW_CALL(isw_solver_create(s, o, ws->max_rows, ws->h));
+  *held = *o;
+cleanup:
+  return err;
+}
+
+/* Solver options with the zeroed-means-plain convention resolved. */
+static isw_solver_opts solver_resolved(const isw_solver_opts *o) {
+  isw_solver_opts r = {.kind = ISW_SOLVER_PICARD, .beta = 1.0, .m = 1, .lambda = 0.0};
+  if (!o) return r;
+  r = *o;
+  if (r.beta == 0.0) r.beta = 1.0;
+  if (r.m < 1) r.m = 1;
+  return r;
+}
+
+static int plain_picard(const isw_solver_opts *o) {
+  return o->kind == ISW_SOLVER_PICARD && o->beta == 1.0;
+}
 
 /* ---- loss and gradient ---------------------------------------------------------- */
 
@@ -427,14 +479,33 @@ static void col_sum(isw_real *out, const isw_real *a, int64_t rows, int64_t h) {
     for (int64_t j = 0; j < h; ++j) out[j] += a[i * h + j];
 }
 
-/* Implicit backward: u (B, H) <- solution of u = g + J_fᵀ u at z*, J_f =
- * diag(s'(a*)) W, with f = s(a*) given as fz (B, H).  Fixed-point iteration
- * with ping-pong buffers, or per row (I - Wᵀ diag(s'_r)) u_r = g_r by LAPACK.
- * Returns the buffer holding u (one of u0, u1). */
-static isw_real *implicit_solve(isw_deq_info *info, const isw_deq_model *m, isw_deq_work *ws,
-                              const isw_real *g /* (B, H) */, const isw_real *fz /* (B, H) */,
-                              isw_real *u0, isw_real *u1, isw_real *da, int64_t rows,
-                              const isw_deq_bwd_opts *bwd) {
+/* The adjoint map F(u) = g + J_fᵀ u at z*, for the solvers. */
+typedef struct {
+  const isw_deq_model *m;
+  const isw_deq_work *ws;
+  const isw_real *g, *fz; /* (B, H) dL/dz*, f(z*) */
+  isw_real *da;           /* (B, H) scratch */
+} adjoint_ctx;
+
+static int adjoint_map(void *ctx, isw_real *out, const isw_real *u, int64_t rows) {
+  const adjoint_ctx *a = ctx;
+  int64_t h = a->m->h;
+  memcpy(out, a->g, (size_t)(rows * h) * sizeof *out);
+  /* out (B, H) <- g + (u ⊙ s'(a*)) · W */
+  isw_deq_step_back(a->ws->ref, a->m->act, a->da, out, u, a->fz, a->m->W, 1.0, rows, h);
+  return 0;
+}
+
+/* Implicit backward: *u (B, H) <- solution of u = g + J_fᵀ u at z*, J_f =
+ * diag(s'(a*)) W, with f = s(a*) given as fz (B, H).  Per row (I - Wᵀ
+ * diag(s'_r)) u_r = g_r by LAPACK when H <= direct_width; else the adjoint
+ * solver: Picard (the fixed-point iteration with ping-pong buffers), or
+ * Anderson / Broyden through isw_solver_solve.  *u is one of u0, u1, ws->au. */
+static int implicit_solve(isw_real **u, isw_deq_info *info, const isw_deq_model *m,
+                          isw_deq_work *ws, const isw_real *g /* (B, H) */,
+                          const isw_real *fz /* (B, H) */, isw_real *u0, isw_real *u1,
+                          isw_real *da, int64_t rows, const isw_deq_bwd_opts *bwd) {
+  int err = 0;
   int64_t h = m->h, n = rows * h;
   if (h <= bwd->direct_width) {
     isw_real *dsig = da; /* (B, H) s'(a*) */
@@ -456,7 +527,26 @@ static isw_real *implicit_solve(isw_deq_info *info, const isw_deq_model *m, isw_
     }
     info->bwd_iters = 0;
     info->bwd_converged = 1;
-    return u0;
+    *u = u0;
+    goto cleanup;
+  }
+  if (bwd->adjoint != ISW_SOLVER_PICARD) {
+    isw_solver_opts so = solver_resolved(&bwd->fwd);
+    so.kind = bwd->adjoint;
+    so.beta = 1.0;
+    ISW_CALL(lazy(&ws->au, ws, ws->max_rows * h));
+    ISW_CALL(lazy_solver(&ws->asolv, &ws->asolv_o, ws, &so));
+    int64_t fb0 = isw_solver_fallbacks(ws->asolv);
+    adjoint_ctx ctx = {.m = m, .ws = ws, .g = g, .fz = fz, .da = da};
+    isw_solver_result res;
+    memcpy(u0, g, (size_t)n * sizeof *u0);
+    ISW_CALL(isw_solver_solve(&res, ws->asolv, adjoint_map, &ctx, u0, u1, ws->au, rows, bwd->tol,
+                              bwd->max_iter));
+    info->bwd_iters = res.evals;
+    info->bwd_converged = res.converged;
+    info->bwd_fallbacks = isw_solver_fallbacks(ws->asolv) - fb0;
+    *u = u1; /* F(u) at the last iterate: one more fixed-point step for free */
+    goto cleanup;
   }
   memcpy(u0, g, (size_t)n * sizeof *u0);
   info->bwd_converged = 0;
@@ -482,7 +572,166 @@ static isw_real *implicit_solve(isw_deq_info *info, const isw_deq_model *m, isw_
     if (!isfinite(nrm)) break;
   }
   info->bwd_iters = it;
-  return u0;
+  *u = u0;
+cleanup:
+  return err;
+}
+
+/* The N forward steps from z_0 = 0 with solver o, for every mode but
+ * unrolled: *zn <- z_N, in ws->zs (implicit, plain Picard: the ping-pong
+ * buffers as always) or in ws->pz. */
+static int forward_solve(isw_real **zn, isw_deq_info *info, const isw_deq_model *m,
+                         isw_deq_work *ws, const isw_solver_opts *o, int64_t rows, int64_t n_iters) {
+  int err = 0;
+  int64_t h = m->h, bh = rows * h, mb = ws->max_rows * h;
+  int ref = ws->ref;
+  isw_real *b0, *b1, *b2 = NULL;
+  if (ws->mode == ISW_DEQ_IMPLICIT && plain_picard(o)) {
+    b0 = ws->zs;
+    b1 = ws->zs + bh;
+  } else {
+    ISW_CALL(lazy(&ws->pz, ws, 3 * mb));
+    b0 = ws->pz;
+    b1 = ws->pz + mb;
+    b2 = ws->pz + 2 * mb;
+  }
+  if (plain_picard(o)) {
+    /* z_1 = s(XU); z_{k+1} = s(z_k Wᵀ + XU) */
+    isw_real *zcur = b0;
+    isw_deq_step(ref, m->act, zcur, NULL, m->W, ws->xu, rows, h);
+    for (int64_t it = 1; it < n_iters; ++it) {
+      isw_real *znext = zcur == b0 ? b1 : b0;
+      isw_deq_step(ref, m->act, znext, zcur, m->W, ws->xu, rows, h);
+      zcur = znext;
+    }
+    *zn = zcur;
+    goto cleanup;
+  }
+  ISW_CALL(lazy_solver(&ws->fsolv, &ws->fsolv_o, ws, o));
+  isw_solver_reset(ws->fsolv, rows);
+  int64_t fb0 = isw_solver_fallbacks(ws->fsolv);
+  isw_real *z = b0, *fz = b1, *zn1 = b2;
+  memset(z, 0, (size_t)bh * sizeof *z);
+  for (int64_t it = 0; it < n_iters; ++it) {
+    /* f(z_it) = s(z_it Wᵀ + XU), then the solver's step to z_{it+1} */
+    isw_deq_step(ref, m->act, fz, it == 0 ? NULL : z, m->W, ws->xu, rows, h);
+    isw_solver_step(ws->fsolv, zn1, z, fz);
+    isw_real *t = z;
+    z = zn1;
+    zn1 = t;
+  }
+  info->fwd_fallbacks = isw_solver_fallbacks(ws->fsolv) - fb0;
+  *zn = z;
+cleanup:
+  return err;
+}
+
+/* S damped Picard steps z^(i+1) = (1 - beta) z^(i) + beta s(z^(i) Wᵀ + XU)
+ * from z^(0) = zstart (NULL: 0).  keep: z^(i+1) in zs[i] and, when beta < 1,
+ * s(A_i) in ss[i] (for the backward); otherwise ping-pong in zs[0..1].
+ * Returns z^(S). */
+static isw_real *tail_forward(const isw_deq_model *m, isw_deq_work *ws, const isw_real *zstart,
+                              int64_t steps, double beta, int keep, int64_t rows) {
+  int64_t h = m->h, bh = rows * h;
+  const isw_real *zprev = zstart;
+  isw_real *zcur = NULL;
+  for (int64_t i = 0; i < steps; ++i) {
+    isw_real *znext = keep ? ws->zs + i * bh : (zcur == ws->zs ? ws->zs + bh : ws->zs);
+    if (beta == 1.0) {
+      isw_deq_step(ws->ref, m->act, znext, zprev, m->W, ws->xu, rows, h);
+    } else {
+      isw_real *sv = keep ? ws->ss + i * bh : ws->g2;
+      isw_deq_step(ws->ref, m->act, sv, zprev, m->W, ws->xu, rows, h);
+      for (int64_t q = 0; q < bh; ++q)
+        znext[q] = (isw_real)((zprev ? (1.0 - beta) * zprev[q] : 0.0) + beta * sv[q]);
+    }
+    zprev = zcur = znext;
+  }
+  return zcur;
+}
+
+/* Backward of tail_forward (keep = 1) from G = dL/dz^(S) in ws->g1: dW (H, H)
+ * = Σ_i dA_iᵀ z^(i) (z^(0) = zstart held constant; NULL: 0) and ws->gsum
+ * (B, H) <- Σ_i dA_i = dL/dXU. */
+static void tail_backward(isw_real *gW, const isw_deq_model *m, isw_deq_work *ws,
+                          const isw_real *zstart, int64_t steps, double beta, int64_t rows) {
+  int64_t h = m->h, bh = rows * h;
+  int ref = ws->ref;
+  isw_real *g = ws->g1, *gnext = ws->g2;
+  for (int64_t it = steps - 1; it >= 0; --it) {
+    isw_real *da = ws->das + it * bh;
+    int prev = it > 0; /* dL/dz^(0) is not needed: z^(0) is 0 or held constant */
+    if (beta == 1.0) {
+      /* dA_k = G ⊙ s'(A_k) from z^(k+1), dXU = Σ_k dA_k on the way;
+         G <- dA_k · W = dL/dz^(k) */
+      step_back_sum(ref, m->act, da, ws->gsum, it == steps - 1, prev ? gnext : NULL, g,
+                    ws->zs + it * bh, m->W, 0.0, rows, h);
+    } else {
+      /* z^(k+1) = (1 - beta) z^(k) + beta s(A_k): dA_k = beta G ⊙ s'(A_k),
+         G <- (1 - beta) G + dA_k · W */
+      if (prev)
+        for (int64_t q = 0; q < bh; ++q) gnext[q] = (isw_real)((1.0 - beta) * g[q]);
+      for (int64_t q = 0; q < bh; ++q) g[q] = (isw_real)(beta * g[q]);
+      step_back_sum(ref, m->act, da, ws->gsum, it == steps - 1, prev ? gnext : NULL, g,
+                    ws->ss + it * bh, m->W, 1.0, rows, h);
+    }
+    isw_real *t = g;
+    g = gnext;
+    gnext = t;
+  }
+  /* dW (H, H) = Σ_{k=1}^{S-1} dA_kᵀ z^(k): one GEMM over the stacked rows, R = (S-1) B:
+     dAs[1..S-1]ᵀ (H, R) · zs[0..S-2] (R, H) */
+  if (steps > 1)
+    isw_nn_gemm(ref, 1, 0, h, h, (steps - 1) * rows, 1.0, ws->das + bh, h, ws->zs, h, 0.0, gW, h);
+  /* + dA_0ᵀ (H, B) · z^(0) (B, H) */
+  if (zstart) isw_nn_gemm(ref, 1, 0, h, h, rows, 1.0, ws->das, h, zstart, h, 1.0, gW, h);
+}
+
+/* The Jacobian term at z (B, H): R = c Σ_b ||v_b||², v = (eps ⊙ s'(A)) · W,
+ * A = z Wᵀ + XU, c = gamma / (B H).  With grad: GV = dR/dv = 2 c v,
+ * DA = dR/dA = (GV · Wᵀ) ⊙ eps ⊙ s''(A) (tanh: s'' = -2 s (1 - s²); relu,
+ * identity: 0), and, when dz != NULL, dz (B, H) += DA · W.  The direct
+ * terms are added to dW and dXU by jac_finish.  Buffers in ws->jb. */
+static int jac_term(double *r, isw_real *dz, const isw_deq_model *m, isw_deq_work *ws,
+                    const isw_real *z, const isw_real *eps, double gamma, int grad, int64_t rows) {
+  int err = 0;
+  int64_t h = m->h, bh = rows * h, mb = ws->max_rows * h;
+  int ref = ws->ref;
+  ISW_CALL(lazy(&ws->jb, ws, 5 * mb));
+  isw_real *sv = ws->jb, *e = sv + mb, *gv = e + mb, *de = gv + mb, *da = de + mb;
+  double c = gamma / ((double)rows * (double)h);
+  /* S = s(z Wᵀ + XU); E = eps ⊙ s'(A); v = E · W (B, H) into GV */
+  isw_deq_step(ref, m->act, sv, z, m->W, ws->xu, rows, h);
+  act_back(ref, m->act, e, NULL, 0, eps, sv, bh);
+  isw_nn_gemm(ref, 0, 0, rows, h, h, 1.0, e, h, m->W, h, 0.0, gv, h);
+  double s = 0.0;
+  for (int64_t q = 0; q < bh; ++q) s += (double)gv[q] * gv[q];
+  *r = c * s;
+  if (!grad) goto cleanup;
+  for (int64_t q = 0; q < bh; ++q) gv[q] = (isw_real)(2.0 * c * gv[q]);
+  /* DE (B, H) = GV (B, H) · Wᵀ: dR/dE */
+  isw_nn_gemm(ref, 0, 1, rows, h, h, 1.0, gv, h, m->W, h, 0.0, de, h);
+  for (int64_t q = 0; q < bh; ++q) {
+    double t = m->act == ISW_DEQ_TANH ? -2.0 * sv[q] * (1.0 - (double)sv[q] * sv[q]) : 0.0;
+    da[q] = (isw_real)(de[q] * eps[q] * t);
+  }
+  /* dR/dz (B, H) += DA · W */
+  if (dz && m->act == ISW_DEQ_TANH) isw_nn_gemm(ref, 0, 0, rows, h, h, 1.0, da, h, m->W, h, 1.0, dz, h);
+cleanup:
+  return err;
+}
+
+/* dW (H, H) += Eᵀ GV + DAᵀ z; dxu (B, H) += DA: the Jacobian term's direct parts. */
+static void jac_finish(isw_real *gW, isw_real *dxu, const isw_deq_model *m, isw_deq_work *ws,
+                       const isw_real *z, int64_t rows) {
+  int64_t h = m->h, bh = rows * h, mb = ws->max_rows * h;
+  isw_real *e = ws->jb + mb, *gv = e + mb, *da = gv + 2 * mb;
+  /* v = E W: dW += Eᵀ (H, B) · GV (B, H) */
+  isw_nn_gemm(ws->ref, 1, 0, h, h, rows, 1.0, e, h, gv, h, 1.0, gW, h);
+  if (m->act != ISW_DEQ_TANH) return;
+  /* A = z Wᵀ + XU: dW += DAᵀ (H, B) · z (B, H), dXU += DA */
+  isw_nn_gemm(ws->ref, 1, 0, h, h, rows, 1.0, da, h, z, h, 1.0, gW, h);
+  for (int64_t q = 0; q < bh; ++q) dxu[q] += da[q];
 }
 
 int isw_deq_loss_grad(double *loss, isw_real *grad, isw_deq_info *info, const isw_deq_model *m,
@@ -493,69 +742,81 @@ int isw_deq_loss_grad(double *loss, isw_real *grad, isw_deq_info *info, const is
   int64_t h = m->h, d = m->d, k = m->k, bh = rows * h;
   int ref = ws->ref;
   isw_deq_info local;
+  static const isw_deq_bwd_opts plain = {.tol = 1e-8, .max_iter = 200};
   if (!info) info = &local;
-  info->bwd_iters = 0;
+  if (!bwd) bwd = &plain;
+  memset(info, 0, sizeof *info);
   info->bwd_converged = 1;
-  int keep = grad && mode == ISW_DEQ_UNROLLED; /* keep every state for backprop */
+  isw_solver_opts fo = solver_resolved(&bwd->fwd);
+  int tail = mode == ISW_DEQ_PHANTOM || mode == ISW_DEQ_JFB;
+  int64_t steps = mode == ISW_DEQ_UNROLLED ? n_iters
+                  : mode == ISW_DEQ_PHANTOM ? bwd->phantom_k
+                  : mode == ISW_DEQ_JFB     ? 1
+                                            : 0;
+  double beta = mode == ISW_DEQ_UNROLLED ? fo.beta
+                : mode == ISW_DEQ_PHANTOM ? bwd->phantom_damping
+                                          : 1.0;
+  int keep = grad && (mode == ISW_DEQ_UNROLLED || tail); /* keep the states for backprop */
+  int jac = bwd->jac_reg > 0.0;
   ISW_CHECK(rows >= 1 && rows <= ws->max_rows && n_iters >= 1 && h == ws->h && k == ws->k &&
-                d == ws->d && (!grad || mode == ws->mode) && (!keep || n_iters <= ws->n_iters),
+                d == ws->d && (!grad || mode == ws->mode) && (!keep || steps <= ws->n_iters),
             ISW_EINTERNAL, "deq loss_grad: %lld rows, %lld iterations do not fit the workspace",
             (long long)rows, (long long)n_iters);
+  ISW_CHECK(mode != ISW_DEQ_UNROLLED || fo.kind == ISW_SOLVER_PICARD, ISW_EINTERNAL,
+            "deq loss_grad: unrolled backpropagates through Picard steps only, not %s",
+            isw_solver_names[fo.kind]);
+  ISW_CHECK(steps >= 0 && beta > 0.0 && beta <= 1.0 && (!jac || bwd->probe), ISW_EINTERNAL,
+            "deq loss_grad: phantom k %lld, damping %g, jac_reg %g (probe %s)", (long long)steps,
+            beta, bwd->jac_reg, bwd->probe ? "given" : "missing");
+  ISW_CHECK(!tail || steps >= 1, ISW_EINTERNAL, "deq loss_grad: phantom needs k >= 1");
+  if (keep && beta != 1.0)
+    ISW_CALL(lazy(&ws->ss, ws, ws->n_iters * ws->max_rows * h));
 
-  /* forward: XU = X Uᵀ + b; z_1 = s(XU); z_{k+1} = s(z_k Wᵀ + XU) */
+  /* forward: XU = X Uᵀ + b, then the N steps (and phantom's k from z_N) */
   isw_deq_affine(ref, ws->xu, x, m->U, m->b, rows, h, d);
-  isw_real *zcur = ws->zs;
-  isw_deq_step(ref, m->act, zcur, NULL, m->W, ws->xu, rows, h);
-  for (int64_t it = 1; it < n_iters; ++it) {
-    isw_real *znext = keep ? ws->zs + it * bh : (zcur == ws->zs ? ws->zs + bh : ws->zs);
-    isw_deq_step(ref, m->act, znext, zcur, m->W, ws->xu, rows, h);
-    zcur = znext;
+  isw_real *zn = NULL;  /* z_N (B, H) */
+  isw_real *out = NULL; /* the state the head reads (B, H) */
+  if (mode == ISW_DEQ_UNROLLED) {
+    zn = out = tail_forward(m, ws, NULL, n_iters, beta, keep, rows);
+  } else {
+    ISW_CALL(forward_solve(&zn, info, m, ws, &fo, rows, n_iters));
+    out = tail ? tail_forward(m, ws, zn, steps, beta, keep, rows) : zn;
   }
-  const isw_real *zn = zcur; /* z_N (B, H) */
   info->state_max = max_abs(zn, bh);
-  /* head: yhat = z_N Vᵀ + c */
-  isw_deq_affine(ref, ws->yhat, zn, m->V, m->c, rows, k, h);
+  /* head: yhat = out Vᵀ + c */
+  isw_deq_affine(ref, ws->yhat, out, m->V, m->c, rows, k, h);
   *loss = head_loss(grad ? ws->dy : NULL, NULL, ws->yhat, y, label, rows, k, (double)rows) /
           (double)rows;
-  if (!grad) goto cleanup;
 
   isw_real *gW = grad, *gU = gW + h * h, *gb = gU + h * d, *gV = gb + h, *gc = gV + k * h;
-  memset(grad, 0, (size_t)m->n_params * sizeof *grad);
-  /* differentiates yhat = z_N Vᵀ + c: dV (K, H) = dYᵀ (K, B) · z_N (B, H), dc = Σ_rows dY */
-  isw_nn_gemm(ref, 1, 0, k, h, rows, 1.0, ws->dy, k, zn, h, 0.0, gV, h);
-  col_sum(gc, ws->dy, rows, k);
-  /* G (B, H) = dL/dz_N = dY (B, K) · V (K, H) */
-  isw_nn_gemm(ref, 0, 0, rows, h, k, 1.0, ws->dy, k, m->V, h, 0.0, ws->g1, h);
-  const isw_real *dxu = ws->gsum; /* (B, H) dL/dXU */
+  if (grad) {
+    memset(grad, 0, (size_t)m->n_params * sizeof *grad);
+    /* differentiates yhat = out Vᵀ + c: dV (K, H) = dYᵀ (K, B) · out (B, H), dc = Σ_rows dY */
+    isw_nn_gemm(ref, 1, 0, k, h, rows, 1.0, ws->dy, k, out, h, 0.0, gV, h);
+    col_sum(gc, ws->dy, rows, k);
+    /* G (B, H) = dL/d(out) = dY (B, K) · V (K, H) */
+    isw_nn_gemm(ref, 0, 0, rows, h, k, 1.0, ws->dy, k, m->V, h, 0.0, ws->g1, h);
+  }
+  if (jac)
+    ISW_CALL(jac_term(&info->jac, grad && !tail ? ws->g1 : NULL, m, ws, zn, bwd->probe,
+                      bwd->jac_reg, grad != NULL, rows));
+  if (!grad) goto cleanup;
 
-  if (mode == ISW_DEQ_UNROLLED) {
-    /* backprop through z_{k+1} = s(z_k Wᵀ + XU), k = N-1 .. 0 */
-    isw_real *g = ws->g1, *gnext = ws->g2;
-    for (int64_t it = n_iters - 1; it >= 0; --it) {
-      isw_real *da = ws->das + it * bh;
-      /* dA_k = G ⊙ s'(A_k) from z_{k+1}, dXU = Σ_k dA_k on the way;
-         G <- dA_k · W = dL/dz_k (not needed at k = 0) */
-      step_back_sum(ref, m->act, da, ws->gsum, it == n_iters - 1, it > 0 ? gnext : NULL, g,
-                    ws->zs + it * bh, m->W, 0.0, rows, h);
-      isw_real *t = g;
-      g = gnext;
-      gnext = t;
-    }
-    /* dW (H, H) = Σ_{k=1}^{N-1} dA_kᵀ z_k: one GEMM over the stacked rows, R = (N-1) B:
-       dAs[1..N-1]ᵀ (H, R) · zs[0..N-2] (R, H)  (z_0 = 0 adds nothing) */
-    if (n_iters > 1)
-      isw_nn_gemm(ref, 1, 0, h, h, (n_iters - 1) * rows, 1.0, ws->das + bh, h, ws->zs, h, 0.0,
-                   gW, h);
+  isw_real *dxu = ws->gsum; /* (B, H) dL/dXU */
+  if (mode == ISW_DEQ_UNROLLED || tail) {
+    tail_backward(gW, m, ws, tail ? zn : NULL, steps, beta, rows);
   } else {
     /* implicit: a* = z* Wᵀ + XU, f = s(a*) gives s'(a*); solve u = G + J_fᵀ u */
     isw_deq_step(ref, m->act, ws->f, zn, m->W, ws->xu, rows, h);
-    isw_real *u = implicit_solve(info, m, ws, ws->g1, ws->f, ws->g2, ws->gsum, ws->das, rows, bwd);
+    isw_real *u = NULL;
+    ISW_CALL(implicit_solve(&u, info, m, ws, ws->g1, ws->f, ws->g2, ws->gsum, ws->das, rows, bwd));
     /* dA = u ⊙ s'(a*) (B, H) */
     act_back(ref, m->act, ws->das, NULL, 0, u, ws->f, bh);
     /* dW (H, H) = dAᵀ (H, B) · z* (B, H) */
     isw_nn_gemm(ref, 1, 0, h, h, rows, 1.0, ws->das, h, zn, h, 0.0, gW, h);
     dxu = ws->das; /* XU enters f once */
   }
+  if (jac) jac_finish(gW, dxu, m, ws, zn, rows);
   /* differentiates XU = X Uᵀ + b: dU (H, D) = dXUᵀ (H, B) · X (B, D), db = Σ_rows dXU */
   isw_nn_gemm(ref, 1, 0, h, d, rows, 1.0, dxu, h, x, d, 0.0, gU, d);
   col_sum(gb, dxu, rows, h);
@@ -584,6 +845,20 @@ static void residuals(double *sum, double *mx, const isw_real *z, const isw_real
   }
 }
 
+/* The next iterate from *z and *f = f(*z): plain Picard (s NULL) swaps the
+ * two; a solver writes *zn and rotates it into *z. */
+static void advance(isw_solver *s, isw_real **z, isw_real **f, isw_real **zn) {
+  isw_real *t = *z;
+  if (!s) {
+    *z = *f;
+    *f = t;
+    return;
+  }
+  isw_solver_step(s, *zn, *z, *f);
+  *z = *zn;
+  *zn = t;
+}
+
 static double finite_or_nan(double v) { return isfinite(v) ? v : NAN; }
 
 int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *x, const isw_real *y,
@@ -599,7 +874,11 @@ int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *
   int64_t *correct = NULL;
   char *dead = NULL; /* (T) a chunk's state was non-finite at or before iters[j] */
   lapack_int *ipiv = NULL;
+  isw_real *zn = NULL; /* (chunk, H) the solvers' next iterate */
+  isw_solver *ts = NULL, *ls = NULL;
   int lu_ok = 0;
+  isw_solver_opts to = solver_resolved(&o->solver), lo = solver_resolved(&o->limit_solver);
+  int tplain = plain_picard(&to), lplain = plain_picard(&lo);
   ISW_CHECK(n >= 1 && t >= 0, ISW_EINTERNAL, "deq evaluate on %lld rows", (long long)n);
   for (int j = 1; j < t; ++j)
     ISW_CHECK(iters[j] > iters[j - 1] && iters[0] >= 0, ISW_EINTERNAL,
@@ -608,6 +887,9 @@ int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *
   ISW_ALLOC(z, chunk * h);
   ISW_ALLOC(f, chunk * h);
   ISW_ALLOC(yhat, chunk * k);
+  if (!tplain || !lplain) ISW_ALLOC(zn, chunk * h);
+  if (!tplain) ISW_CALL(isw_solver_create(&ts, &to, chunk, h));
+  if (!lplain) ISW_CALL(isw_solver_create(&ls, &lo, chunk, h));
   ISW_ALLOC(loss, t);
   ISW_ALLOC(rsum, t);
   ISW_ALLOC(rmax, t);
@@ -633,6 +915,7 @@ int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *
     isw_deq_affine(0, xu, xc, m->U, m->b, rows, h, d);
     memset(z, 0, (size_t)bh * sizeof *z);
     int j = 0, bad = 0;
+    if (ts) isw_solver_reset(ts, rows);
     /* one pass: z holds z_it, f <- f(z_it) = z_{it+1}; record at it = iters[j] */
     int64_t it = 0;
     for (; it <= nmax && j < t; ++it) {
@@ -642,9 +925,7 @@ int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *
         loss[j] += head_loss(NULL, &correct[j], yhat, yc, lc, rows, k, 1.0);
         residuals(&rsum[j], &rmax[j], z, f, rows, h);
       }
-      isw_real *tmp = z;
-      z = f;
-      f = tmp;
+      advance(ts, &z, &f, &zn);
       if (!all_finite(z, bh)) {
         bad = 1;
         if (first_bad < 0 || it + 1 < first_bad) first_bad = it + 1;
@@ -671,6 +952,7 @@ int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *
     } else {
       int conv = 0;
       double mx = 0.0;
+      if (ls) isw_solver_reset(ls, rows);
       for (;; ++it) {
         isw_deq_step(0, m->act, f, z, m->W, xu, rows, h);
         double s = 0.0;
@@ -681,9 +963,7 @@ int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *
           break;
         }
         if (it >= o->limit_max_iter || !isfinite(mx)) break;
-        isw_real *tmp = z;
-        z = f;
-        f = tmp;
+        advance(ls, &z, &f, &zn);
       }
       if (!conv) lim_conv = 0;
       if (!(mx <= lim_res)) lim_res = mx;
@@ -705,6 +985,7 @@ int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *
   out->limit_converged = lim_conv && isfinite(out->limit_loss);
   out->limit_iters = m->act == ISW_DEQ_IDENTITY ? 0 : lim_iters;
   out->first_nonfinite = first_bad;
+  out->fallbacks = ts ? isw_solver_fallbacks(ts) : 0;
 cleanup:
   free(xu);
   free(z);
@@ -717,5 +998,8 @@ cleanup:
   free(dead);
   free(lu);
   free(ipiv);
+  free(zn);
+  isw_solver_destroy(&ts);
+  isw_solver_destroy(&ls);
   return err;
 }
