@@ -2,9 +2,12 @@
  * problems (contract in solvers.h).  Owns only its histories; never calls
  * f itself except in isw_solver_solve, never touches MPI.
  *
- * Shapes: B = rows, H = state size, M = memory.  History slots are
- * (M, B, H): slot i of row r starts at (i·B + r)·H; all rows step in
- * lockstep, so slot indices are shared and only coefficients are per row. */
+ * Shapes: B = rows, H = state size, M = memory.  Histories are (B, M, H):
+ * row r's slot i starts at (r·M + i)·H, so each row's history is one (M, H)
+ * block for BLAS (its Gram matrix is one GEMM, its low-rank products are
+ * GEMVs); all rows step in lockstep, so slot indices are shared and only
+ * coefficients are per row. */
+#include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -20,12 +23,12 @@ struct isw_solver {
   int64_t max_rows, h, rows;
   int64_t k;         /* steps taken since the reset */
   int64_t fallbacks; /* sample-steps that took the safeguard's Picard step */
-  isw_real *zh, *fh; /* anderson: (M, B, H) past iterates and their f; broyden: (M, B, H) u_i, v_i */
+  isw_real *zh, *fh; /* (B, M, H): anderson: past iterates z_i and residuals g_i; broyden: u_i, v_i */
   isw_real *zp, *gp; /* broyden: (B, H) previous iterate and residual */
   int64_t nmem;      /* broyden: updates held in slots 0 .. nmem-1 (<= M) */
   double *gnorm;     /* (B) ||g|| at the previous step */
   char *accel;       /* (B) 1 when the row's previous step was accelerated */
-  double *gram, *rhs; /* anderson: (M, M), (M) scratch */
+  double *gram, *rhs; /* anderson: (M, M) scratch; (M) scratch */
   lapack_int *ipiv;  /* (M) */
 };
 
@@ -49,9 +52,9 @@ int isw_solver_create(isw_solver **out, const isw_solver_opts *o, int64_t max_ro
     ISW_ALLOC(s->zh, m * bh);
     ISW_ALLOC(s->fh, m * bh);
   }
+  if (o->kind != ISW_SOLVER_PICARD) ISW_ALLOC(s->rhs, m);
   if (o->kind == ISW_SOLVER_ANDERSON) {
     ISW_ALLOC(s->gram, m * m);
-    ISW_ALLOC(s->rhs, m);
     ISW_ALLOC(s->ipiv, m);
   }
   if (o->kind == ISW_SOLVER_BROYDEN) {
@@ -123,18 +126,19 @@ static int grew(isw_solver *s, int64_t r, double gn) {
 }
 
 static void anderson_step(isw_solver *s, isw_real *znext, const isw_real *z, const isw_real *fz) {
-  int64_t h = s->h, b = s->rows, m = s->o.m, bh = s->max_rows * h;
+  int64_t h = s->h, b = s->rows, m = s->o.m;
   int64_t slot = s->k % m, n = s->k + 1 < m ? s->k + 1 : m;
   double beta = s->o.beta;
-  /* history: slot <- (z, f(z)) for every row */
-  for (int64_t r = 0; r < b; ++r) {
-    memcpy(s->zh + slot * bh + r * h, z + r * h, (size_t)h * sizeof *z);
-    memcpy(s->fh + slot * bh + r * h, fz + r * h, (size_t)h * sizeof *fz);
-  }
   for (int64_t r = 0; r < b; ++r) {
     const isw_real *zr = z + r * h, *fr = fz + r * h;
     isw_real *out = znext + r * h;
-    double gn = gnorm_row(zr, fr, h);
+    isw_real *zh = s->zh + r * m * h, *gh = s->fh + r * m * h; /* (M, H) this row's Z_i, G_i */
+    /* history: slot <- (z, g = f(z) - z) */
+    for (int64_t q = 0; q < h; ++q) {
+      zh[slot * h + q] = zr[q];
+      gh[slot * h + q] = (isw_real)((double)fr[q] - zr[q]);
+    }
+    double gn = sqrt(cblas_ddot((int)h, gh + slot * h, 1, gh + slot * h, 1));
     int fallback = grew(s, r, gn);
     if (n == 1 || fallback) {
       picard_row(out, zr, fr, beta, h);
@@ -142,23 +146,17 @@ static void anderson_step(isw_solver *s, isw_real *znext, const isw_real *z, con
       s->fallbacks += fallback;
       continue;
     }
-    /* Gram (n, n) of G_i = F_i - Z_i over the held slots, row-major */
+    /* Gram (n, n) = G Gᵀ over the held slots (G (n, H) row-major) */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)h, 1.0, gh, (int)h,
+                gh, (int)h, 0.0, s->gram, (int)n);
     double trace = 0.0;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j <= i; ++j) {
-        const isw_real *zi = s->zh + i * bh + r * h, *fi = s->fh + i * bh + r * h;
-        const isw_real *zj = s->zh + j * bh + r * h, *fj = s->fh + j * bh + r * h;
-        double g = 0.0;
-        for (int64_t q = 0; q < h; ++q) g += ((double)fi[q] - zi[q]) * ((double)fj[q] - zj[q]);
-        s->gram[i * n + j] = s->gram[j * n + i] = g;
-        if (i == j) trace += g;
-      }
+    for (int64_t i = 0; i < n; ++i) trace += s->gram[i * n + i];
     double reg = s->o.lambda * trace / (double)n, sum = 0.0;
     for (int64_t i = 0; i < n; ++i) {
       s->gram[i * n + i] += reg;
       s->rhs[i] = 1.0;
     }
-    /* (GᵀG + lambda' I) w = 1 */
+    /* (G Gᵀ + lambda' I) w = 1 */
     lapack_int info = isfinite(trace) ? LAPACKE_dgesv(LAPACK_ROW_MAJOR, (lapack_int)n, 1, s->gram,
                                                       (lapack_int)n, s->ipiv, s->rhs, 1)
                                       : -1;
@@ -170,29 +168,29 @@ static void anderson_step(isw_solver *s, isw_real *znext, const isw_real *z, con
       s->fallbacks += 1;
       continue;
     }
-    /* znext = Σ alpha_i ((1 - beta) Z_i + beta F_i), alpha = w / Σ w */
-    for (int64_t q = 0; q < h; ++q) out[q] = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const isw_real *zi = s->zh + i * bh + r * h, *fi = s->fh + i * bh + r * h;
-      double a = s->rhs[i] / sum;
-      for (int64_t q = 0; q < h; ++q) out[q] += (isw_real)(a * ((1.0 - beta) * zi[q] + beta * fi[q]));
-    }
+    /* znext = Σ alpha_i ((1 - beta) Z_i + beta F_i) = Zᵀ alpha + beta Gᵀ alpha, alpha = w / Σ w */
+    for (int64_t i = 0; i < n; ++i) s->rhs[i] /= sum;
+    cblas_dgemv(CblasRowMajor, CblasTrans, (int)n, (int)h, 1.0, zh, (int)h, s->rhs, 1, 0.0, out, 1);
+    cblas_dgemv(CblasRowMajor, CblasTrans, (int)n, (int)h, beta, gh, (int)h, s->rhs, 1, 1.0, out, 1);
     s->accel[r] = 1;
   }
 }
 
-/* Broyden: H = -I + Σ_i u_i v_iᵀ over the held updates (u in zh, v in fh). */
+/* Broyden: H = -I + Σ_i u_i v_iᵀ = -I + Uᵀ V over the held updates, per row
+ * U (M, H) in zh, V (M, H) in fh. */
 static void broyden_step(isw_solver *s, isw_real *znext, const isw_real *z, const isw_real *fz) {
-  int64_t h = s->h, b = s->rows, m = s->o.m, bh = s->max_rows * h;
+  int64_t h = s->h, b = s->rows, m = s->o.m;
   double beta = s->o.beta;
   if (s->k > 0 && s->nmem == m) s->nmem = 0; /* memory full: restart from H = -I */
   int64_t slot = s->nmem;     /* where this step's update goes */
   int64_t held = s->nmem;     /* updates usable before this step's */
   int any_update = 0;
+  double *t = s->rhs;         /* (M) scratch */
   for (int64_t r = 0; r < b; ++r) {
     const isw_real *zr = z + r * h, *fr = fz + r * h;
     isw_real *out = znext + r * h, *zp = s->zp + r * h, *gp = s->gp + r * h;
-    isw_real *un = s->zh + slot * bh + r * h, *vn = s->fh + slot * bh + r * h;
+    isw_real *U = s->zh + r * m * h, *V = s->fh + r * m * h;
+    isw_real *un = U + slot * h, *vn = V + slot * h;
     double gn = gnorm_row(zr, fr, h);
     int fallback = grew(s, r, gn);
     if (s->k > 0) {
@@ -201,18 +199,16 @@ static void broyden_step(isw_solver *s, isw_real *znext, const isw_real *z, cons
         un[q] = zr[q] - zp[q];
         vn[q] = (isw_real)(((double)fr[q] - zr[q]) - gp[q]);
       }
-      /* Hy = -y + Σ u_i (v_i · y) into gp (no longer needed), sᵀH = -s + Σ v_i (u_i · s) into zp */
+      /* Hy = -y + Uᵀ (V y) into gp (no longer needed), Hᵀ s = -s + Vᵀ (U s) into zp */
       for (int64_t q = 0; q < h; ++q) {
         gp[q] = -vn[q];
         zp[q] = -un[q];
       }
-      for (int64_t i = 0; i < held; ++i) {
-        const isw_real *ui = s->zh + i * bh + r * h, *vi = s->fh + i * bh + r * h;
-        double vy = dot(vi, vn, h), us = dot(ui, un, h);
-        for (int64_t q = 0; q < h; ++q) {
-          gp[q] += (isw_real)(vy * ui[q]);
-          zp[q] += (isw_real)(us * vi[q]);
-        }
+      if (held > 0) {
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)held, (int)h, 1.0, V, (int)h, vn, 1, 0.0, t, 1);
+        cblas_dgemv(CblasRowMajor, CblasTrans, (int)held, (int)h, 1.0, U, (int)h, t, 1, 1.0, gp, 1);
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)held, (int)h, 1.0, U, (int)h, un, 1, 0.0, t, 1);
+        cblas_dgemv(CblasRowMajor, CblasTrans, (int)held, (int)h, 1.0, V, (int)h, t, 1, 1.0, zp, 1);
       }
       double den = dot(un, gp, h), ns = sqrt(dot(un, un, h)), nhy = sqrt(dot(gp, gp, h));
       if (isfinite(den) && fabs(den) > 1e-14 * ns * nhy && ns > 0.0) {
@@ -238,13 +234,10 @@ static void broyden_step(isw_solver *s, isw_real *znext, const isw_real *z, cons
       s->fallbacks += fallback;
       continue;
     }
-    /* znext = z - H g = z + g - Σ u_i (v_i · g), over the held updates and this one */
-    for (int64_t q = 0; q < h; ++q) out[q] = fr[q];
-    for (int64_t i = 0; i <= held; ++i) {
-      const isw_real *ui = s->zh + i * bh + r * h, *vi = s->fh + i * bh + r * h;
-      double vg = dot(vi, gp, h);
-      for (int64_t q = 0; q < h; ++q) out[q] -= (isw_real)(vg * ui[q]);
-    }
+    /* znext = z - H g = f - Uᵀ (V g), over the held updates and this one */
+    memcpy(out, fr, (size_t)h * sizeof *out);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)(held + 1), (int)h, 1.0, V, (int)h, gp, 1, 0.0, t, 1);
+    cblas_dgemv(CblasRowMajor, CblasTrans, (int)(held + 1), (int)h, -1.0, U, (int)h, t, 1, 1.0, out, 1);
     s->accel[r] = 1;
   }
   if (any_update) s->nmem += 1;
