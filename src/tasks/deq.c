@@ -112,7 +112,7 @@ static const isw_column_def deq_scalars[S_N_SCALARS] = {
     [S_TRAIN_ACC_LIM] = {"train_accuracy_limit", "training accuracy at n = infinity (classification)"},
     [S_TEST_ACC_LIM] = {"test_accuracy_limit", "test accuracy at n = infinity (classification)"},
     [S_LIM_CONV] = {"limit_converged", "1: the limit is a fixed point (tanh/relu: every sample's residual < limit_tol; identity: direct solve of (I - W) z = U x + b with rho(W) < 1); 0: not the n = infinity limit"},
-    [S_LIM_ITERS] = {"limit_iters", "iterations from z_0 until every sample's residual < limit_tol (about limit_max_iter when not reached; 0 for identity's direct solve)"},
+    [S_LIM_ITERS] = {"limit_iters", "f evaluations from z_0 (test_solver's recorded steps, then limit_solver's) until every sample's residual < limit_tol (about limit_max_iter when not reached; 0 for identity's direct solve)"},
     [S_LIM_RES] = {"limit_residual", "max over train and test samples of ||f(z) - z|| / ||f(z)|| at the limit state"},
     [S_RHO_W] = {"spectral_radius_W", "max |eigenvalue| of the trained W"},
     [S_NORM_W] = {"spectral_norm_W", "largest singular value of the trained W"},
@@ -130,8 +130,8 @@ static const isw_column_def deq_scalars[S_N_SCALARS] = {
 
 enum { C_TRAIN, C_TEST, C_TRAIN_ACC, C_TEST_ACC, C_RES, C_RES_MAX, C_N_CURVES };
 static const isw_column_def deq_curves[C_N_CURVES] = {
-    [C_TRAIN] = {"train_loss", "training loss after n iterations (MSE, or mean softmax cross-entropy)"},
-    [C_TEST] = {"test_loss", "test loss after n iterations"},
+    [C_TRAIN] = {"train_loss", "training loss after n steps of test_solver (n f evaluations; MSE, or mean softmax cross-entropy)"},
+    [C_TEST] = {"test_loss", "test loss after n steps of test_solver"},
     [C_TRAIN_ACC] = {"train_accuracy", "training accuracy after n iterations (classification; NaN otherwise)"},
     [C_TEST_ACC] = {"test_accuracy", "test accuracy after n iterations (classification; NaN otherwise)"},
     [C_RES] = {"residual", "MEAN over test samples of ||f(z_n) - z_n|| / ||f(z_n)||: the convergence curve"},
