@@ -12,7 +12,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
-#define ISW_MAX_PARAMS 24   /* task parameters per family (not counting width/train_iters/seed) */
+#define ISW_MAX_PARAMS 32   /* task parameters per family (not counting width/train_iters/seed) */
 #define ISW_MESSAGE_LEN 160 /* length of a row's status message, '\0' included */
 
 typedef enum {

@@ -28,6 +28,7 @@
 
 #include "isweep/error.h"
 #include "isweep/maml.h"
+#include "isweep/nn.h"
 #include "isweep/rng.h"
 #include "isweep/task.h"
 
@@ -232,7 +233,8 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   isw_maml_net_init(&net, a.W, a.act);
   int64_t P = net.P;
   isw_maml_ws *ws = NULL;
-  double *theta = NULL, *grad = NULL, *m1 = NULL, *m2 = NULL, *xs = NULL, *ys = NULL, *xq = NULL,
+  isw_nn_adam *adam = NULL;
+  double *theta = NULL, *grad = NULL, *xs = NULL, *ys = NULL, *xq = NULL,
          *yq = NULL, *pool = NULL, *recent = NULL;
   double *t_xs = NULL, *t_ys = NULL, *t_xq = NULL, *t_yq = NULL, *qloss = NULL, *sloss = NULL,
          *lim = NULL;
@@ -253,8 +255,7 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   double t0 = MPI_Wtime();
   ISW_ALLOC(theta, P);
   ISW_ALLOC(grad, P);
-  ISW_ALLOC(m1, P);
-  ISW_ALLOC(m2, P);
+  ISW_CALL(isw_nn_adam_create(&adam, P, a.lr));
   ISW_ALLOC(xs, (size_t)a.B * a.K);
   ISW_ALLOC(ys, (size_t)a.B * a.K);
   ISW_ALLOC(xq, (size_t)a.B * a.K);
@@ -298,7 +299,7 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
       res->scalars[MS_DIVERGED_STEP] = (double)s;
       break;
     }
-    isw_maml_adam_step(theta, m1, m2, grad, P, s + 1, a.lr);
+    isw_nn_adam_step(adam, theta, grad);
     if (!is_finite_vec(theta, P)) {
       res->status = ISW_ST_DIVERGED;
       snprintf(res->message, ISW_MESSAGE_LEN, "non-finite parameters after meta-step %lld",
@@ -396,8 +397,7 @@ cleanup:
   isw_maml_ws_destroy(&ws);
   free(theta);
   free(grad);
-  free(m1);
-  free(m2);
+  isw_nn_adam_destroy(&adam);
   free(xs);
   free(ys);
   free(xq);
