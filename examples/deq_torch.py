@@ -113,7 +113,8 @@ def forward_train(model, x, n, solver, grad):
     with torch.no_grad():
         zn, _ = solve(model, x, n, solver)
     ux = model.inject(x)
-    z = model.f(zn, ux)  # one step with the graph: carries u to the parameters
+    fz = model.f(zn, ux)  # one step with the graph: carries u to the parameters
+    z = zn + (fz - fz.detach())  # value z_N exactly (the loss of N iterations), gradient through f
     z0 = zn.clone().requires_grad_()
     f0 = model.f(z0, ux)
 
