@@ -24,11 +24,10 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "isweep/schema.h"
 #include "isweep/spec.h"
 #include "isweep/task.h"
 
-#define ISW_SCHEMA_VERSION 1
-#define ISW_HOST_LEN 64 /* host column width, '\0' included */
 
 typedef struct isw_store isw_store;
 
