@@ -32,8 +32,8 @@ typedef struct {
   int quiet;                       /* --quiet: no progress, no summary */
   int ranks;                       /* plan --ranks P (default 1) */
   const char *topic;               /* help TASK */
-  const char *report_file;         /* report FILE */
-  const char *report_dir;          /* report -o DIR */
+  const char *const *report_args;  /* report: the arguments after "report" (argv's) */
+  int n_report_args;
   char command_line[4096];         /* argv joined by spaces (provenance) */
 } isw_cli;
 
