@@ -149,8 +149,8 @@ def write_report(r, out_dir, quiet=False):
     figs = figures.all_figures(r, P)
     parts = []
     for stem, title, fig, data in figs:
-        fig.savefig(path(stem + ".png"), dpi=150)
-        fig.savefig(path(stem + ".svg"))
+        fig.savefig(path(stem + ".png"), dpi=150, bbox_inches="tight")
+        fig.savefig(path(stem + ".svg"), bbox_inches="tight")
         figures.plt.close(fig)
         parts.append(("png", os.path.join(out_dir, stem + ".png"), "%s — %s.png / %s.svg" % (title, stem, stem)))
     sections = [("Verdict rule", [("p", stats.VERDICT_RULE)])]

@@ -8,6 +8,8 @@ legends sit outside the axes, and more than LEGEND_MAX widths get a colour
 bar instead.  Rows whose validity flags say they are unreliable are marked
 (hollow markers, a ⚠ note naming them)."""
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -44,7 +46,7 @@ def _width_colors(widths):
     else:
         norm = Normalize(vmin=min(widths) - 1, vmax=max(widths) + 1)
     cmap = plt.get_cmap("viridis")
-    return {w: cmap(0.92 * norm(w)) for w in widths}, norm, cmap
+    return {w: cmap(0.85 * norm(w)) for w in widths}, norm, cmap
 
 
 def _grid(n, rows=1):
@@ -54,13 +56,23 @@ def _grid(n, rows=1):
     return fig, axes
 
 
-def _width_key(fig, axes, colors, norm, cmap, handles):
+def _title(fig, text, n_cols, k_max=None):
+    """A suptitle wrapped to the figure's width; says when there is no spread
+    to draw (k_max = the most ok seeds of any point is 1)."""
+    if k_max is not None and k_max <= 1:
+        text = text.replace("\n", " (1 seed: no spread)\n", 1) if "\n" in text else text + " (1 seed: no spread)"
+    width = max(40, int(62 * n_cols))
+    fig.suptitle("\n".join(textwrap.fill(part, width) for part in text.split("\n")))
+
+
+def _width_key(fig, axes, colors, norm, cmap, handles, twin=False):
     if len(colors) > LEGEND_MAX:
         sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
         cb = fig.colorbar(sm, ax=axes.ravel().tolist(), shrink=0.85, pad=0.02)
         cb.set_label("width")
     elif handles:
-        axes[0, -1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.18, 1.0), borderaxespad=0,
+        axes[0, -1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.32 if twin else 1.04, 1.0),
+                           borderaxespad=0,
                            title="width", frameon=False)
 
 
@@ -114,9 +126,10 @@ def main_gap(r, task, fixed, metric="loss"):
             ax2.spines["top"].set_visible(False)
             if a == len(Ns) - 1:
                 ax2.set_ylabel("residual (dashed)")
-    _width_key(fig, axes, colors, norm, cmap, [handles[w] for w in sorted(handles)])
-    what = "held-out loss" if metric == "loss" else "held-out accuracy"
-    fig.suptitle("%s: %s against n, mean ± sd over seeds%s" % (task, what, ("\n" + _label(fixed)) if fixed else ""))
+    _width_key(fig, axes, colors, norm, cmap, [handles[w] for w in sorted(handles)], twin=has_res)
+    what = "held-out loss gap" if metric == "loss" else "held-out accuracy change"
+    _title(fig, "%s: %s against n, mean ± sd over seeds%s" % (task, what, ("\n" + _label(fixed)) if fixed else ""),
+           len(Ns), g.k.max())
     return fig, g
 
 
@@ -191,8 +204,8 @@ def d_vs_rho(r, task, P, fixed):
     axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     if rows == 3:
         axes[2, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
-    fig.suptitle("%s: D(N, ΔN) / L(N) against ρ, mean ± sd over seeds (hollow: flagged rows)%s"
-                 % (task, ("\n" + _label(fixed)) if fixed else ""))
+    _title(fig, "%s: D(N, ΔN) / L(N) against ρ, mean ± sd over seeds (hollow: flagged rows)%s"
+           % (task, ("\n" + _label(fixed)) if fixed else ""), len(dns), P.k.max())
     return fig, pd.DataFrame(plotted)
 
 
@@ -208,7 +221,12 @@ def compare(r, task, P, fixed, param):
         return None, pd.DataFrame()
     dn = int(np.nanmax(P.verdict_dn.astype(float)))
     col_m, col_ci = "D_test_rel_mean@%d" % dn, "D_test_rel_ci@%d" % dn
+    if col_m not in P:
+        return None, pd.DataFrame()
+    P = P[np.isfinite(P[col_m].astype(float))]  # pending points of a partial file: nothing to draw
     Ns = sorted(P.N.dropna().unique())
+    if not Ns:
+        return None, pd.DataFrame()
     fig, axes = _grid(len(Ns))
     plotted = []
     for a, N in enumerate(Ns):
@@ -237,8 +255,8 @@ def compare(r, task, P, fixed, param):
         if vals and np.nanmax(np.abs(vals)) > 2:
             ax.set_yscale("symlog", linthresh=0.1)
     axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
-    fig.suptitle("%s: %s compared under extra iterations, mean ± 95 %% CI over seeds (hollow: flagged)%s"
-                 % (task, param, ("\n" + _label(fixed)) if fixed else ""))
+    _title(fig, "%s: %s compared under extra iterations, mean ± 95 %% CI over seeds (hollow: flagged)%s"
+           % (task, param, ("\n" + _label(fixed)) if fixed else ""), len(Ns), P.k.max())
     return fig, pd.DataFrame(plotted)
 
 
