@@ -77,13 +77,19 @@ def stats_fmt(v):
     return str(v)
 
 
-def verdict_counts(P):
-    """Verdict counts per task and data set / text parameter values (the
-    README's Results table)."""
-    keys = ["task"]
-    out = P.copy()
-    out["regime"] = np.where(out.rho < 1, "ρ < 1", "ρ ≥ 1")
-    return out.groupby(keys + ["regime", "verdict"]).size().unstack(fill_value=0)
+def verdict_counts(r, P):
+    """Verdict counts per task, data set / text parameter values (every
+    varying parameter but width, N and seed) and regime ρ < 1 / ρ ≥ 1 (the
+    README's Results tables)."""
+    rows = []
+    for task in r.tasks:
+        split, comp = stats.classes(r, task)
+        for _, p in P[P.task == task].iterrows():
+            label = ", ".join("%s = %s" % (k, stats_fmt(p[k])) for k in split + comp)
+            rows.append({"task": task, "group": label or "all", "regime": "ρ < 1" if p.rho < 1 else "ρ ≥ 1",
+                         "verdict": p.verdict})
+    df = pd.DataFrame(rows)
+    return df.groupby(["task", "group", "regime", "verdict"], sort=False).size().unstack(fill_value=0)
 
 
 def md_table(df):
@@ -118,7 +124,7 @@ def summary_md(r, P):
               "(flags column).", ""]
     for task in r.tasks:
         lines += ["## %s" % task, "", md_table(point_table(r, P, task)), ""]
-    lines += ["## Verdict counts", "", md_table(verdict_counts(P).reset_index()), ""]
+    lines += ["## Verdict counts", "", md_table(verdict_counts(r, P).reset_index()), ""]
     return "\n".join(lines)
 
 
@@ -156,7 +162,7 @@ def write_report(r, out_dir, quiet=False):
     sections = [("Verdict rule", [("p", stats.VERDICT_RULE)])]
     for task in r.tasks:
         sections.append(("%s: per grid point" % task, [("html", html.table_html(point_table(r, P, task), "_flag"))]))
-    sections.append(("Verdict counts", [("html", html.table_html(verdict_counts(P).reset_index()))]))
+    sections.append(("Verdict counts", [("html", html.table_html(verdict_counts(r, P).reset_index()))]))
     sections.append(("Figures", parts))
     with open(path("index.html"), "w") as f:
         f.write(html.page("isweep report: " + ", ".join(fm["source"] for fm in r.files), header_lines(r), sections))
