@@ -41,7 +41,19 @@ static void analysis_dir(char *buf, size_t len) {
   snprintf(buf, len, "%s/analysis", ISW_SOURCE_DIR);
 }
 
+/* Nonzero on a rank other than 0 of an MPI launch (mpirun -np 2 isweep report
+ * ...): only one process writes the report. */
+static int not_first_rank(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; ++i) {
+    const char *v = getenv(vars[i]);
+    if (v && v[0]) return strcmp(v, "0") != 0;
+  }
+  return 0;
+}
+
 int isw_report_exec(const char *const *args, int n_args, const char *argv0) {
+  if (not_first_rank()) return 0;
   const char *py = getenv("ISW_PYTHON");
   if (!py || !py[0]) py = "/usr/bin/python3";
   char dir[PATH_MAX], *path = NULL;

@@ -16,7 +16,8 @@
                              precision) and verdicts on the same file
   test_analysis.py flags     validity flags (deq bwd_unconverged_steps, limit_converged,
                              maml limit_reached_fraction) flag rows in tables and figures
-  test_analysis.py partial   pending/running rows (a killed sweep) are counted, exit 0
+  test_analysis.py partial   pending/running rows (a killed sweep) are counted, exit 0;
+                             under mpirun -np 2 one rank reports
   test_analysis.py bad       missing, text, foreign HDF5, other schema version, deleted
                              dataset: one line on stderr, exit 2
   test_analysis.py merge     a sweep split in two files loads as one; a config in both files
@@ -316,6 +317,9 @@ def case_partial(tmp):
     md = open(os.path.join(out, "summary.md")).read()
     check("deq: 24 configs: 17 ok, 5 pending, 2 running" in md, "summary.md counts pending and running rows")
     check("(running or killed)" in md, "summary.md says the file has no end time")
+    p = run(["mpirun", "-np", "2", "--oversubscribe", EXE, "report", h5])
+    check(p.returncode == 0 and p.stdout.count("\ndeq\n") == 1,
+          "under mpirun -np 2 only rank 0 reports (deq table printed %d times)" % p.stdout.count("\ndeq\n"))
 
 
 def case_bad(tmp):

@@ -11,8 +11,9 @@
 #define ISWEEP_REPORT_H
 
 /* Replace the process with `python3 -m isweep_analysis report ARGS...`.
- * Call it before MPI_Init.  Returns only on failure (the interpreter cannot
- * be executed): a message on stderr and exit status 2 to return. */
+ * Call it before MPI_Init.  Under mpirun only rank 0 reports (the others
+ * return 0 at once).  Otherwise returns only on failure (the interpreter
+ * cannot be executed): a message on stderr and exit status 2 to return. */
 int isw_report_exec(const char *const *args, int n_args, const char *argv0);
 
 #endif
