@@ -437,6 +437,7 @@ def case_xarray(tmp):
     check(np.allclose(ds.test_loss.values, f["deq/test_loss"][()], equal_nan=True), "to_xarray: values equal the file's")
     check(set(ds.status.values) <= {"ok", "pending", "running", "diverged", "failed"}, "status as names")
     check(ds.dataset.values[0] in ("teacher", "digits"), "strings decoded")
+    check(ds.steps.dtype == np.int64 and ds.width.dtype == np.int64, "integer parameters stay integers")
     check("description" in ds.test_loss.attrs and ds.test_loss.attrs["role"] == "loss", "attrs carry description, role")
     check(ds.train_seconds.attrs.get("unit") == "s", "units from the file")
     one = xr.open_dataset(h5, group="deq", engine="h5netcdf", phony_dims="sort")

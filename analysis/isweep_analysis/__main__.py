@@ -86,7 +86,7 @@ def verdict_counts(r, P):
         split, comp = stats.classes(r, task)
         for _, p in P[P.task == task].iterrows():
             label = ", ".join("%s = %s" % (k, stats_fmt(p[k])) for k in split + comp)
-            rows.append({"task": task, "group": label or "all", "regime": "ρ < 1" if p.rho < 1 else "ρ ≥ 1",
+            rows.append({"task": task, "group": label or "all", "regime": "ρ < 1" if p.rho < 1 else "ρ ≥ 1" if p.rho >= 1 else "ρ unknown",
                          "verdict": p.verdict})
     df = pd.DataFrame(rows)
     return df.groupby(["task", "group", "regime", "verdict"], sort=False).size().unstack(fill_value=0)

@@ -3,7 +3,7 @@
 
 Every function returns (figure, data): `data` is the DataFrame of exactly
 what was plotted, so a test can check it holds finite values where the file
-does.  Sized for a paper page (panels about 3.3 x 2.6 in, 9-pt text);
+does.  Sized for a paper page (panels about 3.3 x 2.6 in, 9-pt text and legends);
 legends sit outside the axes, and more than LEGEND_MAX widths get a colour
 bar instead.  Rows whose validity flags say they are unreliable are marked
 (hollow markers, a ⚠ note naming them)."""
@@ -24,8 +24,8 @@ LEGEND_MAX = 6
 PANEL_W, PANEL_H = 3.3, 2.6
 CATEGORICAL = ["#1b6ca8", "#d1495b", "#2a9d8f", "#e9a03b", "#6d597a", "#4d4d4d"]
 
-plt.rcParams.update({"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8,
-                     "xtick.labelsize": 8, "ytick.labelsize": 8, "svg.fonttype": "none",
+plt.rcParams.update({"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 9,
+                     "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "svg.fonttype": "none",
                      "axes.spines.top": False})
 
 

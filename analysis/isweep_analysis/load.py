@@ -321,6 +321,9 @@ class Results:
         import xarray as xr
 
         cf = self.configs[self.configs.task == task].reset_index(drop=True)
+        for c in cf.columns:  # nullable integers (NA for other tasks) back to plain numpy types
+            if str(cf[c].dtype) == "Int64":
+                cf[c] = cf[c].astype("int64") if not cf[c].isna().any() else cf[c].astype(float)
         cu = self.curves[self.curves.task == task]
         ns = np.array(sorted(cu.n.unique()))
         meta = self.cols(task).drop_duplicates("name").set_index("name")
