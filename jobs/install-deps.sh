@@ -4,7 +4,6 @@
 #   jobs/install-deps.sh                build, run, report, the Python analysis and tests
 #   jobs/install-deps.sh --with-slurm   also SLURM and munge, for the SLURM tests
 #   jobs/install-deps.sh --with-torch   also PyTorch (optional imports)
-#   jobs/install-deps.sh --with-xarray  also xarray and h5netcdf (optional imports)
 #   jobs/install-deps.sh --list [--with-...]  print the packages those options install,
 #                                       one a line, and install nothing
 #   jobs/install-deps.sh --optional     print each optional group: OPTION PACKAGE...
@@ -14,11 +13,10 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
       hdf5-tools libscalapack-openmpi-dev libopenblas-dev liblapacke-dev libcunit1-dev
       libinih-dev libjansson-dev zlib1g-dev python3-h5py python3-numpy python3-pandas python3-scipy
-      python3-matplotlib gnuplot-nox mount)
+      python3-matplotlib python3-xarray python3-h5netcdf mount)
 declare -A optional=(
   [--with-slurm]="slurm-wlm slurmctld slurmd slurm-client munge"
   [--with-torch]="python3-torch"
-  [--with-xarray]="python3-xarray python3-h5netcdf"
 )
 list=0
 for a in "$@"; do

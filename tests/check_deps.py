@@ -58,7 +58,6 @@ PROGRAMS = {
     "mpiexec": ("openmpi-bin", "ctest (MPIEXEC_EXECUTABLE)"),
     "mpirun": ("openmpi-bin", "sweep_test.py, test_report.py, jobs/slurm.sh"),
     "h5dump": ("hdf5-tools", "sweep_test.py"),
-    "gnuplot": ("gnuplot-nox", "isweep report (src/report.c)"),
     "ps": ("procps", "sweep_test.py"),
     "mount": ("mount", "sweep_test.py disk-full (a small tmpfs)"),
     "umount": ("mount", "sweep_test.py disk-full"),

@@ -193,6 +193,14 @@ static void test_build(void) {
   CU_ASSERT_STRING_EQUAL(isw_exec_curve_role("test_acc"), "accuracy");
   CU_ASSERT_STRING_EQUAL(isw_exec_curve_role("residual"), "residual");
   CU_ASSERT_STRING_EQUAL(isw_exec_curve_split("test_acc"), "test");
+  /* the columns carry their roles for the report */
+  CU_ASSERT_EQUAL(task->curves[0].role, ISW_ROLE_LOSS);
+  CU_ASSERT_STRING_EQUAL(task->curves[0].split, "train");
+  CU_ASSERT_EQUAL(task->curves[1].role, ISW_ROLE_LOSS);
+  CU_ASSERT_STRING_EQUAL(task->curves[1].split, "test");
+  CU_ASSERT_EQUAL(task->curves[2].role, ISW_ROLE_ACCURACY);
+  CU_ASSERT_EQUAL(task->curves[3].role, ISW_ROLE_RESIDUAL);
+  CU_ASSERT_PTR_NULL(task->curves[3].split);
   isw_spec_destroy(&s);
 }
 

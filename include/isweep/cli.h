@@ -42,8 +42,8 @@ typedef struct {
   double status_every;             /* --status-every MINUTES, in seconds; 0: on SIGUSR2 only */
   int ranks;                       /* plan --ranks P (default 1) */
   const char *topic;               /* help TASK */
-  const char *report_file;         /* report FILE */
-  const char *report_dir;          /* report -o DIR */
+  const char *const *report_args;  /* report: the arguments after "report" (argv's) */
+  int n_report_args;
   char command_line[4096];         /* argv joined by spaces (provenance) */
 } isw_cli;
 

@@ -34,11 +34,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "isweep/schema.h"
 #include "isweep/spec.h"
 #include "isweep/task.h"
 
-#define ISW_SCHEMA_VERSION 1
-#define ISW_HOST_LEN 64 /* host column width, '\0' included */
 /* The name of the store's own communicator (a duplicate of the caller's,
  * set to return errors: MPI failures become ISW_EMPI, never an abort). */
 #define ISW_STORE_COMM_NAME "isweep results file"

@@ -103,15 +103,15 @@ enum {
   S_BWD_FALLBACKS, S_TEST_FALLBACKS, S_JAC_FINAL, S_N_SCALARS
 };
 static const isw_column_def deq_scalars[S_N_SCALARS] = {
-    [S_TRAIN_N] = {"train_loss_at_N", "training loss at n = train_iters (MSE, or mean softmax cross-entropy)"},
-    [S_TEST_N] = {"test_loss_at_N", "test loss at n = train_iters"},
-    [S_TRAIN_ACC_N] = {"train_accuracy_at_N", "training accuracy at n = train_iters (classification; NaN otherwise)"},
-    [S_TEST_ACC_N] = {"test_accuracy_at_N", "test accuracy at n = train_iters (classification; NaN otherwise)"},
-    [S_TRAIN_LIM] = {"train_loss_limit", "training loss at n = infinity (see limit_converged)"},
-    [S_TEST_LIM] = {"test_loss_limit", "test loss at n = infinity (see limit_converged)"},
-    [S_TRAIN_ACC_LIM] = {"train_accuracy_limit", "training accuracy at n = infinity (classification)"},
-    [S_TEST_ACC_LIM] = {"test_accuracy_limit", "test accuracy at n = infinity (classification)"},
-    [S_LIM_CONV] = {"limit_converged", "1: the limit is a fixed point (tanh/relu: every sample's residual < limit_tol; identity: direct solve of (I - W) z = U x + b with rho(W) < 1); 0: not the n = infinity limit"},
+    [S_TRAIN_N] = {"train_loss_at_N", "training loss at n = train_iters (MSE, or mean softmax cross-entropy)", .role = ISW_ROLE_LOSS, .split = "train", .at = "N"},
+    [S_TEST_N] = {"test_loss_at_N", "test loss at n = train_iters", .role = ISW_ROLE_LOSS, .split = "test", .at = "N"},
+    [S_TRAIN_ACC_N] = {"train_accuracy_at_N", "training accuracy at n = train_iters (classification; NaN otherwise)", .role = ISW_ROLE_ACCURACY, .split = "train", .at = "N"},
+    [S_TEST_ACC_N] = {"test_accuracy_at_N", "test accuracy at n = train_iters (classification; NaN otherwise)", .role = ISW_ROLE_ACCURACY, .split = "test", .at = "N"},
+    [S_TRAIN_LIM] = {"train_loss_limit", "training loss at n = infinity (see limit_converged)", .role = ISW_ROLE_LOSS, .split = "train", .at = "limit"},
+    [S_TEST_LIM] = {"test_loss_limit", "test loss at n = infinity (see limit_converged)", .role = ISW_ROLE_LOSS, .split = "test", .at = "limit"},
+    [S_TRAIN_ACC_LIM] = {"train_accuracy_limit", "training accuracy at n = infinity (classification)", .role = ISW_ROLE_ACCURACY, .split = "train", .at = "limit"},
+    [S_TEST_ACC_LIM] = {"test_accuracy_limit", "test accuracy at n = infinity (classification)", .role = ISW_ROLE_ACCURACY, .split = "test", .at = "limit"},
+    [S_LIM_CONV] = {"limit_converged", "1: the limit is a fixed point (tanh/relu: every sample's residual < limit_tol; identity: direct solve of (I - W) z = U x + b with rho(W) < 1); 0: not the n = infinity limit", .role = ISW_ROLE_VALIDITY, .valid_min = 1, .valid_max = 1, .qualifies = "limit"},
     [S_LIM_ITERS] = {"limit_iters", "f evaluations from z_0 (test_solver's recorded steps, then limit_solver's) until every sample's residual < limit_tol (about limit_max_iter when not reached; 0 for identity's direct solve)"},
     [S_LIM_RES] = {"limit_residual", "max over train and test samples of ||f(z) - z|| / ||f(z)|| at the limit state"},
     [S_RHO_W] = {"spectral_radius_W", "max |eigenvalue| of the trained W"},
@@ -119,7 +119,7 @@ static const isw_column_def deq_scalars[S_N_SCALARS] = {
     [S_DIV_STEP] = {"diverged_step", "Adam step (1-based) at which training diverged; NaN when it did not"},
     [S_FINAL_BATCH_LOSS] = {"final_batch_loss", "training loss of the last Adam step's batch (at n = train_iters)"},
     [S_BWD_ITERS] = {"bwd_iters_mean", "implicit: mean backward fixed-point iterations per step (0 with the direct solve; NaN for unrolled)"},
-    [S_BWD_UNCONV] = {"bwd_unconverged_steps", "implicit: steps whose backward iteration hit bwd_max_iter before bwd_tol (NaN for unrolled)"},
+    [S_BWD_UNCONV] = {"bwd_unconverged_steps", "implicit: steps whose backward iteration hit bwd_max_iter before bwd_tol (NaN for unrolled)", .role = ISW_ROLE_VALIDITY, .per = "steps", .valid_min = 0, .valid_max = 0.1, .qualifies = "row"},
     [S_N_TRAIN] = {"n_train_rows", "training rows of the data set used"},
     [S_N_TEST] = {"n_test_rows", "test rows of the data set used"},
     [S_FWD_FALLBACKS] = {"solver_fallbacks_mean", "mean per Adam step of the training solver's safeguard Picard steps (sample-steps; 0 for picard)"},
@@ -130,12 +130,12 @@ static const isw_column_def deq_scalars[S_N_SCALARS] = {
 
 enum { C_TRAIN, C_TEST, C_TRAIN_ACC, C_TEST_ACC, C_RES, C_RES_MAX, C_N_CURVES };
 static const isw_column_def deq_curves[C_N_CURVES] = {
-    [C_TRAIN] = {"train_loss", "training loss after n steps of test_solver (n f evaluations; MSE, or mean softmax cross-entropy)"},
-    [C_TEST] = {"test_loss", "test loss after n steps of test_solver"},
-    [C_TRAIN_ACC] = {"train_accuracy", "training accuracy after n iterations (classification; NaN otherwise)"},
-    [C_TEST_ACC] = {"test_accuracy", "test accuracy after n iterations (classification; NaN otherwise)"},
-    [C_RES] = {"residual", "MEAN over test samples of ||f(z_n) - z_n|| / ||f(z_n)||: the convergence curve"},
-    [C_RES_MAX] = {"residual_max", "MAX over test samples of ||f(z_n) - z_n|| / ||f(z_n)||"},
+    [C_TRAIN] = {"train_loss", "training loss after n steps of test_solver (n f evaluations; MSE, or mean softmax cross-entropy)", .role = ISW_ROLE_LOSS, .split = "train"},
+    [C_TEST] = {"test_loss", "test loss after n steps of test_solver", .role = ISW_ROLE_LOSS, .split = "test"},
+    [C_TRAIN_ACC] = {"train_accuracy", "training accuracy after n iterations (classification; NaN otherwise)", .role = ISW_ROLE_ACCURACY, .split = "train"},
+    [C_TEST_ACC] = {"test_accuracy", "test accuracy after n iterations (classification; NaN otherwise)", .role = ISW_ROLE_ACCURACY, .split = "test"},
+    [C_RES] = {"residual", "MEAN over test samples of ||f(z_n) - z_n|| / ||f(z_n)||: the convergence curve", .role = ISW_ROLE_RESIDUAL, .split = "test"},
+    [C_RES_MAX] = {"residual_max", "MAX over test samples of ||f(z_n) - z_n|| / ||f(z_n)||", .role = ISW_ROLE_SPREAD, .split = "test"},
 };
 
 /* The task's parameters of one config, decoded. */

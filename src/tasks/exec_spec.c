@@ -565,6 +565,14 @@ const char *isw_exec_curve_split(const char *name) {
 }
 
 static const char *const role_names[] = {"loss", "accuracy", "residual", "metric"};
+static const isw_role role_values[] = {ISW_ROLE_LOSS, ISW_ROLE_ACCURACY, ISW_ROLE_RESIDUAL, ISW_ROLE_METRIC};
+
+/* Give curve k the role called `role` (one of role_names) and its split by name. */
+static void set_role(isw_column_def *col, const char *role) {
+  for (int i = 0; i < N_OF(role_names); ++i)
+    if (!strcmp(role_names[i], role)) col->role = role_values[i];
+  col->split = isw_exec_curve_split(col->name);
+}
 
 /* ---- build ---------------------------------------------------------------- */
 
@@ -802,6 +810,7 @@ int isw_exec_build(isw_task **out, const isw_task_section *sec) {
   }
   e->task.scalars = e->scalars;
   for (int i = 0; i < n_curves; ++i) {
+    set_role(&e->curves[i], isw_exec_curve_role(e->curves[i].name));
     const char *split = isw_exec_curve_split(e->curves[i].name);
     e->curves[i].help = keepf(e, "a curve the user's program reports (role %s%s%s)",
                               isw_exec_curve_role(e->curves[i].name), split ? ", split " : "", split ? split : "");
@@ -827,6 +836,7 @@ int isw_exec_build(isw_task **out, const isw_task_section *sec) {
       if (ci < 0) FAIL(wr, "'%.60s' in exec.roles is not a declared curve", name);
       if (!in_list(role_names, N_OF(role_names), role, strlen(role)))
         FAIL(wr, "role '%.60s' in exec.roles is unknown (loss, accuracy, residual or metric)", role);
+      set_role(&e->curves[ci], role);
       const char *split = isw_exec_curve_split(name);
       e->curves[ci].help = keepf(e, "a curve the user's program reports (role %s%s%s)", role,
                                  split ? ", split " : "", split ? split : "");

@@ -92,13 +92,13 @@ enum {
   MS_N
 };
 static const isw_column_def mp_scalars[MS_N] = {
-    [MS_TRAIN_N] = {"train_loss_at_N", "mean query MSE of the fixed training tasks after n = train_iters steps"},
-    [MS_TEST_N] = {"test_loss_at_N", "mean query MSE of the held-out tasks after n = train_iters steps"},
-    [MS_TRAIN_LIMIT] = {"train_loss_limit", "training tasks' query MSE at the n = infinity proxy (see limit_tol)"},
-    [MS_TEST_LIMIT] = {"test_loss_limit", "held-out tasks' query MSE at the n = infinity proxy"},
+    [MS_TRAIN_N] = {"train_loss_at_N", "mean query MSE of the fixed training tasks after n = train_iters steps", .role = ISW_ROLE_LOSS, .split = "train", .at = "N"},
+    [MS_TEST_N] = {"test_loss_at_N", "mean query MSE of the held-out tasks after n = train_iters steps", .role = ISW_ROLE_LOSS, .split = "test", .at = "N"},
+    [MS_TRAIN_LIMIT] = {"train_loss_limit", "training tasks' query MSE at the n = infinity proxy (see limit_tol)", .role = ISW_ROLE_LOSS, .split = "train", .at = "limit"},
+    [MS_TEST_LIMIT] = {"test_loss_limit", "held-out tasks' query MSE at the n = infinity proxy", .role = ISW_ROLE_LOSS, .split = "test", .at = "limit"},
     [MS_LIMIT_REACHED] = {"limit_reached_fraction",
                           "fraction of evaluation tasks (train and test) whose support-gradient norm "
-                          "fell below limit_tol within limit_max_steps"},
+                          "fell below limit_tol within limit_max_steps", .role = ISW_ROLE_VALIDITY, .valid_min = 0.9, .valid_max = 1, .qualifies = "limit"},
     [MS_LIMIT_STEPS] = {"limit_steps_mean", "mean adaptation steps to reach limit_tol, over the tasks that did"},
     [MS_INITIAL_META] = {"initial_meta_loss", "meta-loss (query MSE after N steps) averaged over the first min(100, S) meta-steps"},
     [MS_FINAL_META] = {"final_meta_loss", "meta-loss averaged over the last min(100, S) meta-steps"},
@@ -107,12 +107,12 @@ static const isw_column_def mp_scalars[MS_N] = {
 
 enum { MC_TRAIN, MC_TEST, MC_TRAIN_STD, MC_TEST_STD, MC_TEST_DELTA_SE, MC_TEST_SUPPORT, MC_N };
 static const isw_column_def mp_curves[MC_N] = {
-    [MC_TRAIN] = {"train_loss", "mean query MSE of the fixed training tasks after n adaptation steps"},
-    [MC_TEST] = {"test_loss", "mean query MSE of the held-out tasks after n adaptation steps"},
-    [MC_TRAIN_STD] = {"train_loss_std", "standard deviation over the training tasks of their query MSE"},
-    [MC_TEST_STD] = {"test_loss_std", "standard deviation over the held-out tasks of their query MSE"},
+    [MC_TRAIN] = {"train_loss", "mean query MSE of the fixed training tasks after n adaptation steps", .role = ISW_ROLE_LOSS, .split = "train"},
+    [MC_TEST] = {"test_loss", "mean query MSE of the held-out tasks after n adaptation steps", .role = ISW_ROLE_LOSS, .split = "test"},
+    [MC_TRAIN_STD] = {"train_loss_std", "standard deviation over the training tasks of their query MSE", .role = ISW_ROLE_SPREAD, .split = "train"},
+    [MC_TEST_STD] = {"test_loss_std", "standard deviation over the held-out tasks of their query MSE", .role = ISW_ROLE_SPREAD, .split = "test"},
     [MC_TEST_DELTA_SE] = {"test_delta_se",
-                          "standard error over held-out tasks of the paired change L_t(n) - L_t(N)"},
+                          "standard error over held-out tasks of the paired change L_t(n) - L_t(N)", .role = ISW_ROLE_SPREAD, .split = "test"},
     [MC_TEST_SUPPORT] = {"test_support_loss", "mean support MSE of the held-out tasks after n steps (inner fit)"},
 };
 
