@@ -472,6 +472,10 @@ int isw_run_help(const isw_cli *cli) {
     fprintf(stderr, ")\n");
     return ISW_EUSAGE;
   }
+  if (task->doc) { /* a family built per spec (exec): its keys and protocol */
+    printf("[%s] %s\n\n%s", task->name, task->summary, task->doc);
+    return 0;
+  }
   printf("[%s] %s\nparameters (a list value makes a grid axis):\n", task->name, task->summary);
   printf("  %-16s %-10s %s\n", "widths", "list", "model size axis (also in [sweep])");
   printf("  %-16s %-10s %s\n", "train_iters", "list", "inner iterations N used in training (also in [sweep])");

@@ -1016,6 +1016,7 @@ typedef struct {
   loc where; /* its section's first header, else the sweep.tasks line */
   slot ax[N_AX];
   slot par[ISW_MAX_PARAMS];
+  isw_task *built; /* a family built from its section (task->build), until the group owns it */
 } gstate;
 
 typedef struct {
@@ -1116,6 +1117,41 @@ static loc sweep_loc(const build_ctx *b) {
   return l;
 }
 
+/* A family built from its section (exec): hand it every key of the section
+ * with its location, keep the task it returns in g. */
+static int build_task(build_ctx *b, gstate *g) {
+  int err = 0, n = 0;
+  const char **keys = NULL, **values = NULL;
+  char **wheres = NULL, gw[512];
+  ISW_ALLOC(keys, b->r.n_e);
+  ISW_ALLOC(values, b->r.n_e);
+  ISW_ALLOC(wheres, b->r.n_e);
+  for (int i = 0; i < b->r.n_e; ++i) {
+    const entry *x = &b->r.e[i];
+    if (!x->key || strcmp(x->section, g->task->name) != 0) continue;
+    char w[512];
+    loc_text(w, sizeof w, x->where);
+    wheres[n] = strdup(w);
+    ISW_CHECK(wheres[n] != NULL, ISW_ENOMEM, "out of memory building task %s", g->task->name);
+    keys[n] = x->key;
+    values[n] = x->value;
+    ++n;
+  }
+  loc_text(gw, sizeof gw, g->where);
+  isw_task_section sec = {g->task->name, gw, n, keys, values, (const char *const *)wheres,
+                          (const char *const *)&b->spec->output};
+  ISW_CALL(g->task->build(&g->built, &sec));
+  g->task = g->built;
+  ISW_CHECK(g->task->n_params <= ISW_MAX_PARAMS, ISW_EINTERNAL, "task %s has %d parameters, more than %d",
+            g->task->name, g->task->n_params, ISW_MAX_PARAMS);
+cleanup:
+  for (int i = 0; i < n; ++i) free(wheres[i]);
+  free(wheres);
+  free(keys);
+  free(values);
+  return err;
+}
+
 /* sweep.max_configs and sweep.tasks, which the other checks need. */
 static int resolve_tasks(build_ctx *b) {
   int err = 0;
@@ -1150,6 +1186,7 @@ static int resolve_tasks(build_ctx *b) {
         g->where = b->r.e[j].where;
         break;
       }
+    if (task->build) ISW_CALL(build_task(b, g));
   }
 cleanup:
   return err;
@@ -1196,6 +1233,9 @@ static int resolve_entries(build_ctx *b) {
       ISW_CALL(parse_into(&g->ax[k], b, &sweep_keys[k].d, x, limit));
       continue;
     }
+    int own = 0; /* a key a built family consumed itself */
+    for (int j = 0; j < g->task->n_own && !own; ++j) own = strcmp(g->task->own_keys[j], x->key) == 0;
+    if (own) continue;
     int p = isw_task_param_index(g->task, x->key);
     if (p < 0) {
       char allowed[600] = "";
@@ -1351,6 +1391,10 @@ static int build_group(build_ctx *b, int gi) {
   const isw_task *t = g->task;
   int n_axes = 3 + t->n_params, len[3 + ISW_MAX_PARAMS];
   out->task = t;
+  if (g->built) {
+    b->spec->owned_tasks[b->spec->n_owned_tasks++] = g->built;
+    g->built = NULL;
+  }
   /* test_iters: ascending and distinct, owned by the group */
   out->n_test = sort_unique_i64(g->ax[AX_TEST].v.iv, g->ax[AX_TEST].v.n);
   ISW_ALLOC(out->test_iters, out->n_test);
@@ -1451,7 +1495,7 @@ static int build_canonical(build_ctx *b) {
   int err = 0, n = 0, cap = 0;
   cline *lines = NULL;
   sbuf v = {0}, all = {0};
-  for (int gi = 0; gi < b->n_g; ++gi) cap += N_AX + b->g[gi].task->n_params;
+  for (int gi = 0; gi < b->n_g; ++gi) cap += N_AX + b->g[gi].task->n_params + b->g[gi].task->n_own;
   cap += N_SWEEP_KEYS;
   ISW_ALLOC(lines, cap);
   const vlist *t = &b->sw[K_TASKS].v;
@@ -1480,6 +1524,11 @@ static int build_canonical(build_ctx *b) {
         value_add(&v, pd, &x, 0);
       }
       ISW_CALL(cline_add(lines, &n, g->task->name, pd->name, &v));
+    }
+    for (int j = 0; j < g->task->n_own; ++j) {
+      if (!g->task->own_values[j]) continue; /* folded into another key's value */
+      sb_add(&v, "%s", g->task->own_values[j]);
+      ISW_CALL(cline_add(lines, &n, g->task->own_section, g->task->own_keys[j], &v));
     }
   }
   qsort(lines, (size_t)n, sizeof *lines, cmp_cline);
@@ -1510,6 +1559,7 @@ static void build_ctx_free(build_ctx *b) {
   for (int gi = 0; gi < b->n_g; ++gi) {
     for (int k = 0; k < N_AX; ++k) vlist_free(&b->g[gi].ax[k].v);
     for (int p = 0; p < ISW_MAX_PARAMS; ++p) vlist_free(&b->g[gi].par[p].v);
+    if (b->g[gi].built) b->g[gi].built->destroy(b->g[gi].built);
   }
   free(b->g);
 }
@@ -1571,6 +1621,7 @@ int isw_spec_parse(isw_spec **out, const char *name, const char *text, const cha
 
   ISW_CALL(check_grid_size(&b));
   ISW_ALLOC(spec->groups, b.n_g);
+  ISW_ALLOC(spec->owned_tasks, b.n_g);
   spec->n_groups = b.n_g;
   ISW_ALLOC(spec->where, b.n_g);
   for (int gi = 0; gi < b.n_g; ++gi) {
@@ -1691,6 +1742,8 @@ void isw_spec_destroy(isw_spec **spec) {
   }
   free(s->where);
   free(s->groups);
+  for (int i = 0; i < s->n_owned_tasks; ++i) s->owned_tasks[i]->destroy(s->owned_tasks[i]);
+  free(s->owned_tasks);
   for (int i = 0; i < s->n_strings; ++i) free(s->strings[i]);
   free(s->strings);
   free(s);

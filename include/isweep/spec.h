@@ -47,6 +47,9 @@ typedef struct isw_spec {
   int n_groups;
   char **where;   /* (n_groups) "FILE:LINE" of each task's section (else of
                      sweep.tasks): where messages about its configs point */
+  /* tasks built from their sections (exec), freed with the spec */
+  isw_task **owned_tasks;
+  int n_owned_tasks;
   /* storage for string values referenced by configs */
   char **strings;
   int n_strings;

@@ -42,6 +42,7 @@ typedef struct {
 } isw_value;
 
 struct isw_task;
+struct isw_task_section;
 
 /* One trained model: a point of the grid.  Built by the spec (all fields but
  * cost and team, which the scheduler sets). */
@@ -131,7 +132,38 @@ typedef struct isw_task {
    * or failed model is a status in `res`, not an error: return non-zero only
    * for a broken environment (out of memory, MPI or LAPACK failure). */
   int (*run)(isw_result *res, const isw_config *c, MPI_Comm team);
+
+  /* Families built per spec (exec), NULL/0 for the built-in ones.  The spec
+   * parser hands `build` the family's section; the task it returns replaces
+   * this one for the group (same name), owned by the spec and released with
+   * its `destroy`.  A built task lists the section keys it consumed itself
+   * (own_keys, not parameters) with their canonical values (own_values), so
+   * they enter the canonical spec, under the section own_section (not the
+   * task's, whose keys readers take for parameter columns).  `doc` is extra
+   * text for `isweep help`. */
+  int (*build)(struct isw_task **out, const struct isw_task_section *sec);
+  void (*destroy)(struct isw_task *task);
+  const char *const *own_keys;   /* (n_own) */
+  const char *const *own_values; /* (n_own) NULL: not in the canonical text (folded into another) */
+  int n_own;
+  const char *own_section;       /* e.g. "exec:program" */
+  const char *doc;
+  void *ctx; /* family data of a built task (exec: the parsed command) */
 } isw_task;
+
+/* A task section as the spec parser hands it to isw_task.build: every key in
+ * file order (overrides applied), each with its location text ("FILE:LINE"
+ * or "--set S.K=V"), for messages of the form "LOCATION: what is wrong". */
+typedef struct isw_task_section {
+  const char *name;  /* section name */
+  const char *where; /* location of the section header (or of sweep.tasks) */
+  int n;
+  const char *const *keys;   /* (n) */
+  const char *const *values; /* (n) */
+  const char *const *wheres; /* (n) */
+  const char *const *output_ref; /* &spec->output: the results path, filled in after the
+                                    build, valid as long as the spec (and so the task) */
+} isw_task_section;
 
 /* The registry (src/tasks/registry.c). */
 extern const isw_task *const isw_tasks[];
