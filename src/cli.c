@@ -31,13 +31,17 @@ static const option_def options[] = {
     {"--status-every", "MINUTES", "run",
      "print what every rank is running every MINUTES (any time: SIGUSR2 to rank 0 or mpirun)"},
     {"--ranks", "P", "plan", "number of ranks to predict the makespan for (default 1)"},
+    {"--verbose", NULL, "plan", "list every parameter of each config (default: the ones that vary, to 120 columns)"},
+    {"--only", "EXPR", "run, plan",
+     "only configs matching EXPR, e.g. 'task=deq,width<=64,grad=implicit' (comma = and; = != < <= > >=); "
+     "the others stay pending, and a run of an existing file is a resume"},
     {"--help", NULL, "all", "show this help"},
     {"--version", NULL, "all", "show the version and git commit"},
 };
 
 void isw_cli_usage(FILE *out) {
   fputs("usage: isweep run [SPEC] [options]     run a sweep (embedded default spec without SPEC)\n"
-        "       isweep plan [SPEC] [--ranks P]  list configs, predicted costs and makespan\n"
+        "       isweep plan [SPEC] [--ranks P] [--only EXPR] [--verbose]  configs, costs, makespan\n"
         "       isweep report FILE [-o DIR]     tables, CSV and figures from a results file\n"
         "       isweep help [TASK]              list task families or one family's parameters\n"
         "       isweep --version\n"
@@ -110,6 +114,13 @@ int isw_cli_parse(isw_cli *cli, int argc, char **argv) {
         continue;
       }
       snprintf(cli->output_set, sizeof cli->output_set, "sweep.output=%s", argv[++i]);
+    } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+      cli->verbose = 1;
+    } else if (!strcmp(a, "--only")) {
+      ISW_CALL(need_arg(i, argc, argv));
+      ISW_CHECK(!cli->only, ISW_EUSAGE, "--only given twice: join the conditions with commas, e.g. --only "
+                "'task=deq,width<=64'");
+      cli->only = argv[++i];
     } else if (!strcmp(a, "--resume")) {
       cli->resume = 1;
     } else if (!strcmp(a, "--retry-failed")) {

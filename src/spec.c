@@ -1016,6 +1016,7 @@ typedef struct {
   loc where; /* its section's first header, else the sweep.tasks line */
   slot ax[N_AX];
   slot par[ISW_MAX_PARAMS];
+  const char **rpath[ISW_MAX_PARAMS]; /* (par[p].v.n) path parameters: each value resolved, else NULL */
 } gstate;
 
 typedef struct {
@@ -1024,6 +1025,9 @@ typedef struct {
   slot sw[N_SWEEP_KEYS];
   gstate *g;
   int n_g;
+  char *dir;      /* the spec file's folder (relative values of paths resolve there), or NULL: cwd */
+  int hash_files; /* put the content hash of every data file into the canonical text */
+  sbuf notes;     /* notes for the user (spec->notes) */
   char known_tasks[512]; /* "linear-meta, deq" */
   char tasks_allowed[640];
 } build_ctx;
@@ -1155,6 +1159,14 @@ cleanup:
   return err;
 }
 
+/* Nonzero when sweep.tasks comes from --set: a family left out of it has
+ * its sections dropped (with a note) instead of being an error, so a spec
+ * is cut down to some of its families from the command line. */
+static int tasks_cut(const build_ctx *b) {
+  const entry *x = find_entry(b, "sweep", sweep_keys[K_TASKS].name);
+  return x && x->where.set != NULL;
+}
+
 /* Check every header and key in order and parse every value into its slot. */
 static int resolve_entries(build_ctx *b) {
   int err = 0;
@@ -1167,6 +1179,14 @@ static int resolve_entries(build_ctx *b) {
     int gi = -1;
     if (strcmp(x->section, "sweep") != 0) {
       gi = group_of(b, x->section);
+      if (gi < 0 && isw_task_find(x->section) && tasks_cut(b)) {
+        if (!x->key) {
+          char at[600];
+          loc_text(at, sizeof at, x->where);
+          sb_add(&b->notes, "left out section [%s] at %s: its family is not in sweep.tasks as set on the command line\n", qs, at);
+        }
+        continue;
+      }
       if (gi < 0 && isw_task_find(x->section))
         USAGE(x->where, "section [%s] is not in sweep.tasks (add it to tasks or remove the section)", qs);
       if (gi < 0)
@@ -1257,6 +1277,82 @@ static int resolve_defaults(build_ctx *b) {
   }
 cleanup:
   return err;
+}
+
+/* ---- paths ------------------------------------------------------------------ */
+
+/* A parameter that names a file: a text parameter called *_file or *_path.
+ * The value "none" names no file. */
+static int is_path_param(const isw_param_def *pd) {
+  if (pd->type != ISW_PARAM_STRING) return 0;
+  size_t n = strlen(pd->name);
+  return n > 5 && (strcmp(pd->name + n - 5, "_file") == 0 || strcmp(pd->name + n - 5, "_path") == 0);
+}
+
+/* *out <- `value` resolved: a relative path written in the spec file is
+ * taken relative to the spec file's folder (b->dir); an absolute one, one
+ * given with --set (typed in the current directory) and "none" stay as
+ * they are.  The result is interned in the spec. */
+static int resolve_path(const char **out, build_ctx *b, const char *value, loc where) {
+  int err = 0;
+  sbuf sb = {0};
+  *out = value;
+  if (!b->dir || where.set || value[0] == '/' || value[0] == '\0' || strcmp(value, "none") == 0) goto cleanup;
+  sb_add(&sb, "%s/%s", b->dir, value);
+  ISW_CHECK(!sb.oom, ISW_ENOMEM, "out of memory resolving a path");
+  ISW_CALL(intern(b->spec, sb.s, sb.len, out));
+cleanup:
+  free(sb.s);
+  return err;
+}
+
+/* Resolve every path parameter's values and the output path (see
+ * resolve_path); the written values stay what config ids and the canonical
+ * text are made of. */
+static int resolve_paths(build_ctx *b) {
+  int err = 0;
+  for (int gi = 0; gi < b->n_g; ++gi) {
+    gstate *g = &b->g[gi];
+    for (int p = 0; p < g->task->n_params; ++p) {
+      if (!is_path_param(&g->task->params[p])) continue;
+      ISW_ALLOC(g->rpath[p], g->par[p].v.n);
+      for (int i = 0; i < g->par[p].v.n; ++i)
+        ISW_CALL(resolve_path(&g->rpath[p][i], b, g->par[p].v.sv[i], g->par[p].where));
+    }
+  }
+  const char *out = NULL; /* the default output, written nowhere, stays in the current directory */
+  if (b->sw[K_OUTPUT].given) {
+    ISW_CALL(resolve_path(&out, b, b->sw[K_OUTPUT].v.sv[0], b->sw[K_OUTPUT].where));
+    b->sw[K_OUTPUT].v.sv[0] = out;
+  }
+cleanup:
+  return err;
+}
+
+/* The 64-bit content hash of file `path` (isw_hash64 chained over 1 MiB
+ * blocks, the size last) as 16 hex digits, or "missing" / "unreadable".
+ * Content rather than size + mtime: a copy or a touch of the same data is
+ * the same sweep, and a rewrite of the same size within the file system's
+ * time resolution is not. */
+static void file_hash_text(char buf[24], const char *path) {
+  snprintf(buf, 24, "missing");
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  unsigned char *blk = malloc(1 << 20);
+  if (blk && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    uint64_t h = 0, total = 0;
+    ssize_t k;
+    while ((k = read(fd, blk, 1 << 20)) > 0 || (k < 0 && errno == EINTR))
+      if (k > 0) h = isw_hash64(blk, (size_t)k, h), total += (uint64_t)k;
+    h = isw_hash64(&total, sizeof total, h);
+    if (k == 0) snprintf(buf, 24, "%016" PRIx64, h);
+    else snprintf(buf, 24, "unreadable");
+  } else {
+    snprintf(buf, 24, "unreadable");
+  }
+  free(blk);
+  close(fd);
 }
 
 /* ---- grid, identities, canonical text ------------------------------------ */
@@ -1410,6 +1506,9 @@ static int build_group(build_ctx *b, int gi) {
     }
     ISW_CHECK(!sb.oom, ISW_ENOMEM, "out of memory building a data identity");
     c->data_id = isw_hash64(sb.s, sb.len, 0);
+    /* identities hold paths as written; the task opens them resolved */
+    for (int p = 0; p < t->n_params; ++p)
+      if (g->rpath[p]) c->p[p].str = g->rpath[p][idx[2 + p]];
   }
 cleanup:
   free(sb.s);
@@ -1451,7 +1550,7 @@ static int build_canonical(build_ctx *b) {
   int err = 0, n = 0, cap = 0;
   cline *lines = NULL;
   sbuf v = {0}, all = {0};
-  for (int gi = 0; gi < b->n_g; ++gi) cap += N_AX + b->g[gi].task->n_params;
+  for (int gi = 0; gi < b->n_g; ++gi) cap += N_AX + 2 * b->g[gi].task->n_params;
   cap += N_SWEEP_KEYS;
   ISW_ALLOC(lines, cap);
   const vlist *t = &b->sw[K_TASKS].v;
@@ -1480,6 +1579,18 @@ static int build_canonical(build_ctx *b) {
         value_add(&v, pd, &x, 0);
       }
       ISW_CALL(cline_add(lines, &n, g->task->name, pd->name, &v));
+      if (b->hash_files && g->rpath[p]) { /* TASK.data_file.content = hash of each file */
+        for (int i = 0; i < g->par[p].v.n; ++i) {
+          char h[24] = "none";
+          if (strcmp(g->rpath[p][i], "none") != 0) file_hash_text(h, g->rpath[p][i]);
+          sb_add(&v, "%s%s", i ? "," : "", h);
+        }
+        char key[128];
+        const char *k = NULL;
+        int kn = snprintf(key, sizeof key, "%s.content", pd->name);
+        ISW_CALL(intern(b->spec, key, (size_t)kn, &k));
+        ISW_CALL(cline_add(lines, &n, g->task->name, k, &v));
+      }
     }
   }
   qsort(lines, (size_t)n, sizeof *lines, cmp_cline);
@@ -1509,12 +1620,18 @@ static void build_ctx_free(build_ctx *b) {
   for (int k = 0; k < N_SWEEP_KEYS; ++k) vlist_free(&b->sw[k].v);
   for (int gi = 0; gi < b->n_g; ++gi) {
     for (int k = 0; k < N_AX; ++k) vlist_free(&b->g[gi].ax[k].v);
-    for (int p = 0; p < ISW_MAX_PARAMS; ++p) vlist_free(&b->g[gi].par[p].v);
+    for (int p = 0; p < ISW_MAX_PARAMS; ++p) {
+      vlist_free(&b->g[gi].par[p].v);
+      free((void *)b->g[gi].rpath[p]);
+    }
   }
   free(b->g);
+  free(b->dir);
+  free(b->notes.s);
 }
 
-int isw_spec_parse(isw_spec **out, const char *name, const char *text, const char *const *sets, int n_sets) {
+static int spec_parse(isw_spec **out, const char *name, const char *text, const char *const *sets, int n_sets,
+                      int hash_files) {
   int err = 0;
   build_ctx b;
   memset(&b, 0, sizeof b);
@@ -1525,6 +1642,12 @@ int isw_spec_parse(isw_spec **out, const char *name, const char *text, const cha
   if (!name) name = "(spec)";
   ISW_ALLOC(spec, 1);
   b.spec = spec;
+  b.hash_files = hash_files;
+  if (strchr(name, '/') && strcmp(name, DEFAULT_NAME) != 0) {
+    size_t n = (size_t)(strrchr(name, '/') - name);
+    b.dir = dup_range(name, n ? n : 1); /* "/spec.ini": the folder is "/" */
+    ISW_CHECK(b.dir != NULL, ISW_ENOMEM, "out of memory copying the spec's folder");
+  }
   spec->path = strdup(name);
   spec->text = strdup(text);
   ISW_CHECK(spec->path && spec->text, ISW_ENOMEM, "out of memory copying the spec");
@@ -1557,6 +1680,7 @@ int isw_spec_parse(isw_spec **out, const char *name, const char *text, const cha
   ISW_CALL(resolve_tasks(&b));
   ISW_CALL(resolve_entries(&b));
   ISW_CALL(resolve_defaults(&b));
+  ISW_CALL(resolve_paths(&b));
 
   spec->output = strdup(b.sw[K_OUTPUT].v.sv[0]);
   ISW_CHECK(spec->output != NULL, ISW_ENOMEM, "out of memory copying the output path");
@@ -1581,12 +1705,21 @@ int isw_spec_parse(isw_spec **out, const char *name, const char *text, const cha
     ISW_CALL(build_group(&b, gi));
   }
   ISW_CALL(build_canonical(&b));
+  if (b.notes.len) {
+    ISW_CHECK(!b.notes.oom, ISW_ENOMEM, "out of memory for the spec's notes");
+    spec->notes = b.notes.s;
+    b.notes.s = NULL;
+  }
   *out = spec;
   spec = NULL;
 cleanup:
   build_ctx_free(&b);
   isw_spec_destroy(&spec);
   return err;
+}
+
+int isw_spec_parse(isw_spec **out, const char *name, const char *text, const char *const *sets, int n_sets) {
+  return spec_parse(out, name, text, sets, n_sets, 0);
 }
 
 /* What a non-regular file is, for "it is %s". */
@@ -1607,7 +1740,7 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
   ISW_CHECK(out != NULL, ISW_EINTERNAL, "isw_spec_load: NULL out");
   *out = NULL;
   if (!path) {
-    ISW_CALL(isw_spec_parse(out, DEFAULT_NAME, isw_spec_default_text(), sets, n_sets));
+    ISW_CALL(spec_parse(out, DEFAULT_NAME, isw_spec_default_text(), sets, n_sets, 1));
     goto cleanup;
   }
   loc where = {path, 0, NULL};
@@ -1668,7 +1801,7 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
     where.line = line;
     USAGE(where, "the file contains a NUL byte (a spec is a plain text file)");
   }
-  ISW_CALL(isw_spec_parse(out, path, text, sets, n_sets));
+  ISW_CALL(spec_parse(out, path, text, sets, n_sets, 1));
 cleanup:
   if (f) fclose(f);
   if (fd >= 0) close(fd);
@@ -1682,6 +1815,7 @@ void isw_spec_destroy(isw_spec **spec) {
   free(s->path);
   free(s->text);
   free(s->canonical);
+  free(s->notes);
   free(s->output);
   free(s->delta_n);
   for (int g = 0; g < s->n_groups; ++g) {

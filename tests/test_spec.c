@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "isweep/error.h"
+#include "isweep/select.h"
 #include "isweep/spec.h"
 #include "testutil.h"
 
@@ -973,6 +974,139 @@ static void test_real_files_load(void) {
   remove(dir);
 }
 
+/* --set sweep.tasks=FAMILY cuts a spec down to that family: the other
+ * families' sections are dropped with a note, not refused. */
+static void test_tasks_override_cuts_families(void) {
+  const char *sets[] = {"sweep.tasks=linear-meta"};
+  isw_spec *s = parse_ok_sets(isw_spec_default_text(), sets, 1);
+  EXPECT_FATAL(s != NULL, "the default spec cut to linear-meta parses");
+  EXPECT(s->n_groups == 1 && strcmp(s->groups[0].task->name, "linear-meta") == 0,
+         "only the family named in the override is left");
+  EXPECT(s->notes && strstr(s->notes, "left out section [deq]") && strstr(s->notes, "left out section [maml]"),
+         "each dropped section is named in a note");
+  EXPECT(strstr(s->canonical, "deq.") == NULL, "a dropped family is not in the canonical text");
+  isw_spec *full = parse_ok(isw_spec_default_text());
+  EXPECT(full && full->notes == NULL, "a spec used as written has no notes");
+  int same = full && full->groups[0].n_configs == s->groups[0].n_configs;
+  for (int i = 0; same && i < s->groups[0].n_configs; ++i) same = full->groups[0].configs[i].id == s->groups[0].configs[i].id;
+  EXPECT(same, "the cut keeps the family's configs and their ids");
+  isw_spec_destroy(&full);
+  isw_spec_destroy(&s);
+  /* in the file itself a section outside tasks stays an error */
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 16\ntrain_iters = 5\ntest_iters = 0:4\n[deq]\n", "t.ini:6",
+             "is not in sweep.tasks");
+}
+
+/* Relative paths written in a spec resolve against its folder; ids and the
+ * canonical text keep them as written. */
+static void test_relative_paths_resolve_against_the_spec(void) {
+  const char *t2 = "[sweep]\ntasks = deq\nwidths = 4\ntrain_iters = 2\ntest_iters = 0:2\noutput = r.h5\n"
+                   "[deq]\ndataset = file\ndata_file = d.h5\n";
+  isw_spec *a = NULL, *b = NULL;
+  int rc = isw_spec_parse(&a, "/some/where/spec.ini", t2, NULL, 0);
+  EXPECT_FATAL(rc == 0 && a, "the spec parses");
+  int p = isw_task_param_index(isw_task_find("deq"), "data_file");
+  EXPECT(strcmp(a->groups[0].configs[0].p[p].str, "/some/where/d.h5") == 0,
+         "a relative data file resolves against the spec file's folder");
+  EXPECT(strcmp(a->output, "/some/where/r.h5") == 0, "a relative output resolves against the spec file's folder");
+  rc = isw_spec_parse(&b, "spec.ini", t2, NULL, 0);
+  EXPECT_FATAL(rc == 0 && b, "the spec parses");
+  EXPECT(strcmp(b->groups[0].configs[0].p[p].str, "d.h5") == 0 && strcmp(b->output, "r.h5") == 0,
+         "a spec in the current folder keeps its paths");
+  EXPECT(a->groups[0].configs[0].id == b->groups[0].configs[0].id && strcmp(a->canonical, b->canonical) == 0,
+         "config ids and the canonical text hold the paths as written, wherever the spec is");
+  isw_spec_destroy(&b);
+  const char *sets[] = {"sweep.output=cwd.h5", "deq.data_file=here.h5"};
+  rc = isw_spec_parse(&b, "/some/where/spec.ini", t2, sets, 2);
+  EXPECT_FATAL(rc == 0 && b, "the spec parses with overrides");
+  EXPECT(strcmp(b->output, "cwd.h5") == 0 && strcmp(b->groups[0].configs[0].p[p].str, "here.h5") == 0,
+         "paths given with --set are typed in the current folder and stay relative to it");
+  isw_spec_destroy(&b);
+  isw_spec_destroy(&a);
+}
+
+/* The canonical text of a loaded spec carries each data file's content
+ * hash, so a resume after the data changed is refused. */
+static void test_data_file_content_is_canonical(void) {
+  char dir[600], spec[700], data[700];
+  snprintf(dir, sizeof dir, "%s", isw_test_tmpdir());
+  snprintf(spec, sizeof spec, "%s/spec.ini", dir);
+  snprintf(data, sizeof data, "%s/d.h5", dir);
+  FILE *f = fopen(spec, "w");
+  EXPECT_FATAL(f != NULL, "the temp spec can be written");
+  fputs("[sweep]\ntasks = deq\nwidths = 4\ntrain_iters = 2\ntest_iters = 0:2\n[deq]\ndataset = file\n"
+        "data_file = d.h5\n", f);
+  fclose(f);
+  isw_spec *a = NULL, *b = NULL, *c = NULL;
+  EXPECT(isw_spec_load(&a, spec, NULL, 0) == 0 && a, "the spec loads with its data file missing");
+  EXPECT(a && strstr(a->canonical, "deq.data_file.content = missing\n"), "a missing data file is named so");
+  f = fopen(data, "w");
+  fputs("version 1", f);
+  fclose(f);
+  EXPECT(isw_spec_load(&b, spec, NULL, 0) == 0 && b, "the spec loads");
+  f = fopen(data, "w");
+  fputs("version 2", f);
+  fclose(f);
+  EXPECT(isw_spec_load(&c, spec, NULL, 0) == 0 && c, "the spec loads");
+  EXPECT(b && c && strstr(b->canonical, "deq.data_file.content = ") && strcmp(b->canonical, c->canonical) != 0,
+         "changing the data file's content changes the canonical text");
+  EXPECT(a && b && a->groups[0].configs[0].id == b->groups[0].configs[0].id,
+         "the content does not change config ids");
+  isw_spec_destroy(&a);
+  isw_spec_destroy(&b);
+  isw_spec_destroy(&c);
+  remove(data);
+  remove(spec);
+  remove(dir);
+}
+
+/* --only: comma = and, numeric parameters compare as numbers, the others as
+ * text; an unknown parameter is refused. */
+static void test_only_selects_configs(void) {
+  isw_spec *s = parse_ok(isw_spec_default_text());
+  EXPECT_FATAL(s != NULL, "the default spec parses");
+  isw_select *sel = NULL;
+  int rc = isw_select_parse(&sel, "task=deq, width<=8 ,grad=implicit", s);
+  EXPECT_FATAL(rc == 0 && sel, "a valid expression parses");
+  int n = 0, wrong = 0, g = 1;
+  int grad = isw_task_param_index(s->groups[g].task, "grad");
+  for (int i = 0; i < s->groups[g].n_configs; ++i) {
+    const isw_config *c = &s->groups[g].configs[i];
+    int want = c->width <= 8 && strcmp(c->p[grad].str, "implicit") == 0;
+    wrong += want != isw_select_match(sel, c);
+    n += want;
+  }
+  for (int i = 0; i < s->groups[0].n_configs; ++i) wrong += isw_select_match(sel, &s->groups[0].configs[i]);
+  EXPECT(wrong == 0 && n == 9, "task=deq,width<=8,grad=implicit selects exactly those deq configs");
+  isw_select_destroy(&sel);
+  EXPECT(sel == NULL, "destroy NULLs the pointer");
+  rc = isw_select_parse(&sel, "width>64,width!=2048,train_iters<10", s);
+  EXPECT_FATAL(rc == 0, "numeric conditions parse");
+  n = 0;
+  for (int i = 0; i < s->groups[0].n_configs; ++i) n += isw_select_match(sel, &s->groups[0].configs[i]);
+  EXPECT(n == 4 * 2 * 3, "width 128..1024 (not 2048), N 2 and 5: 4 widths x 2 N x 3 seeds of linear-meta");
+  isw_select_destroy(&sel);
+  rc = isw_select_parse(&sel, "grad!=unrolled", s);
+  EXPECT(rc == 0 && !isw_select_match(sel, &s->groups[0].configs[0]),
+         "a condition on a parameter a family lacks excludes that family");
+  isw_select_destroy(&sel);
+  static const char *const bad[][2] = {{"colour=red", "unknown parameter 'colour'"},
+                                       {"width<=abc", "'abc' is not a number"},
+                                       {"width", "is not a condition"},
+                                       {"task=deq,,width=2", "'' is not a condition"},
+                                       {"width=<3", "needs a name and a value"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    isw_error_clear();
+    rc = isw_select_parse(&sel, bad[i][0], s);
+    const char *m = isw_error_message();
+    EXPECT(rc == ISW_EUSAGE && sel == NULL && strncmp(m, "--only ", 7) == 0 && strstr(m, bad[i][1]) &&
+               !strchr(m, '\n'),
+           "a bad --only expression is one usage line naming what is wrong");
+    if (!strstr(m, bad[i][1])) fprintf(stderr, "\n  '%s': %s\n", bad[i][0], m);
+  }
+  isw_spec_destroy(&s);
+}
+
 int main(int argc, char **argv) {
   static const isw_test_case cases[] = {
       {"unknown section is refused", test_unknown_section_is_refused},
@@ -1020,6 +1154,10 @@ int main(int argc, char **argv) {
       {"each data set is visited once", test_each_data_set_is_visited_once},
       {"data errors are located", test_data_errors_are_located},
       {"real files load", test_real_files_load},
+      {"tasks override cuts families", test_tasks_override_cuts_families},
+      {"relative paths resolve against the spec", test_relative_paths_resolve_against_the_spec},
+      {"data file content is canonical", test_data_file_content_is_canonical},
+      {"only selects configs", test_only_selects_configs},
       {NULL, NULL},
   };
   return isw_test_main(argc, argv, "spec", cases);

@@ -41,6 +41,8 @@ typedef struct {
   isw_progress_mode progress;      /* --progress bar|lines|none|auto */
   double status_every;             /* --status-every MINUTES, in seconds; 0: on SIGUSR2 only */
   int ranks;                       /* plan --ranks P (default 1) */
+  int verbose;                     /* plan --verbose: every parameter of each config */
+  const char *only;                /* --only EXPR: run / plan only the matching configs; NULL: all */
   const char *topic;               /* help TASK */
   const char *report_file;         /* report FILE */
   const char *report_dir;          /* report -o DIR */

@@ -35,7 +35,9 @@ typedef struct isw_spec {
   char *text;      /* raw text as read (stored in the results file) */
   char *canonical; /* canonical resolved spec: every key of every used section with
                       its expanded value, sorted; equal texts mean the same sweep */
-  char *output;    /* results file path */
+  char *notes;     /* NULL, or lines for the user ("left out section [deq] ..."), each ending in '\n' */
+  char *output;    /* results file path (relative paths written in the spec file: resolved
+                      against its folder) */
   uint64_t sweep_seed;
   int64_t team_width; /* team-capable configs with width >= this run on a team; 0 = never */
   int team_ranks;     /* ranks per team, 1 .. ISW_SPEC_MAX_TEAM_RANKS */
@@ -61,12 +63,24 @@ typedef struct isw_spec {
 
 /* Read and expand the spec file at `path`, or the embedded default spec when
  * path is NULL, then apply the `n_sets` overrides "SECTION.KEY=VALUE".
+ * Paths: a relative output or *_file parameter written in the file resolves
+ * against the file's folder (given with --set: against the current
+ * directory); config ids and the canonical text hold them as written.  The
+ * canonical text carries the content hash of each named file
+ * ("deq.data_file.content = 16 hex digits", or missing / unreadable), so a
+ * resume after the data changed is refused.  When sweep.tasks is set by an
+ * override, sections of the families it leaves out are dropped (a note in
+ * spec->notes) rather than refused.
  * The file must be a regular file of at most ISW_SPEC_MAX_BYTES bytes: a
  * FIFO, device, directory or socket is refused without reading from it
  * (ISW_EUSAGE, "PATH: cannot read spec file (it is a FIFO; ...)").
  * On success *out owns everything; on failure *out is NULL. */
 int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int n_sets);
-/* The same from text in memory; `name` is used in messages. */
+/* The same from text in memory; `name` is used in messages, and a relative
+ * path written in the text (output, a *_file parameter) resolves against
+ * the folder of `name` when it has one.  Unlike isw_spec_load, it does not
+ * read data files, so its canonical text has no "TASK.data_file.content"
+ * lines: only the rank that loads the spec compares canonical texts. */
 int isw_spec_parse(isw_spec **out, const char *name, const char *text,
                    const char *const *sets, int n_sets);
 /* NULL-safe; NULLs the pointer. */
