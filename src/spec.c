@@ -1010,9 +1010,13 @@ typedef struct {
   int given; /* set from the file or an override (else default or unset) */
 } slot;
 
-/* One task group while resolving. */
+/* One section of a task family while resolving: its main section [TASK]
+ * (or none written) or a sub-grid [TASK.NAME]. */
 typedef struct {
   const isw_task *task;
+  char name[300];  /* the section's name: "deq" or "deq.wide" */
+  int fam;         /* index of its family (task group) in sweep.tasks order */
+  int main;        /* index of the family's main section state (itself for the main one) */
   loc where; /* its section's first header, else the sweep.tasks line */
   slot ax[N_AX];
   slot par[ISW_MAX_PARAMS];
@@ -1023,8 +1027,9 @@ typedef struct {
   isw_spec *spec;
   reader_ctx r;
   slot sw[N_SWEEP_KEYS];
-  gstate *g;
+  gstate *g;      /* (n_g) sections: each family's main one, then its sub-grids in file order */
   int n_g;
+  int n_fam;      /* task families (groups) */
   char *dir;      /* the spec file's folder (relative values of paths resolve there), or NULL: cwd */
   int hash_files; /* put the content hash of every data file into the canonical text */
   sbuf notes;     /* notes for the user (spec->notes) */
@@ -1034,8 +1039,20 @@ typedef struct {
 
 static int group_of(const build_ctx *b, const char *name) {
   for (int i = 0; i < b->n_g; ++i)
-    if (strcmp(b->g[i].task->name, name) == 0) return i;
+    if (strcmp(b->g[i].name, name) == 0) return i;
   return -1;
+}
+
+/* The family of section `name`: "TASK" or a sub-grid "TASK.NAME"; NULL if none. */
+static const isw_task *section_task(const char *name) {
+  const char *dot = strchr(name, '.');
+  if (!dot) return isw_task_find(name);
+  char fam[256];
+  size_t n = (size_t)(dot - name);
+  if (n >= sizeof fam || !dot[1]) return NULL;
+  memcpy(fam, name, n);
+  fam[n] = '\0';
+  return isw_task_find(fam);
 }
 
 /* Parse entry x's value with d into s, or raise the located message. */
@@ -1137,7 +1154,9 @@ static int resolve_tasks(build_ctx *b) {
   d.allowed = b->tasks_allowed;
   ISW_CALL(parse_into(&b->sw[K_TASKS], b, &d, x, limit));
   const vlist *t = &b->sw[K_TASKS].v;
-  b->g = calloc((size_t)t->n, sizeof *b->g);
+  int n_sub = 0;
+  for (int j = 0; j < b->r.n_e; ++j) n_sub += !b->r.e[j].key && strchr(b->r.e[j].section, '.') != NULL;
+  b->g = calloc((size_t)(t->n + n_sub), sizeof *b->g);
   ISW_CHECK(b->g != NULL, ISW_ENOMEM, "out of memory for task groups");
   for (int i = 0; i < t->n; ++i) {
     const isw_task *task = isw_task_find(t->sv[i]);
@@ -1146,15 +1165,37 @@ static int resolve_tasks(build_ctx *b) {
     if (!task) USAGE(x->where, "unknown task '%s' in sweep.tasks (known tasks: %s)", q, b->known_tasks);
     ISW_CHECK(task->n_params <= ISW_MAX_PARAMS, ISW_EINTERNAL, "task %s has %d parameters, more than %d",
               task->name, task->n_params, ISW_MAX_PARAMS);
+    int main = b->n_g;
     gstate *g = &b->g[b->n_g++];
     g->task = task;
+    g->fam = i;
+    g->main = main;
+    snprintf(g->name, sizeof g->name, "%s", task->name);
     g->where = x->where;
     for (int j = 0; j < b->r.n_e; ++j)
       if (!b->r.e[j].key && strcmp(b->r.e[j].section, task->name) == 0) {
         g->where = b->r.e[j].where;
         break;
       }
+    /* its sub-grids [TASK.NAME], in file order */
+    size_t tl = strlen(task->name);
+    for (int j = 0; j < b->r.n_e; ++j) {
+      const entry *h = &b->r.e[j];
+      if (h->key || strncmp(h->section, task->name, tl) != 0 || h->section[tl] != '.') continue;
+      char q[TOKEN_SHOWN + 4];
+      shown(q, sizeof q, h->section);
+      if (!h->section[tl + 1] || strlen(h->section) >= sizeof g->name)
+        USAGE(h->where, "bad sub-grid section name [%s] (write [%s.NAME], e.g. [%s.wide])", q, task->name,
+              task->name);
+      gstate *sg = &b->g[b->n_g++];
+      sg->task = task;
+      sg->fam = i;
+      sg->main = main;
+      snprintf(sg->name, sizeof sg->name, "%s", h->section);
+      sg->where = h->where;
+    }
   }
+  b->n_fam = t->n;
 cleanup:
   return err;
 }
@@ -1179,7 +1220,7 @@ static int resolve_entries(build_ctx *b) {
     int gi = -1;
     if (strcmp(x->section, "sweep") != 0) {
       gi = group_of(b, x->section);
-      if (gi < 0 && isw_task_find(x->section) && tasks_cut(b)) {
+      if (gi < 0 && section_task(x->section) && tasks_cut(b)) {
         if (!x->key) {
           char at[600];
           loc_text(at, sizeof at, x->where);
@@ -1187,7 +1228,7 @@ static int resolve_entries(build_ctx *b) {
         }
         continue;
       }
-      if (gi < 0 && isw_task_find(x->section))
+      if (gi < 0 && section_task(x->section))
         USAGE(x->where, "section [%s] is not in sweep.tasks (add it to tasks or remove the section)", qs);
       if (gi < 0)
         USAGE(x->where, "unknown section [%s] (allowed: [sweep] and one section per task in sweep.tasks; "
@@ -1234,8 +1275,35 @@ cleanup:
   return err;
 }
 
+/* dst <- a copy of src's values (strings are the spec's, shared). */
+static int slot_copy(slot *dst, const slot *src) {
+  int err = 0;
+  vlist_free(&dst->v);
+  dst->v.n = src->v.n;
+  dst->v.u = src->v.u;
+  if (src->v.iv) {
+    ISW_ALLOC(dst->v.iv, src->v.n);
+    memcpy(dst->v.iv, src->v.iv, (size_t)src->v.n * sizeof *src->v.iv);
+  }
+  if (src->v.rv) {
+    ISW_ALLOC(dst->v.rv, src->v.n);
+    memcpy(dst->v.rv, src->v.rv, (size_t)src->v.n * sizeof *src->v.rv);
+  }
+  if (src->v.sv) {
+    const char **sv = NULL;
+    ISW_ALLOC(sv, src->v.n);
+    memcpy(sv, src->v.sv, (size_t)src->v.n * sizeof *sv);
+    dst->v.sv = sv;
+  }
+  dst->where = src->where;
+  dst->given = 0;
+cleanup:
+  return err;
+}
+
 /* Defaults for sweep keys, per-group axes (task section, else [sweep], else
- * default) and task parameters; missing required axes are errors. */
+ * default) and task parameters; missing required axes are errors.  A
+ * sub-grid takes what it does not give from its family's main section. */
 static int resolve_defaults(build_ctx *b) {
   int err = 0;
   for (int k = N_AX; k < N_SWEEP_KEYS; ++k) {
@@ -1246,6 +1314,7 @@ static int resolve_defaults(build_ctx *b) {
   }
   for (int gi = 0; gi < b->n_g; ++gi) {
     gstate *g = &b->g[gi];
+    if (g->main != gi) continue; /* sub-grids: below, from their main section */
     for (int k = 0; k < N_AX; ++k) {
       if (g->ax[k].given) continue;
       const slot *s = &b->sw[k];
@@ -1263,7 +1332,7 @@ static int resolve_defaults(build_ctx *b) {
       } else {
         const char *eg = k == AX_WIDTHS ? "16:1024:x2" : k == AX_TRAIN ? "5,10" : "0:40";
         USAGE(g->where, "task %s has no %s (give %s in [%s] or [sweep], e.g. %s = %s)", g->task->name,
-              sweep_keys[k].name, sweep_keys[k].name, g->task->name, sweep_keys[k].name, eg);
+              sweep_keys[k].name, sweep_keys[k].name, g->name, sweep_keys[k].name, eg);
       }
     }
     for (int p = 0; p < g->task->n_params; ++p) {
@@ -1274,6 +1343,16 @@ static int resolve_defaults(build_ctx *b) {
       snprintf(what, sizeof what, "%s.%s", g->task->name, pd->name);
       ISW_CALL(parse_default(&g->par[p], b, &d, pd->def, what, g->where));
     }
+  }
+  /* a sub-grid [TASK.NAME] is its main section [TASK] with the keys it gives replaced */
+  for (int gi = 0; gi < b->n_g; ++gi) {
+    gstate *g = &b->g[gi];
+    const gstate *m = &b->g[g->main];
+    if (g->main == gi) continue;
+    for (int k = 0; k < N_AX; ++k)
+      if (!g->ax[k].given) ISW_CALL(slot_copy(&g->ax[k], &m->ax[k]));
+    for (int p = 0; p < g->task->n_params; ++p)
+      if (!g->par[p].given) ISW_CALL(slot_copy(&g->par[p], &m->par[p]));
   }
 cleanup:
   return err;
@@ -1438,20 +1517,17 @@ static int sort_unique_i64(int64_t *x, int n) {
   return m;
 }
 
-/* Build group gi's configs in grid order with their identities. */
-static int build_group(build_ctx *b, int gi) {
+/* The configs of section gi's grid, appended to its family's group in grid
+ * order with their identities; a config whose id the group already has (an
+ * earlier section made it) is not added again.  ids (cap, a power of two,
+ * 0 = free) is the group's open-addressing set of ids. */
+static int build_section(build_ctx *b, int gi, uint64_t *ids, unsigned char *used, size_t cap) {
   int err = 0;
   sbuf sb = {0};
   gstate *g = &b->g[gi];
-  isw_spec_group *out = &b->spec->groups[gi];
+  isw_spec_group *out = &b->spec->groups[g->fam];
   const isw_task *t = g->task;
   int n_axes = 3 + t->n_params, len[3 + ISW_MAX_PARAMS];
-  out->task = t;
-  /* test_iters: ascending and distinct, owned by the group */
-  out->n_test = sort_unique_i64(g->ax[AX_TEST].v.iv, g->ax[AX_TEST].v.n);
-  ISW_ALLOC(out->test_iters, out->n_test);
-  memcpy(out->test_iters, g->ax[AX_TEST].v.iv, (size_t)out->n_test * sizeof *out->test_iters);
-  g->ax[AX_TEST].v.n = out->n_test;
 
   /* axes in nested order: width, train_iters, params..., seed (fastest) */
   int64_t n = 1;
@@ -1461,8 +1537,6 @@ static int build_group(build_ctx *b, int gi) {
   len[n_axes - 1] = g->ax[AX_SEEDS].v.n;
   for (int a = 0; a < n_axes; ++a) n *= len[a];
   ISW_CHECK(n <= INT32_MAX, ISW_EINTERNAL, "group %s: %" PRId64 " configs", t->name, n);
-  out->n_configs = (int)n;
-  ISW_ALLOC(out->configs, n);
   for (int64_t i = 0; i < n; ++i) {
     int idx[3 + ISW_MAX_PARAMS];
     int64_t rem = i;
@@ -1470,17 +1544,17 @@ static int build_group(build_ctx *b, int gi) {
       idx[a] = (int)(rem % len[a]);
       rem /= len[a];
     }
-    isw_config *c = &out->configs[i];
+    isw_config *c = &out->configs[out->n_configs];
     c->task = t;
     c->width = g->ax[AX_WIDTHS].v.iv[idx[0]];
     c->train_iters = g->ax[AX_TRAIN].v.iv[idx[1]];
     c->seed = g->ax[AX_SEEDS].v.iv[idx[n_axes - 1]];
     for (int p = 0; p < t->n_params; ++p) c->p[p] = value_at(&t->params[p], &g->par[p].v, idx[2 + p]);
-    c->test_iters = out->test_iters;
+    c->test_iters = out->test_iters; /* the group's: every section is evaluated at every n */
     c->n_test = out->n_test;
     c->sweep_seed = b->spec->sweep_seed;
-    c->group = gi;
-    c->row = (int)i;
+    c->group = g->fam;
+    c->row = out->n_configs;
     c->cost = 0.0;
     c->team = 1;
     /* identity: every parameter by name, never the row */
@@ -1509,9 +1583,59 @@ static int build_group(build_ctx *b, int gi) {
     /* identities hold paths as written; the task opens them resolved */
     for (int p = 0; p < t->n_params; ++p)
       if (g->rpath[p]) c->p[p].str = g->rpath[p][idx[2 + p]];
+    size_t h = (size_t)isw_mix64(c->id) & (cap - 1);
+    while (used[h] && ids[h] != c->id) h = (h + 1) & (cap - 1);
+    if (used[h]) continue; /* one config, whichever sections produce it */
+    used[h] = 1;
+    ids[h] = c->id;
+    out->n_configs++;
   }
 cleanup:
   free(sb.s);
+  return err;
+}
+
+/* Build group f: the union of its sections' grids (main section first,
+ * then sub-grids in file order), each config once; test_iters is the
+ * sorted union of the sections' test_iters. */
+static int build_group(build_ctx *b, int f) {
+  int err = 0;
+  isw_spec_group *out = &b->spec->groups[f];
+  int64_t total = 0, n_test = 0;
+  uint64_t *ids = NULL;
+  unsigned char *used = NULL;
+  for (int gi = 0; gi < b->n_g; ++gi) {
+    const gstate *g = &b->g[gi];
+    if (g->fam != f) continue;
+    out->task = g->task;
+    int64_t n = 1;
+    n = sat_mul(n, g->ax[AX_WIDTHS].v.n);
+    n = sat_mul(n, g->ax[AX_TRAIN].v.n);
+    n = sat_mul(n, g->ax[AX_SEEDS].v.n);
+    for (int p = 0; p < g->task->n_params; ++p) n = sat_mul(n, g->par[p].v.n);
+    total = total + n > INT32_MAX ? INT32_MAX : total + n;
+    n_test += g->ax[AX_TEST].v.n;
+  }
+  ISW_CHECK(total < INT32_MAX, ISW_EINTERNAL, "group %d: too many configs", f);
+  /* test_iters: ascending and distinct, owned by the group */
+  ISW_ALLOC(out->test_iters, n_test);
+  for (int gi = 0; gi < b->n_g; ++gi)
+    if (b->g[gi].fam == f) {
+      const vlist *v = &b->g[gi].ax[AX_TEST].v;
+      memcpy(out->test_iters + out->n_test, v->iv, (size_t)v->n * sizeof *v->iv);
+      out->n_test += v->n;
+    }
+  out->n_test = sort_unique_i64(out->test_iters, out->n_test);
+  size_t cap = 1;
+  while (cap < 2 * (size_t)total) cap *= 2;
+  ISW_ALLOC(ids, cap);
+  ISW_ALLOC(used, cap);
+  ISW_ALLOC(out->configs, total);
+  for (int gi = 0; gi < b->n_g; ++gi)
+    if (b->g[gi].fam == f) ISW_CALL(build_section(b, gi, ids, used, cap));
+cleanup:
+  free(ids);
+  free(used);
   return err;
 }
 
@@ -1569,7 +1693,7 @@ static int build_canonical(build_ctx *b) {
     const gstate *g = &b->g[gi];
     for (int k = 0; k < N_AX; ++k) {
       ints_add(&v, g->ax[k].v.iv, g->ax[k].v.n);
-      ISW_CALL(cline_add(lines, &n, g->task->name, sweep_keys[k].name, &v));
+      ISW_CALL(cline_add(lines, &n, g->name, sweep_keys[k].name, &v));
     }
     for (int p = 0; p < g->task->n_params; ++p) {
       const isw_param_def *pd = &g->task->params[p];
@@ -1578,7 +1702,7 @@ static int build_canonical(build_ctx *b) {
         if (i) sb_add(&v, ",");
         value_add(&v, pd, &x, 0);
       }
-      ISW_CALL(cline_add(lines, &n, g->task->name, pd->name, &v));
+      ISW_CALL(cline_add(lines, &n, g->name, pd->name, &v));
       if (b->hash_files && g->rpath[p]) { /* TASK.data_file.content = hash of each file */
         for (int i = 0; i < g->par[p].v.n; ++i) {
           char h[24] = "none";
@@ -1589,7 +1713,7 @@ static int build_canonical(build_ctx *b) {
         const char *k = NULL;
         int kn = snprintf(key, sizeof key, "%s.content", pd->name);
         ISW_CALL(intern(b->spec, key, (size_t)kn, &k));
-        ISW_CALL(cline_add(lines, &n, g->task->name, k, &v));
+        ISW_CALL(cline_add(lines, &n, g->name, k, &v));
       }
     }
   }
@@ -1694,15 +1818,21 @@ static int spec_parse(isw_spec **out, const char *name, const char *text, const 
   memcpy(spec->delta_n, b.sw[K_DELTA_N].v.iv, (size_t)spec->n_delta * sizeof *spec->delta_n);
 
   ISW_CALL(check_grid_size(&b));
-  ISW_ALLOC(spec->groups, b.n_g);
-  spec->n_groups = b.n_g;
-  ISW_ALLOC(spec->where, b.n_g);
-  for (int gi = 0; gi < b.n_g; ++gi) {
+  ISW_ALLOC(spec->groups, b.n_fam);
+  spec->n_groups = b.n_fam;
+  ISW_ALLOC(spec->where, b.n_fam);
+  for (int gi = 0; gi < b.n_g; ++gi) { /* test_iters of each section: ascending, distinct */
+    vlist *v = &b.g[gi].ax[AX_TEST].v;
+    v->n = sort_unique_i64(v->iv, v->n);
+  }
+  for (int gi = 0, f = 0; gi < b.n_g; ++gi) {
+    if (b.g[gi].main != gi) continue;
     char where[600];
     loc_text(where, sizeof where, b.g[gi].where);
-    spec->where[gi] = strdup(where);
-    ISW_CHECK(spec->where[gi] != NULL, ISW_ENOMEM, "out of memory copying a location");
-    ISW_CALL(build_group(&b, gi));
+    spec->where[f] = strdup(where);
+    ISW_CHECK(spec->where[f] != NULL, ISW_ENOMEM, "out of memory copying a location");
+    ISW_CALL(build_group(&b, f));
+    ++f;
   }
   ISW_CALL(build_canonical(&b));
   if (b.notes.len) {

@@ -4,6 +4,8 @@
   grow_test.py one-family   --set sweep.tasks=linear-meta cuts the default spec: notes, one group
   grow_test.py paths        a spec in another folder with a relative data path and output; a resume
                             after the data file changed is refused (exit 2, file byte-identical)
+  grow_test.py subgrid      [deq] + [deq.wide] on 2 ranks: the union, each config once, results equal
+                            to the same configs of one section listing every width
   grow_test.py only         --only on 2 ranks: matching configs ok, the rest pending; a second
                             --only run of the file is a resume; the union equals a full run
                             (compared by config_id); plan --only lists the same configs
@@ -221,7 +223,31 @@ def test_only(tmp):
         fail("an unknown parameter in --only is exit 2 with one line, file untouched")
 
 
-CASES = {"one-family": test_one_family, "paths": test_paths, "only": test_only}
+def test_subgrid(tmp):
+    head = "[sweep]\ntasks = deq\ntrain_iters = 2\ntest_iters = 0:3\nseeds = 0:1\nseed = 5\n"
+    sub, one = os.path.join(tmp, "sub.ini"), os.path.join(tmp, "one.ini")
+    write(sub, head + "[deq]\nwidths = 2,4\nsteps = 30\n[deq.wide]\nwidths = 4,8\nseeds = 0\n")
+    write(one, head + "[deq]\nwidths = 2,4,8\nsteps = 30\n")
+    a, b = os.path.join(tmp, "sub.h5"), os.path.join(tmp, "one.h5")
+    p, t = run(mpirun(2, "run", sub, "-o", a, "--quiet"))
+    must(p, "the sub-grid run")
+    p, _ = run(mpirun(1, "run", one, "-o", b, "--quiet"))
+    must(p, "the one-section run")
+    sa, sb = by_config(a)["deq"], by_config(b)["deq"]
+    with h5py.File(a, "r") as f:
+        ids = f["deq"]["config_id"][()].tolist()
+        pairs = sorted(zip(f["deq"]["width"][()].tolist(), f["deq"]["seed"][()].tolist()))
+    print("[deq] widths 2,4 seeds 0,1 + [deq.wide] widths 4,8 seed 0 on 2 ranks: %.1f s, %d rows %s"
+          % (t, len(ids), pairs))
+    if len(ids) != 5 or len(set(ids)) != 5 or pairs != [(2, 0), (2, 1), (4, 0), (4, 1), (8, 0)]:
+        fail("the union must hold each (width, seed) once: 5 rows")
+    diffs = [cid for cid in sa if cid not in sb or any(not same_value(v, sb[cid][n]) for n, v in sa[cid].items())]
+    print("%d of 5 configs differ from the same configs of the one-section grid" % len(diffs))
+    if diffs:
+        fail("a config must give the same results whichever section made it")
+
+
+CASES = {"subgrid": test_subgrid, "one-family": test_one_family, "paths": test_paths, "only": test_only}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in CASES:

@@ -1107,6 +1107,43 @@ static void test_only_selects_configs(void) {
   isw_spec_destroy(&s);
 }
 
+/* Sub-grids: [TASK.NAME] sections add their grids to the family's group;
+ * a config two sections produce is one config. */
+static void test_sub_grids_union(void) {
+  const char *text = "[sweep]\ntasks = deq\ntrain_iters = 2\ntest_iters = 0:2\nseeds = 0:1\n"
+                     "[deq]\nwidths = 2,4\nsteps = 20\n"
+                     "[deq.wide]\nwidths = 4,8\nseeds = 0\ntest_iters = 5\n";
+  isw_spec *s = parse_ok(text);
+  EXPECT_FATAL(s != NULL, "a spec with a sub-grid parses");
+  EXPECT(s->n_groups == 1, "a sub-grid is part of its family's group");
+  const isw_spec_group *g = &s->groups[0];
+  EXPECT(g->n_configs == 5, "widths 2,4 x seeds 0,1 plus widths 4,8 x seed 0, (4, 0) once: 5 configs");
+  int steps = isw_task_param_index(g->task, "steps"), rows_ok = 1, distinct = 1;
+  for (int i = 0; i < g->n_configs; ++i) {
+    rows_ok &= g->configs[i].row == i && g->configs[i].group == 0;
+    for (int j = 0; j < i; ++j) distinct &= g->configs[i].id != g->configs[j].id;
+  }
+  EXPECT(rows_ok && distinct, "rows are positions in the group and config ids are distinct");
+  EXPECT(g->configs[4].width == 8 && g->configs[4].seed == 0 && g->configs[4].p[steps].num == 20,
+         "the sub-grid's new config comes last and inherits the main section's parameters");
+  static const int64_t ti[] = {0, 1, 2, 5};
+  EXPECT(ints_are(g->test_iters, g->n_test, ti, 4), "test_iters is the union over the family's sections");
+  EXPECT(strstr(s->canonical, "deq.wide.widths = 4,8\n") && strstr(s->canonical, "deq.widths = 2,4\n"),
+         "each section's axes are in the canonical text under its own name");
+  isw_spec *one = parse_ok("[sweep]\ntasks = deq\ntrain_iters = 2\ntest_iters = 0:2\nseeds = 0:1\n"
+                           "[deq]\nwidths = 2,4,8\nsteps = 20\n");
+  int found = 0;
+  for (int i = 0; one && i < g->n_configs; ++i)
+    for (int j = 0; j < one->groups[0].n_configs; ++j) found += g->configs[i].id == one->groups[0].configs[j].id;
+  EXPECT(found == 5, "a config keeps its id whichever section makes it");
+  isw_spec_destroy(&one);
+  isw_spec_destroy(&s);
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 16\ntrain_iters = 5\ntest_iters = 0:4\n[deq.wide]\n", "t.ini:6",
+             "is not in sweep.tasks");
+  expect_bad("[sweep]\ntasks = deq\nwidths = 4\ntrain_iters = 5\ntest_iters = 0:4\n[deq.wide]\ncolour = 1\n",
+             "t.ini:7", "unknown key 'colour' in [deq.wide]");
+}
+
 int main(int argc, char **argv) {
   static const isw_test_case cases[] = {
       {"unknown section is refused", test_unknown_section_is_refused},
@@ -1158,6 +1195,7 @@ int main(int argc, char **argv) {
       {"relative paths resolve against the spec", test_relative_paths_resolve_against_the_spec},
       {"data file content is canonical", test_data_file_content_is_canonical},
       {"only selects configs", test_only_selects_configs},
+      {"sub-grids union", test_sub_grids_union},
       {NULL, NULL},
   };
   return isw_test_main(argc, argv, "spec", cases);
