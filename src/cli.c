@@ -22,7 +22,10 @@ static const option_def options[] = {
     {"-o", "DIR", "report", "report folder for summary.md, CSV files and figures (without it: tables only)"},
     {"--resume", NULL, "run",
      "continue an existing results file: run only configs not ok (the spec must be identical)"},
-    {"--retry-failed", NULL, "run", "with --resume, also re-run failed and diverged configs"},
+    {"--extend", NULL, "run",
+     "continue a results file whose sweep SPEC contains (axes gained values, families or sub-grids "
+     "added): add the new configs, run them and every config not ok"},
+    {"--retry-failed", NULL, "run", "with --resume or --extend, also re-run failed and diverged configs"},
     {"--force", NULL, "run", "overwrite an existing results file"},
     {"--quiet", NULL, "run, report", "no progress line and no summary (report: no tables on stdout)"},
     {"--progress", "bar|lines|none", "run",
@@ -123,6 +126,8 @@ int isw_cli_parse(isw_cli *cli, int argc, char **argv) {
       cli->only = argv[++i];
     } else if (!strcmp(a, "--resume")) {
       cli->resume = 1;
+    } else if (!strcmp(a, "--extend")) {
+      cli->extend = 1;
     } else if (!strcmp(a, "--retry-failed")) {
       cli->retry_failed = 1;
     } else if (!strcmp(a, "--force")) {
@@ -173,8 +178,10 @@ int isw_cli_parse(isw_cli *cli, int argc, char **argv) {
   if (cli->output_set[0]) cli->sets[cli->n_sets++] = cli->output_set;
   ISW_CHECK(!(cli->resume && cli->force), ISW_EUSAGE,
             "--resume and --force contradict each other: --resume continues the file, --force replaces it");
-  ISW_CHECK(!cli->retry_failed || cli->resume, ISW_EUSAGE,
-            "--retry-failed needs --resume (it re-runs rows of an existing results file)");
+  ISW_CHECK(!(cli->extend && cli->force), ISW_EUSAGE,
+            "--extend and --force contradict each other: --extend grows the file, --force replaces it");
+  ISW_CHECK(!cli->retry_failed || cli->resume || cli->extend, ISW_EUSAGE,
+            "--retry-failed needs --resume or --extend (it re-runs rows of an existing results file)");
   ISW_CHECK(cli->cmd != ISW_CMD_REPORT || cli->report_file, ISW_EUSAGE,
             "report needs a results file: isweep report FILE.h5 [-o DIR]");
 cleanup:

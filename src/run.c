@@ -327,7 +327,7 @@ int isw_run_sweep(const isw_cli *cli) {
   }
   /* rank 0 calibrates the ETA from the timings earlier runs left in the file */
   double file_rate = 0;
-  if (rank == 0 && cli->resume && file_exists(spec->output))
+  if (rank == 0 && (cli->resume || cli->extend) && file_exists(spec->output))
     file_rate = file_rate_measured(spec, !cli->quiet && cli->progress != ISW_PROGRESS_NONE);
 
   /* create or resume the results file (collective); --resume of a missing file starts it */
@@ -335,11 +335,13 @@ int isw_run_sweep(const isw_cli *cli) {
   if (rank == 0) exists = file_exists(spec->output);
   MPI_Bcast(&exists, 1, MPI_INT, 0, world);
   isw_store_meta meta = {cli->command_line, size, stderr};
-  resuming = (cli->resume || (cli->only && !cli->force)) && exists; /* a subset run of a file resumes it */
-  if (cli->resume && !exists && rank == 0 && !cli->quiet)
+  resuming = (cli->resume || cli->extend || (cli->only && !cli->force)) && exists; /* a subset run resumes */
+  if ((cli->resume || cli->extend) && !exists && rank == 0 && !cli->quiet)
     fprintf(stderr, "isweep: %s does not exist yet: starting the sweep (nothing to resume)\n", spec->output);
   double t_open = MPI_Wtime(), t_start = t_open;
-  if (resuming) err = isw_store_open(&store, spec->output, spec, &meta, world);
+  int64_t n_added = 0;
+  if (resuming && cli->extend) err = isw_store_extend(&store, &n_added, spec->output, spec, &meta, world);
+  else if (resuming) err = isw_store_open(&store, spec->output, spec, &meta, world);
   else err = isw_store_create(&store, spec->output, cli->force, spec, &meta, world);
   io_seconds += MPI_Wtime() - t_open;
   report_error(rank, err);
@@ -374,6 +376,8 @@ int isw_run_sweep(const isw_cli *cli) {
     fprintf(stderr, "isweep: %s: %lld configs in %d task group(s), %d to run on %d rank(s)%s -> %s\n",
             spec->path, (long long)isw_spec_n_configs(spec), spec->n_groups, n_jobs, size,
             resuming ? " (resumed)" : "", spec->output);
+    if (cli->extend && resuming)
+      fprintf(stderr, "isweep: --extend: %lld new configs added to %s\n", (long long)n_added, spec->output);
     if (cli->only)
       fprintf(stderr, "isweep: --only %s: %d of %lld configs selected; the others are left as the file has them\n",
               cli->only, n_selected, (long long)isw_spec_n_configs(spec));
@@ -429,7 +433,7 @@ int isw_run_sweep(const isw_cli *cli) {
         for (int i = 0; i < cli->n_sets; ++i)
           if (strncmp(cli->sets[i], "sweep.output=", 13) != 0) printf(" --set '%s'", cli->sets[i]);
         if (cli->only) printf(" --only '%s'", cli->only);
-        printf(" -o '%s' --resume\n", spec->output);
+        printf(" -o '%s' %s\n", spec->output, cli->extend ? "--extend" : "--resume");
       }
       fflush(stdout);
       if (isw_report_summary(spec->output, stdout) != 0)

@@ -1155,7 +1155,7 @@ static int resolve_tasks(build_ctx *b) {
   ISW_CALL(parse_into(&b->sw[K_TASKS], b, &d, x, limit));
   const vlist *t = &b->sw[K_TASKS].v;
   int n_sub = 0;
-  for (int j = 0; j < b->r.n_e; ++j) n_sub += !b->r.e[j].key && strchr(b->r.e[j].section, '.') != NULL;
+  for (int j = 0; j < b->r.n_e; ++j) n_sub += strchr(b->r.e[j].section, '.') != NULL;
   b->g = calloc((size_t)(t->n + n_sub), sizeof *b->g);
   ISW_CHECK(b->g != NULL, ISW_ENOMEM, "out of memory for task groups");
   for (int i = 0; i < t->n; ++i) {
@@ -1177,11 +1177,11 @@ static int resolve_tasks(build_ctx *b) {
         g->where = b->r.e[j].where;
         break;
       }
-    /* its sub-grids [TASK.NAME], in file order */
+    /* its sub-grids [TASK.NAME], in file order (then those only --set names) */
     size_t tl = strlen(task->name);
     for (int j = 0; j < b->r.n_e; ++j) {
       const entry *h = &b->r.e[j];
-      if (h->key || strncmp(h->section, task->name, tl) != 0 || h->section[tl] != '.') continue;
+      if (strncmp(h->section, task->name, tl) != 0 || h->section[tl] != '.' || group_of(b, h->section) >= 0) continue;
       char q[TOKEN_SHOWN + 4];
       shown(q, sizeof q, h->section);
       if (!h->section[tl + 1] || strlen(h->section) >= sizeof g->name)
@@ -2019,4 +2019,116 @@ int64_t isw_spec_n_configs(const isw_spec *spec) {
   int64_t n = 0;
   for (int g = 0; g < spec->n_groups; ++g) n += spec->groups[g].n_configs;
   return n;
+}
+
+/* ---- extension: is one canonical text a subset of another? -------------- */
+
+typedef struct {
+  const char *key, *val; /* into a copy of the text; NUL-terminated */
+  int line;
+} canon_line;
+
+/* Split a canonical text (a copy, modified) into its lines "KEY = VALUE". */
+static int canon_split(canon_line **out, int *n, char *text) {
+  int err = 0, cap = 0;
+  *out = NULL;
+  *n = 0;
+  int line = 0;
+  for (char *p = text; *p;) {
+    char *nl = strchr(p, '\n');
+    if (nl) *nl = '\0';
+    ++line;
+    char *eq = strstr(p, " = ");
+    if (eq) {
+      ISW_CALL(grow((void **)out, &cap, *n + 1, sizeof **out));
+      *eq = '\0';
+      (*out)[*n].key = p;
+      (*out)[*n].val = eq + 3;
+      (*out)[*n].line = line;
+      (*n)++;
+    }
+    if (!nl) break;
+    p = nl + 1;
+  }
+cleanup:
+  return err;
+}
+
+static const canon_line *canon_find(const canon_line *l, int n, const char *key) {
+  for (int i = 0; i < n; ++i)
+    if (strcmp(l[i].key, key) == 0) return &l[i];
+  return NULL;
+}
+
+/* Every comma-separated token of `a` is a token of `b`. */
+static int tokens_within(const char *a, const char *b) {
+  for (const char *p = a; *p;) {
+    size_t n = strcspn(p, ",");
+    int found = 0;
+    for (const char *q = b; *q && !found;) {
+      size_t m = strcspn(q, ",");
+      found = m == n && strncmp(p, q, n) == 0;
+      q += m + (q[m] == ',');
+    }
+    if (!found) return 0;
+    p += n + (p[n] == ',');
+  }
+  return 1;
+}
+
+/* The section of a canonical key: "deq.widths" -> "deq", "deq.wide.seeds"
+ * -> "deq.wide", "deq.data_file.content" -> "deq" (length into *len). */
+static void canon_section(const char *key, size_t *len) {
+  size_t n = strlen(key);
+  if (n > 8 && strcmp(key + n - 8, ".content") == 0) n -= 8;
+  while (n && key[n - 1] != '.') --n;
+  *len = n ? n - 1 : 0;
+}
+
+static int section_in(const canon_line *l, int n, const char *key) {
+  size_t a, b;
+  canon_section(key, &a);
+  for (int i = 0; i < n; ++i) {
+    canon_section(l[i].key, &b);
+    if (a == b && strncmp(key, l[i].key, a) == 0) return 1;
+  }
+  return 0;
+}
+
+int isw_spec_extends(const char *old, const char *new_text, char *why, size_t size) {
+  int err = 0, n_old = 0, n_new = 0, bad = 0;
+  char *a = strdup(old ? old : ""), *b = strdup(new_text ? new_text : "");
+  canon_line *lo = NULL, *ln = NULL;
+  ISW_CHECK(a && b, ISW_ENOMEM, "out of memory comparing canonical texts");
+  ISW_CALL(canon_split(&lo, &n_old, a));
+  ISW_CALL(canon_split(&ln, &n_new, b));
+  for (int i = 0; i < n_old && !bad; ++i) {
+    const canon_line *o = &lo[i], *x = canon_find(ln, n_new, o->key);
+    size_t kl = strlen(o->key);
+    int exact = strncmp(o->key, "sweep.", 6) == 0 || (kl > 11 && strcmp(o->key + kl - 11, ".test_iters") == 0) ||
+                (kl > 8 && strcmp(o->key + kl - 8, ".content") == 0);
+    if (strcmp(o->key, "sweep.tasks") == 0) exact = 0;
+    int ok = x && (exact ? strcmp(o->val, x->val) == 0 : tokens_within(o->val, x->val));
+    if (!ok) {
+      bad = o->line;
+      snprintf(why, size, "canonical line %d is '%.100s = %.100s' in the file, %s%.100s%s%.100s%s in this spec", o->line,
+               o->key, o->val, x ? "'" : "", x ? x->key : "(missing)", x ? " = " : "", x ? x->val : "",
+               x ? "'" : "");
+    }
+  }
+  for (int i = 0; i < n_new && !bad; ++i) {
+    const canon_line *x = &ln[i];
+    if (canon_find(lo, n_old, x->key) || !section_in(lo, n_old, x->key)) continue;
+    bad = x->line;
+    snprintf(why, size, "canonical line %d of this spec, '%.100s = %.100s', is not in the file", x->line, x->key,
+             x->val);
+  }
+  err = bad ? ISW_EUSAGE : 0;
+  if (!bad && why && size) why[0] = '\0';
+cleanup:
+  free(lo);
+  free(ln);
+  free(a);
+  free(b);
+  return err;
 }

@@ -6,6 +6,11 @@
                             after the data file changed is refused (exit 2, file byte-identical)
   grow_test.py subgrid      [deq] + [deq.wide] on 2 ranks: the union, each config once, results equal
                             to the same configs of one section listing every width
+  grow_test.py extend       first run, --extend with more seeds (1 rank), a new width (2 ranks), a
+                            new family: rows kept, history, identical to a from-scratch run by config_id
+  grow_test.py extend-refused  every other change: exit 2 naming the line, file byte-identical
+  grow_test.py extend-kill  SIGKILL during the extension's start-up and during its run; --extend
+                            again completes it, identical to a from-scratch run
   grow_test.py only         --only on 2 ranks: matching configs ok, the rest pending; a second
                             --only run of the file is a resume; the union equals a full run
                             (compared by config_id); plan --only lists the same configs
@@ -247,7 +252,150 @@ def test_subgrid(tmp):
         fail("a config must give the same results whichever section made it")
 
 
-CASES = {"subgrid": test_subgrid, "one-family": test_one_family, "paths": test_paths, "only": test_only}
+def history(path):
+    with h5py.File(path, "r") as f:
+        h = f.attrs["history"]
+        return int(f.attrs["runs"]), [(int(r["configs_added"]), int(r["configs_total"])) for r in h]
+
+
+def old_rows(path):
+    """{column: array} of every dataset of the linear-meta group (run columns included), as it stands."""
+    with h5py.File(path, "r") as f:
+        return {n: d[()] for n, d in f["linear-meta"].items()}
+
+
+def test_extend(tmp):
+    spec = os.path.join(tmp, "lm.ini")
+    write(spec, LM)
+    grown, scratch = os.path.join(tmp, "grown.h5"), os.path.join(tmp, "scratch.h5")
+    p, t0 = run(mpirun(1, "run", spec, "-o", grown, "--quiet", "--set", "sweep.seeds=0:1", "--set",
+                       "linear-meta.widths=16"))
+    must(p, "the first run (width 16, seeds 0-1)")
+    before = old_rows(grown)
+    p, t1 = run(mpirun(1, "run", spec, "-o", grown, "--extend", "--set", "sweep.seeds=0:3", "--set",
+                       "linear-meta.widths=16"))
+    must(p, "--extend with seeds 2-3 on 1 rank")
+    note1 = [l for l in p.stderr.splitlines() if "--extend:" in l]
+    mid = old_rows(grown)
+    p, t2 = run(mpirun(2, "run", spec, "-o", grown, "--extend", "--set", "sweep.seeds=0:3", "--quiet"))
+    must(p, "--extend with width 32 on 2 ranks")
+    after = old_rows(grown)
+    n0, n1 = len(before["config_id"]), len(mid["config_id"])
+    kept = all(same_value(before[k], after[k][:n0]) for k in before if k != "test_iters") and \
+        all(same_value(mid[k], after[k][:n1]) for k in mid if k != "test_iters")
+    runs, hist = history(grown)
+    print("extend: first run %d configs (%.1f s); +seeds 2-3 on 1 rank (%.1f s, %s); +width 32 on 2 ranks "
+          "(%.1f s): %d rows; earlier rows kept every column (run columns included): %s; runs %d, history %s"
+          % (n0, t0, t1, note1, t2, len(after["config_id"]), kept, runs, hist))
+    if n0 != 4 or n1 != 8 or len(after["config_id"]) != 16 or not kept:
+        fail("rows already in the file must keep their data, ids and positions; new ones come at the end")
+    if runs != 3 or hist != [(4, 4), (4, 8), (8, 16)]:
+        fail("runs must count 3 runs and history record each creation and extension with the configs added")
+    p, t3 = run(mpirun(2, "run", spec, "-o", scratch, "--quiet", "--set", "sweep.seeds=0:3"))
+    must(p, "the from-scratch run of the larger spec")
+    diffs = compare_by_id(grown, scratch)
+    print("from-scratch run of the larger spec on 2 ranks (%.1f s): %d differences by config_id" % (t3, len(diffs)))
+    if diffs:
+        fail("the extended file must hold the from-scratch results:\n  " + "\n  ".join(diffs[:20]))
+    with h5py.File(grown, "r") as g, h5py.File(scratch, "r") as s:
+        same_canon = g.attrs["spec_canonical"] == s.attrs["spec_canonical"]
+    if not same_canon:
+        fail("the file's canonical spec must become the extended one")
+    # a family added: deq joins the file as a new group
+    p, t4 = run(mpirun(2, "run", spec, "-o", grown, "--extend", "--quiet", "--set", "sweep.seeds=0:3", "--set",
+                       "sweep.tasks=linear-meta,deq", "--set", "deq.widths=2", "--set", "deq.steps=20",
+                       "--set", "deq.seeds=0"))
+    must(p, "--extend with a new family")
+    st = statuses(grown)
+    print("+ family deq (%.1f s): groups %s" % (t4, {g: len(v) for g, v in st.items()}))
+    if sorted(st) != ["deq", "linear-meta"] or len(st["deq"]) != 2 or set(st["deq"].values()) != {2}:
+        fail("an added family must become a new group of the file, run to ok")
+
+
+def test_extend_refused(tmp):
+    spec = os.path.join(tmp, "lm.ini")
+    write(spec, LM)
+    out = os.path.join(tmp, "r.h5")
+    must(run(mpirun(1, "run", spec, "-o", out, "--quiet"))[0], "the first run")
+    before = sha(out)
+    cases = [(["--set", "linear-meta.tasks=16"], "linear-meta.tasks = 8"),
+             (["--set", "sweep.seeds=0"], "linear-meta.seeds = 0,1"),
+             (["--set", "linear-meta.widths=32"], "linear-meta.widths = 16,32"),
+             (["--set", "sweep.test_iters=0:12"], "linear-meta.test_iters"),
+             (["--set", "sweep.seed=8"], "sweep.seed = 7"),
+             (["--set", "sweep.tasks=deq", "--set", "deq.widths=2"], "linear-meta.")]
+    for sets, line in cases:
+        p, _ = run(mpirun(1, "run", spec, "-o", out, "--extend", *sets))
+        err = [l for l in p.stderr.splitlines() if l.startswith("isweep: error")]
+        print("--extend %s: exit %d: %s" % (" ".join(sets), p.returncode, err[:1]))
+        if p.returncode != 2 or len(err) != 1 or line not in err[0] or "cannot extend" not in err[0]:
+            fail("a change other than added values or families must be refused, exit 2, naming '%s'" % line)
+        if sha(out) != before or [f for f in os.listdir(tmp) if ".isweep-tmp." in f]:
+            fail("a refused extension must leave the file byte-identical and no temporary")
+    print("file byte-identical (sha256 %s...) after %d refusals" % (before[:12], len(cases)))
+
+
+KILL_LM = LM.replace("widths = 16,32\ntasks = 8", "widths = 64:512:x2\ntasks = 32")
+
+
+def wait_ok(path, n, timeout):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            with h5py.File(path, "r") as f:
+                if int(np.sum(f["linear-meta"]["status"][()] == 2)) >= n:
+                    return True
+        except (OSError, KeyError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def test_extend_kill(tmp):
+    spec = os.path.join(tmp, "k.ini")
+    write(spec, KILL_LM)
+    out, scratch = os.path.join(tmp, "k.h5"), os.path.join(tmp, "scratch.h5")
+    small = ["--set", "sweep.seeds=0", "--set", "linear-meta.widths=64,128"]
+    big = ["--set", "sweep.seeds=0:3"]
+    must(run(mpirun(2, "run", spec, "-o", out, "--quiet", *small))[0], "the first run")
+    before = sha(out)
+    # 1. SIGKILL while the extended copy is made (ISW_TEST_EXTEND_FAULT=kill)
+    env = dict(ENV, ISW_TEST_EXTEND_FAULT="kill")
+    p = subprocess.run(mpirun(2, "run", spec, "-o", out, "--extend", "--quiet", *big), env=env,
+                       capture_output=True, text=True)
+    left = [f for f in os.listdir(tmp) if ".isweep-tmp." in f]
+    print("SIGKILL in the extension's start-up: exit %d; file unchanged: %s; temporaries left: %s"
+          % (p.returncode, sha(out) == before, left))
+    if p.returncode == 0 or sha(out) != before or len(left) != 1:
+        fail("a kill before the rename must leave the old file byte-identical (and a half temporary)")
+    # 2. --extend again, SIGKILL mid-run once some new rows are ok
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--extend", "--quiet", *big), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    got = wait_ok(out, 6, 240)  # the first run's 4 and 2 new ones
+    os.killpg(proc.pid, 9)
+    _, err = proc.communicate()
+    notes = [l for l in err.splitlines() if "removed" in l]
+    st = statuses(out)["linear-meta"]
+    print("SIGKILL mid-run of the extension (after %s ok rows): %d rows, statuses %s; notes %s"
+          % (">= 6" if got else "?", len(st), sorted(st.values()), notes))
+    if not got or len(st) != 32:
+        fail("the extended file must be in place (32 rows) when its run is killed")
+    if [f for f in os.listdir(tmp) if ".isweep-tmp." in f]:
+        fail("the next run must remove the killed extension's temporary")
+    # 3. --extend again completes it; identical to a from-scratch run
+    p, t = run(mpirun(2, "run", spec, "-o", out, "--extend", "--quiet", *big))
+    must(p, "--extend after the kills")
+    must(run(mpirun(2, "run", spec, "-o", scratch, "--quiet", *big))[0], "the from-scratch run")
+    diffs = compare_by_id(out, scratch)
+    runs, hist = history(out)
+    print("--extend again: %.1f s, statuses %s, runs %d, history %s; %d differences from scratch"
+          % (t, sorted(set(statuses(out)["linear-meta"].values())), runs, hist, len(diffs)))
+    if set(statuses(out)["linear-meta"].values()) != {2} or diffs or [a for a, _ in hist] != [4, 28]:
+        fail("--extend after the kills must complete the sweep with the from-scratch results, one extension recorded")
+
+
+CASES = {"extend": test_extend, "extend-refused": test_extend_refused, "extend-kill": test_extend_kill,
+         "subgrid": test_subgrid, "one-family": test_one_family, "paths": test_paths, "only": test_only}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in CASES:

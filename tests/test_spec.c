@@ -1144,6 +1144,56 @@ static void test_sub_grids_union(void) {
              "t.ini:7", "unknown key 'colour' in [deq.wide]");
 }
 
+/* isw_spec_extends: axes may gain values and sections be added; anything
+ * else is refused naming the first offending line. */
+static void test_extends_allows_only_growth(void) {
+  const char *base = "[sweep]\ntasks = deq\ntrain_iters = 2\ntest_iters = 0:2\nseeds = 0:1\n[deq]\nwidths = 2,4\n";
+  isw_spec *a = parse_ok(base);
+  EXPECT_FATAL(a != NULL, "the base spec parses");
+  char why[600];
+  struct {
+    const char *sets[3];
+    int ok;
+    const char *line;
+  } cases[] = {
+      {{"sweep.seeds=0:3"}, 1, NULL},
+      {{"deq.widths=8,4,2"}, 1, NULL},
+      {{"deq.grad=unrolled,implicit"}, 1, NULL},
+      {{"sweep.tasks=deq,linear-meta", "linear-meta.widths=16"}, 1, NULL},
+      {{"deq.wide.widths=64"}, 1, NULL}, /* a sub-grid made on the command line */
+      {{"sweep.seeds=1"}, 0, "deq.seeds = 0,1"},
+      {{"deq.lr=0.01"}, 0, "deq.lr = 0.001"},
+      {{"deq.test_iters=0:3"}, 0, "deq.test_iters = 0,1,2"},
+      {{"sweep.seed=3"}, 0, "sweep.seed = 0"},
+      {{"sweep.tasks=linear-meta", "linear-meta.widths=16"}, 0, "deq."},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    int n = 0;
+    while (n < 3 && cases[i].sets[n]) ++n;
+    isw_spec *b = NULL;
+    isw_error_clear();
+    if (isw_spec_parse(&b, "t.ini", base, cases[i].sets, n) != 0) {
+      EXPECT(!cases[i].ok, "a spec that does not parse is never an extension");
+      continue;
+    }
+    int rc = isw_spec_extends(a->canonical, b->canonical, why, sizeof why);
+    EXPECT(cases[i].ok ? rc == 0 && why[0] == '\0' : rc == ISW_EUSAGE && strstr(why, cases[i].line) != NULL,
+           cases[i].ok ? "added values or families extend a sweep"
+                       : "any other change is refused, naming the first differing canonical line");
+    if (cases[i].ok != (rc == 0)) fprintf(stderr, "\n  --set %s: rc %d, %s\n", cases[i].sets[0], rc, why);
+    isw_spec_destroy(&b);
+  }
+  isw_spec *w = parse_ok("[sweep]\ntasks = deq\ntrain_iters = 2\ntest_iters = 0:2\nseeds = 0:1\n[deq]\nwidths = 2,4\n"
+                         "[deq.wide]\nwidths = 64\nseeds = 0\n");
+  EXPECT(w && isw_spec_extends(a->canonical, w->canonical, why, sizeof why) == 0,
+         "a sub-grid added to a family extends its sweep");
+  EXPECT(w && isw_spec_extends(w->canonical, a->canonical, why, sizeof why) == ISW_EUSAGE && strstr(why, "deq.wide"),
+         "a sub-grid removed is refused");
+  EXPECT(isw_spec_extends(a->canonical, a->canonical, why, sizeof why) == 0, "a sweep extends itself");
+  isw_spec_destroy(&w);
+  isw_spec_destroy(&a);
+}
+
 int main(int argc, char **argv) {
   static const isw_test_case cases[] = {
       {"unknown section is refused", test_unknown_section_is_refused},
@@ -1196,6 +1246,7 @@ int main(int argc, char **argv) {
       {"data file content is canonical", test_data_file_content_is_canonical},
       {"only selects configs", test_only_selects_configs},
       {"sub-grids union", test_sub_grids_union},
+      {"extends allows only growth", test_extends_allows_only_growth},
       {NULL, NULL},
   };
   return isw_test_main(argc, argv, "spec", cases);

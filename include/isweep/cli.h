@@ -35,6 +35,7 @@ typedef struct {
   int n_sets;
   char output_set[4200];           /* -o PATH, turned into "sweep.output=PATH" */
   int resume;                      /* --resume: continue an existing results file */
+  int extend;                      /* --extend: grow an existing results file to the spec, then resume */
   int retry_failed;                /* --retry-failed: also re-run failed/diverged rows */
   int force;                       /* --force: overwrite an existing results file */
   int quiet;                       /* --quiet: no progress, no summary */

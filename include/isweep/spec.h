@@ -105,6 +105,17 @@ int isw_spec_each_data_set(const isw_spec *spec, int (*fn)(const isw_config *c, 
  * "FILE:LINE: [deq] data file ...".  Returns 0 or the first error. */
 int isw_spec_validate(const isw_spec *spec);
 
+/* Does the sweep of canonical text `new_text` extend that of `old` (an
+ * existing results file's)?  Yes when every line of old is in new with the
+ * same value, except that a grid axis or parameter may gain values (old's
+ * values a subset of new's), sweep.tasks may gain families, and new may add
+ * sections old does not have (families, sub-grids); sweep-wide keys,
+ * test_iters and data-file contents must be equal.  Returns 0 (why = ""),
+ * or ISW_EUSAGE (nothing raised) with the first offending line described in
+ * why, e.g. "canonical line 5 is 'deq.lr = 0.001' in the file, 'deq.lr =
+ * 0.01' in this spec"; ISW_ENOMEM. */
+int isw_spec_extends(const char *old, const char *new_text, char *why, size_t size);
+
 /* Total number of configs over all groups. */
 int64_t isw_spec_n_configs(const isw_spec *spec);
 
