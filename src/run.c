@@ -246,6 +246,7 @@ static double file_rate_measured(const isw_spec *spec, int say) {
   isw_results *r = NULL;
   uint8_t *st = NULL;
   double *train = NULL, *eval = NULL, flops = 0, rank_s = 0, rate = 0;
+  uint64_t *ids = NULL;
   int n_ok = 0;
   if (isw_results_open(&r, spec->output) != 0) goto done;
   for (int g = 0; g < spec->n_groups; ++g) {
@@ -257,13 +258,18 @@ static double file_rate_measured(const isw_spec *spec, int say) {
     st = malloc((size_t)n * sizeof *st);
     train = malloc((size_t)n * sizeof *train);
     eval = malloc((size_t)n * sizeof *eval);
-    if (!st || !train || !eval || isw_results_read_u8(r, grp->task->name, "status", st, n) ||
+    free(ids);
+    ids = malloc((size_t)n * sizeof *ids);
+    if (!st || !train || !eval || !ids || isw_results_read_u8(r, grp->task->name, "status", st, n) ||
         isw_results_read_f64(r, grp->task->name, "train_seconds", train, n) ||
-        isw_results_read_f64(r, grp->task->name, "eval_seconds", eval, n))
+        isw_results_read_f64(r, grp->task->name, "eval_seconds", eval, n) ||
+        isw_results_read_u64(r, grp->task->name, "config_id", ids, n))
       goto done;
+    /* rows of an extended file are not grid positions: only rows whose id is the
+     * spec config's are counted (all of them on a file never extended) */
     for (long i = 0; i < n; ++i) {
       double sec = train[i] + (isfinite(eval[i]) ? eval[i] : 0);
-      if (st[i] != ISW_ST_OK || !(sec > 0)) continue;
+      if (st[i] != ISW_ST_OK || !(sec > 0) || ids[i] != grp->configs[i].id) continue;
       flops += grp->configs[i].cost;
       rank_s += sec * grp->configs[i].team;
       n_ok++;
@@ -279,6 +285,7 @@ done:
   free(st);
   free(train);
   free(eval);
+  free(ids);
   return rate;
 }
 
