@@ -76,13 +76,13 @@ static double step_time(const isw_dataset *ds, int64_t h, int64_t n_iters, isw_d
                         double min_s) {
   isw_deq_model *m = NULL;
   isw_deq_work *ws = NULL;
-  isw_deq_adam *adam = NULL;
+  isw_nn_adam *adam = NULL;
   if (isw_deq_model_create(&m, h, ds->d, ds->k, ISW_DEQ_TANH, 0)) die("model");
   isw_rng r;
   isw_rng_init(&r, 20231, (uint64_t)h, ISW_STREAM_INIT);
   if (isw_deq_model_init(m, 0.5, &r)) die("init");
   if (isw_deq_work_create(&ws, m, ds->n_train, n_iters, mode)) die("workspace");
-  if (isw_deq_adam_create(&adam, m->n_params, 1e-3)) die("adam");
+  if (isw_nn_adam_create(&adam, m->n_params, 1e-3)) die("adam");
   double *grad = calloc((size_t)m->n_params, sizeof *grad), loss;
   isw_deq_bwd_opts bwd = {.tol = 1e-8, .max_iter = 200, .direct_width = 0};
   int64_t block = 1;
@@ -91,7 +91,7 @@ static double step_time(const isw_dataset *ds, int64_t h, int64_t n_iters, isw_d
     if (isw_deq_loss_grad(&loss, grad, NULL, m, ws, ds->x_train, ds->y_train, NULL, ds->n_train,
                           n_iters, mode, &bwd))
       die("loss_grad");
-    isw_deq_adam_step(adam, m->theta, grad);
+    isw_nn_adam_step(adam, m->theta, grad);
   }
   while (now() - t_all < min_s || block == 1) {
     double t0 = now();
@@ -99,7 +99,7 @@ static double step_time(const isw_dataset *ds, int64_t h, int64_t n_iters, isw_d
       if (isw_deq_loss_grad(&loss, grad, NULL, m, ws, ds->x_train, ds->y_train, NULL, ds->n_train,
                             n_iters, mode, &bwd))
         die("loss_grad");
-      isw_deq_adam_step(adam, m->theta, grad);
+      isw_nn_adam_step(adam, m->theta, grad);
     }
     double per = (now() - t0) / (double)block;
     if (per < best) best = per;
@@ -107,7 +107,7 @@ static double step_time(const isw_dataset *ds, int64_t h, int64_t n_iters, isw_d
     else if (block == 1) block = 2;
   }
   free(grad);
-  isw_deq_adam_destroy(&adam);
+  isw_nn_adam_destroy(&adam);
   isw_deq_work_destroy(&ws);
   isw_deq_model_destroy(&m);
   return best;
@@ -118,20 +118,20 @@ static void one_config(int64_t h, int64_t n_iters, isw_deq_grad mode) {
   isw_dataset *ds = workload_data();
   isw_deq_model *m = NULL;
   isw_deq_work *ws = NULL;
-  isw_deq_adam *adam = NULL;
+  isw_nn_adam *adam = NULL;
   if (isw_deq_model_create(&m, h, ds->d, ds->k, ISW_DEQ_TANH, 0)) die("model");
   isw_rng r;
   isw_rng_init(&r, 20231, 7, ISW_STREAM_INIT);
   if (isw_deq_model_init(m, 0.5, &r)) die("init");
   if (isw_deq_work_create(&ws, m, ds->n_train, n_iters, mode)) die("workspace");
-  if (isw_deq_adam_create(&adam, m->n_params, 1e-3)) die("adam");
+  if (isw_nn_adam_create(&adam, m->n_params, 1e-3)) die("adam");
   double *grad = calloc((size_t)m->n_params, sizeof *grad), loss;
   isw_deq_bwd_opts bwd = {.tol = 1e-8, .max_iter = 200, .direct_width = 0};
   for (int s = 0; s < 3; ++s) {
     if (isw_deq_loss_grad(&loss, grad, NULL, m, ws, ds->x_train, ds->y_train, NULL, ds->n_train,
                           n_iters, mode, &bwd))
       die("loss_grad");
-    isw_deq_adam_step(adam, m->theta, grad);
+    isw_nn_adam_step(adam, m->theta, grad);
   }
   int64_t t = 2 * n_iters + 1, *iters = malloc(sizeof(int64_t) * (size_t)t);
   for (int64_t i = 0; i < t; ++i) iters[i] = i;
@@ -146,7 +146,7 @@ static void one_config(int64_t h, int64_t n_iters, isw_deq_grad mode) {
   free(iters);
   free(buf);
   free(grad);
-  isw_deq_adam_destroy(&adam);
+  isw_nn_adam_destroy(&adam);
   isw_deq_work_destroy(&ws);
   isw_deq_model_destroy(&m);
   isw_data_destroy(&ds);

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "isweep/maml.h"
+#include "isweep/nn.h"
 #include "isweep/rng.h"
 #include "isweep/task.h"
 
@@ -97,13 +98,16 @@ static int time_steps(step_stats *st, int W, int N, int B, int K, int S, int ord
   if (isw_maml_ws_create(&wsb, &net, B, K, K, N)) return 1;
   double *g1 = malloc(sizeof(double) * P);
   double *theta = malloc(sizeof(double) * P), *g = malloc(sizeof(double) * P);
-  double *m1 = calloc((size_t)P, sizeof(double)), *m2 = calloc((size_t)P, sizeof(double));
+  isw_nn_adam *adam = NULL;
+  if (isw_nn_adam_create(&adam, P, 1e-3)) {
+    fprintf(stderr, "bench_maml: out of memory\n");
+    exit(1);
+  }
   double *xs = malloc(sizeof(double) * B * K), *ys = malloc(sizeof(double) * B * K);
   double *xq = malloc(sizeof(double) * B * K), *yq = malloc(sizeof(double) * B * K);
   isw_rng r;
   isw_rng_init(&r, 1, 2, ISW_STREAM_INIT);
   isw_maml_init_params(theta, &net, &r);
-  int64_t t = 0;
   double loss = 0.0;
   for (int pass = 0; pass < 3; ++pass) { /* warm-up, timed wrapper, plain */
     int steps = pass == 0 ? 5 : S;
@@ -114,7 +118,7 @@ static int time_steps(step_stats *st, int W, int N, int B, int K, int S, int ord
     for (int s = 0; s < steps; ++s) {
       isw_maml_sample_tasks(xs, ys, xq, yq, B, K, K, &r);
       isw_maml_meta_grad(g, &loss, ws, theta, xs, ys, xq, yq, B, K, K, N, 0.01, order);
-      isw_maml_adam_step(theta, m1, m2, g, P, ++t, 1e-3);
+      isw_nn_adam_step(adam, theta, g);
     }
     double dt = now() - t0, dc = cpu_now() - c0;
     if (pass == 1) {
@@ -140,7 +144,7 @@ static int time_steps(step_stats *st, int W, int N, int B, int K, int S, int ord
                          1, K, K, N, 0.01, order);
       for (int64_t q = 0; q < P; ++q) g[q] += g1[q] / B;
     }
-    isw_maml_adam_step(theta, m1, m2, g, P, ++t, 1e-3);
+    isw_nn_adam_step(adam, theta, g);
   }
   st->cpu_ms_one_at_a_time = 1e3 * (cpu_now() - c0) / S1;
   /* one batch of all B tasks */
@@ -148,7 +152,7 @@ static int time_steps(step_stats *st, int W, int N, int B, int K, int S, int ord
   for (int s = 0; s < S1; ++s) {
     isw_maml_sample_tasks(xs, ys, xq, yq, B, K, K, &r);
     isw_maml_meta_grad(g, &loss, wsb, theta, xs, ys, xq, yq, B, K, K, N, 0.01, order);
-    isw_maml_adam_step(theta, m1, m2, g, P, ++t, 1e-3);
+    isw_nn_adam_step(adam, theta, g);
   }
   st->cpu_ms_one_batch = 1e3 * (cpu_now() - c0) / S1;
   /* plain loops instead of dgemm */
@@ -158,7 +162,7 @@ static int time_steps(step_stats *st, int W, int N, int B, int K, int S, int ord
   for (int s = 0; s < S2; ++s) {
     isw_maml_sample_tasks(xs, ys, xq, yq, B, K, K, &r);
     isw_maml_meta_grad(g, &loss, ws, theta, xs, ys, xq, yq, B, K, K, N, 0.01, order);
-    isw_maml_adam_step(theta, m1, m2, g, P, ++t, 1e-3);
+    isw_nn_adam_step(adam, theta, g);
   }
   st->cpu_ms_loops = 1e3 * (cpu_now() - c0) / S2;
   if (!isfinite(loss)) fprintf(stderr, "bench_maml: non-finite meta-loss\n");
@@ -166,7 +170,8 @@ static int time_steps(step_stats *st, int W, int N, int B, int K, int S, int ord
   isw_maml_ws_destroy(&wsb);
   free(g1);
   isw_maml_ws_destroy(&ws);
-  free(theta), free(g), free(m1), free(m2), free(xs), free(ys), free(xq), free(yq);
+  free(theta), free(g), free(xs), free(ys), free(xq), free(yq);
+  isw_nn_adam_destroy(&adam);
   return 0;
 }
 

@@ -65,6 +65,6 @@ wait "$pid" || status=$?
 if [[ $status -eq 0 && -n $out && -f $out ]]; then
   echo "local.sh: isweep report $out -o ${out%.h5}.report" >&2
   "$isweep" report "$out" -o "${out%.h5}.report" --quiet
-  echo "local.sh: report in ${out%.h5}.report/ (summary.md, curves.csv, points.csv, fig*.png)" >&2
+  echo "local.sh: report in ${out%.h5}.report/ (index.html, summary.md, CSV files, fig*.png/svg)" >&2
 fi
 exit $status

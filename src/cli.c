@@ -16,10 +16,10 @@ typedef struct {
 } option_def;
 
 static const option_def options[] = {
-    {"--set", "SECTION.KEY=VALUE", "run, plan; report: sweep.delta_n only",
+    {"--set", "SECTION.KEY=VALUE", "run, plan",
      "override one spec value, e.g. --set linear-meta.tasks=32 (repeatable)"},
     {"-o", "FILE", "run, plan", "results file (same as --set sweep.output=FILE)"},
-    {"-o", "DIR", "report", "report folder for summary.md, CSV files and figures (without it: tables only)"},
+    {"-o", "DIR", "report", "report folder: index.html, summary.md, CSV files, figures (without it: tables only)"},
     {"--resume", NULL, "run",
      "continue an existing results file: run only configs not ok (the spec must be identical)"},
     {"--extend", NULL, "run",
@@ -45,7 +45,7 @@ static const option_def options[] = {
 void isw_cli_usage(FILE *out) {
   fputs("usage: isweep run [SPEC] [options]     run a sweep (embedded default spec without SPEC)\n"
         "       isweep plan [SPEC] [--ranks P] [--only EXPR] [--verbose]  configs, costs, makespan\n"
-        "       isweep report FILE [-o DIR]     tables, CSV and figures from a results file\n"
+        "       isweep report FILE... [-o DIR]  tables, CSV, figures, HTML (python3 -m isweep_analysis)\n"
         "       isweep help [TASK]              list task families or one family's parameters\n"
         "       isweep --version\n"
         "Run under MPI, e.g. mpirun -np 4 isweep run sweep.ini. A stop request (SIGUSR1, SIGTERM\n"
@@ -93,7 +93,12 @@ int isw_cli_parse(isw_cli *cli, int argc, char **argv) {
   }
   if (!strcmp(argv[1], "run")) cli->cmd = ISW_CMD_RUN;
   else if (!strcmp(argv[1], "plan")) cli->cmd = ISW_CMD_PLAN;
-  else if (!strcmp(argv[1], "report")) cli->cmd = ISW_CMD_REPORT;
+  else if (!strcmp(argv[1], "report")) {
+    cli->cmd = ISW_CMD_REPORT; /* every further argument is the Python report's */
+    cli->report_args = (const char *const *)argv + 2;
+    cli->n_report_args = argc - 2;
+    return 0;
+  }
   else
     ISW_CHECK(0, ISW_EUSAGE, "unknown command '%s' (use: isweep run|plan|help, see isweep --help)",
               argv[1]);
@@ -112,10 +117,6 @@ int isw_cli_parse(isw_cli *cli, int argc, char **argv) {
       cli->sets[cli->n_sets++] = argv[++i];
     } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
       ISW_CALL(need_arg(i, argc, argv));
-      if (cli->cmd == ISW_CMD_REPORT) {
-        cli->report_dir = argv[++i];
-        continue;
-      }
       snprintf(cli->output_set, sizeof cli->output_set, "sweep.output=%s", argv[++i]);
     } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
       cli->verbose = 1;
@@ -164,15 +165,9 @@ int isw_cli_parse(isw_cli *cli, int argc, char **argv) {
     } else if (a[0] == '-' && a[1]) {
       ISW_CHECK(0, ISW_EUSAGE, "unknown option '%s' (see isweep --help)", a);
     } else {
-      if (cli->cmd == ISW_CMD_REPORT) {
-        ISW_CHECK(!cli->report_file, ISW_EUSAGE,
-                  "more than one results file given ('%s' and '%s'): give one", cli->report_file, a);
-        cli->report_file = a;
-      } else {
-        ISW_CHECK(!cli->spec_path, ISW_EUSAGE,
-                  "more than one spec file given ('%s' and '%s'): give one", cli->spec_path, a);
-        cli->spec_path = a;
-      }
+      ISW_CHECK(!cli->spec_path, ISW_EUSAGE,
+                "more than one spec file given ('%s' and '%s'): give one", cli->spec_path, a);
+      cli->spec_path = a;
     }
   }
   if (cli->output_set[0]) cli->sets[cli->n_sets++] = cli->output_set;
@@ -182,8 +177,6 @@ int isw_cli_parse(isw_cli *cli, int argc, char **argv) {
             "--extend and --force contradict each other: --extend grows the file, --force replaces it");
   ISW_CHECK(!cli->retry_failed || cli->resume || cli->extend, ISW_EUSAGE,
             "--retry-failed needs --resume or --extend (it re-runs rows of an existing results file)");
-  ISW_CHECK(cli->cmd != ISW_CMD_REPORT || cli->report_file, ISW_EUSAGE,
-            "report needs a results file: isweep report FILE.h5 [-o DIR]");
 cleanup:
   return err;
 }

@@ -35,6 +35,8 @@ int main(int argc, char **argv) {
   isw_signals_install(); /* first: a stop request during start-up is kept, not fatal */
   die_with_launcher();
   int perr = isw_cli_parse(&cli, argc, argv);
+  if (!perr && cli.cmd == ISW_CMD_REPORT) /* serial Python: no MPI at all */
+    return isw_report_exec(cli.report_args, cli.n_report_args, argv[0]);
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   /* MPI errors come back as return codes (translated to ISW_EMPI at the edge,
    * transport.c) instead of aborting the job before isweep can say what failed;
@@ -58,9 +60,7 @@ int main(int argc, char **argv) {
       case ISW_CMD_HELP: status = isw_run_help(&cli); break;
       case ISW_CMD_PLAN: status = isw_run_plan(&cli); break;
       case ISW_CMD_RUN: status = isw_run_sweep(&cli); break;
-      case ISW_CMD_REPORT: /* serial: rank 0 reads the file, the other ranks just return */
-        if (rank == 0) status = isw_report_command(&cli);
-        break;
+      case ISW_CMD_REPORT: break; /* exec'd above */
     }
   }
   MPI_Finalize();

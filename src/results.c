@@ -365,3 +365,51 @@ cleanup:
   H5Eclear2(H5E_DEFAULT);
   return err;
 }
+
+int isw_results_attr_f64(isw_results *r, const char *obj, const char *name, double *out) {
+  int err = 0;
+  hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID;
+  ISW_CALL(open_attr(&a, r, obj, name));
+  t = H5Aget_type(a);
+  ISW_CHECK(t >= 0 && (H5Tget_class(t) == H5T_FLOAT || H5Tget_class(t) == H5T_INTEGER) &&
+                H5Aread(a, H5T_NATIVE_DOUBLE, out) >= 0,
+            ISW_EUSAGE, "%s: attribute %s of %s is not a number (damaged or foreign file)", r->path, name,
+            obj_path(obj));
+cleanup:
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  H5Eclear2(H5E_DEFAULT);
+  return err;
+}
+
+int isw_results_attr_i64v(isw_results *r, const char *obj, const char *name, int64_t **out, int *n) {
+  int err = 0;
+  hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+  *out = NULL;
+  *n = 0;
+  ISW_CALL(open_attr(&a, r, obj, name));
+  t = H5Aget_type(a);
+  sp = H5Aget_space(a);
+  ISW_CHECK(t >= 0 && H5Tget_class(t) == H5T_INTEGER && sp >= 0, ISW_EUSAGE,
+            "%s: attribute %s of %s is not an integer list (damaged or foreign file)", r->path, name,
+            obj_path(obj));
+  hssize_t k = H5Sget_simple_extent_npoints(sp);
+  ISW_CHECK(k >= 0 && k < 100000, ISW_EUSAGE, "%s: attribute %s of %s has a bad size", r->path, name, obj_path(obj));
+  if (k > 0) {
+    ISW_ALLOC(*out, k);
+    ISW_CHECK(H5Aread(a, H5T_NATIVE_INT64, *out) >= 0, ISW_EUSAGE, "%s: cannot read attribute %s of %s", r->path,
+              name, obj_path(obj));
+  }
+  *n = (int)k;
+cleanup:
+  if (sp >= 0) H5Sclose(sp);
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  H5Eclear2(H5E_DEFAULT);
+  if (err) {
+    free(*out);
+    *out = NULL;
+    *n = 0;
+  }
+  return err;
+}

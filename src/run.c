@@ -20,8 +20,8 @@
 #include "isweep/signals.h"
 #include "isweep/spec.h"
 #include "isweep/store.h"
-#include "isweep/report.h"
 #include "isweep/results.h"
+#include "isweep/summary.h"
 #include "isweep/transport.h"
 
 /* Print the current error once, on rank 0, as "isweep: error: MESSAGE". */
@@ -443,7 +443,7 @@ int isw_run_sweep(const isw_cli *cli) {
         printf(" -o '%s' %s\n", spec->output, cli->extend ? "--extend" : "--resume");
       }
       fflush(stdout);
-      if (isw_report_summary(spec->output, stdout) != 0)
+      if (isw_summary_print(spec->output, stdout) != 0)
         fprintf(stderr, "isweep: warning: no summary: %s\n", isw_error_message());
     }
     exit_status = left > 0 ? ISW_EXIT_STOPPED : 0;

@@ -14,7 +14,8 @@
  * Parallel discipline afterwards (the HDF Group's rule: collective structure
  * first, then independent I/O): open and close are collective over the
  * communicator.  Between them the only HDF5 calls are independent raw-data
- * reads and writes of already allocated, filled, contiguous datasets through
+ * reads and writes of already allocated, filled datasets (chunked rows, every
+ * chunk allocated at creation or at an extension's H5Dset_extent) through
  * handles kept open here, so no metadata changes (and no new space is
  * needed) after creation and a file killed mid-run opens with every row
  * written so far.
@@ -58,49 +59,32 @@
 extern const char isw_version_string[];
 extern const char isw_git_commit[];
 
-#define ENUM_LEN 32    /* ENUM parameter columns, bytes */
-#define STRING_LEN 256 /* STRING parameter columns, bytes */
+#define ENUM_LEN ISW_ENUM_LEN     /* ENUM parameter columns, bytes */
+#define STRING_LEN ISW_STRING_LEN /* STRING parameter columns, bytes */
 #define TIME_LEN 32    /* start_time / end_time attributes, bytes */
 #define MSG_MAX 1024   /* an error message crossing ranks */
 #define ISW_STORE_MAX_GROUPS 256 /* task groups of one file (families and their number are few) */
 
-/* ---- columns ------------------------------------------------------------ */
+/* ---- columns (declared in schema.c) -------------------------------------- */
 
-typedef enum { K_I64, K_U64, K_I32, K_F64, K_STR, K_STATUS } col_kind;
-
-/* The per-row run columns: written by begin_row / write_row. */
-enum { C_STATUS, C_MESSAGE, C_RANK, C_HOST, C_START, C_TRAIN_S, C_EVAL_S, C_RHO, C_NPARAMS, N_RUN };
-
-typedef struct {
-  const char *name;
-  col_kind kind;
-  size_t len; /* K_STR only */
-  const char *help;
-} col_def;
-
-static const col_def run_cols[N_RUN] = {
-    [C_STATUS] = {"status", K_STATUS, 0,
-                  "pending, running, ok, diverged or failed; written after the row's data"},
-    [C_MESSAGE] = {"message", K_STR, ISW_MESSAGE_LEN, "why the row diverged or failed; empty when ok"},
-    [C_RANK] = {"rank", K_I32, 0, "MPI rank that ran the config; -1 until it starts"},
-    [C_HOST] = {"host", K_STR, ISW_HOST_LEN, "host name of that rank"},
-    [C_START] = {"start_time", K_F64, 0, "when the config started, Unix seconds (UTC)"},
-    [C_TRAIN_S] = {"train_seconds", K_F64, 0, "wall-clock seconds spent training"},
-    [C_EVAL_S] = {"eval_seconds", K_F64, 0, "wall-clock seconds spent evaluating every test_iters value"},
-    [C_RHO] = {"rho", K_F64, 0,
-               "overparametrization ratio: n_params / number of scalar constraints in the training data"},
-    [C_NPARAMS] = {"n_params", K_I64, 0, "number of trained scalar parameters; -1 until written"},
-};
-
-static const char help_config_id[] =
-    "stable config identity: hash of the task name and every parameter value (not test_iters); "
-    "dimension scale of dim 0 of every per-config column";
-static const char help_test_iters[] =
-    "n: inner iterations used at evaluation; dimension scale of dim 1 of every curve";
-static const char help_width[] =
-    "model size: hidden state size (deq), hidden layer size (maml), dimension of theta (linear-meta)";
-static const char help_train_iters[] = "N: inner iterations used during training";
-static const char help_seed[] = "seed axis value; with sweep_seed and config_id it keys every random stream";
+typedef isw_kind col_kind;
+#define K_I64 ISW_KIND_I64
+#define K_U64 ISW_KIND_U64
+#define K_I32 ISW_KIND_I32
+#define K_F64 ISW_KIND_F64
+#define K_STR ISW_KIND_STR
+#define K_STATUS ISW_KIND_STATUS
+#define C_STATUS ISW_RUN_STATUS
+#define C_MESSAGE ISW_RUN_MESSAGE
+#define C_RANK ISW_RUN_RANK
+#define C_HOST ISW_RUN_HOST
+#define C_START ISW_RUN_START
+#define C_TRAIN_S ISW_RUN_TRAIN_S
+#define C_EVAL_S ISW_RUN_EVAL_S
+#define C_RHO ISW_RUN_RHO
+#define C_NPARAMS ISW_RUN_NPARAMS
+#define N_RUN ISW_RUN_N
+#define run_cols isw_schema_run_cols
 
 /* ---- the store ---------------------------------------------------------- */
 
@@ -788,6 +772,22 @@ cleanup:
   return err;
 }
 
+/* The resolved ΔN list as the root's int64 (K) attribute "delta_n" (every
+ * rank holds the same spec). */
+static int attr_delta_n(hid_t f, const char *path, const isw_spec *spec) {
+  int err = 0;
+  hid_t sp = H5I_INVALID_HID, a = H5I_INVALID_HID;
+  hsize_t k = (hsize_t)(spec->n_delta > 0 ? spec->n_delta : 0);
+  H5_TRY(sp = k ? H5Screate_simple(1, &k, NULL) : H5Screate(H5S_NULL), "cannot create a dataspace");
+  H5_TRY(a = H5Acreate2(f, "delta_n", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT),
+         "%s: cannot create attribute delta_n", path);
+  if (k) H5_TRY(H5Awrite(a, H5T_NATIVE_INT64, spec->delta_n), "%s: cannot write attribute delta_n", path);
+cleanup:
+  h5_close_id(&a);
+  h5_close_id(&sp);
+  return err;
+}
+
 /* Root attributes: provenance.  Rank 0 alone builds the file. */
 static int write_root_attrs(isw_store *s, const isw_spec *spec, const isw_store_meta *meta) {
   int err = 0;
@@ -821,6 +821,36 @@ static int write_root_attrs(isw_store *s, const isw_spec *spec, const isw_store_
   ISW_CALL(attr_num(f, p, "runs", H5T_STD_I32LE, H5T_NATIVE_INT, &runs));
   int64_t total = isw_spec_n_configs(spec);
   ISW_CALL(history_append(f, p, now, meta ? meta->command_line : "", total, total));
+  ISW_CALL(attr_delta_n(f, p, spec));
+cleanup:
+  return err;
+}
+
+/* The schema attributes of a column (schema.h): role, and unit when given.
+ * Collective (attribute creation). */
+static int col_attrs(hid_t d, const char *path, isw_role role, const char *unit) {
+  int err = 0;
+  ISW_CALL(attr_str(d, path, "role", isw_schema_role_name(role), 0));
+  if (unit) ISW_CALL(attr_str(d, path, "unit", unit, 0));
+cleanup:
+  return err;
+}
+
+/* The attributes of a task's scalar or curve column: role and every field of
+ * its definition that is set.  Collective. */
+static int task_col_attrs(hid_t d, const char *path, const isw_column_def *cd) {
+  int err = 0;
+  ISW_CALL(col_attrs(d, path, cd->role, NULL));
+  if (cd->split) ISW_CALL(attr_str(d, path, "split", cd->split, 0));
+  if (cd->at) ISW_CALL(attr_str(d, path, "at", cd->at, 0));
+  if (cd->term) ISW_CALL(attr_str(d, path, "term", cd->term, 0));
+  if (cd->per) ISW_CALL(attr_str(d, path, "per", cd->per, 0));
+  if (cd->role == ISW_ROLE_VALIDITY) {
+    double lo = cd->valid_min, hi = cd->valid_max;
+    ISW_CALL(attr_num(d, path, "valid_min", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &lo));
+    ISW_CALL(attr_num(d, path, "valid_max", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &hi));
+    ISW_CALL(attr_str(d, path, "qualifies", cd->qualifies ? cd->qualifies : "row", 0));
+  }
 cleanup:
   return err;
 }
@@ -863,20 +893,22 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
   hsize_t tn = (hsize_t)T;
   H5_TRY(sp_iters = H5Screate_simple(1, &tn, NULL), "cannot create a dataspace");
   ISW_CALL(dset_create(&d_iters, s, gr, "test_iters", H5T_STD_I64LE, sp_iters, kind_fill(K_I64),
-                       help_test_iters, H5I_INVALID_HID, H5I_INVALID_HID));
+                       isw_schema_help_test_iters, H5I_INVALID_HID, H5I_INVALID_HID));
+  ISW_CALL(col_attrs(d_iters, path, ISW_ROLE_DIMENSION, NULL));
   ISW_CALL(dset_write_all(s, gr, d_iters, H5T_NATIVE_INT64, sg->test_iters, "test_iters"));
   H5_TRY(H5DSset_scale(d_iters, "test_iters"), "%s: cannot make /%s/test_iters a dimension scale",
          path, t->name);
   for (int i = 0; i < C; ++i) u64[i] = sg->configs[i].id;
   ISW_CALL(dset_create(&d_ids, s, gr, "config_id", H5T_STD_U64LE, gr->fspace_rows, kind_fill(K_U64),
-                       help_config_id, H5I_INVALID_HID, H5I_INVALID_HID));
+                       isw_schema_help_config_id, H5I_INVALID_HID, H5I_INVALID_HID));
+  ISW_CALL(col_attrs(d_ids, path, ISW_ROLE_ID, NULL));
   ISW_CALL(dset_write_all(s, gr, d_ids, H5T_NATIVE_UINT64, u64, "config_id"));
   H5_TRY(H5DSset_scale(d_ids, "config_id"), "%s: cannot make /%s/config_id a dimension scale",
          path, t->name);
 
   /* grid columns, written now */
-  static const char *const axis_name[3] = {"width", "train_iters", "seed"};
-  const char *const axis_help[3] = {help_width, help_train_iters, help_seed};
+  const char *const *axis_name = isw_schema_axis_names;
+  const char *const *axis_help = isw_schema_axis_help;
   for (int a = 0; a < 3; ++a) {
     for (int i = 0; i < C; ++i) {
       const isw_config *c = &sg->configs[i];
@@ -884,11 +916,13 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
     }
     ISW_CALL(dset_create(&d, s, gr, axis_name[a], H5T_STD_I64LE, gr->fspace_rows, kind_fill(K_I64),
                          axis_help[a], d_ids, H5I_INVALID_HID));
+    ISW_CALL(col_attrs(d, path, ISW_ROLE_PARAMETER, NULL));
     ISW_CALL(dset_write_all(s, gr, d, H5T_NATIVE_INT64, i64, axis_name[a]));
     h5_close_id(&d);
   }
   for (int k = 0; k < t->n_params; ++k) {
     const isw_param_def *pd = &t->params[k];
+    int shapes = pd->data != 0;
     if (pd->type == ISW_PARAM_INT || pd->type == ISW_PARAM_REAL) {
       int is_int = pd->type == ISW_PARAM_INT;
       for (int i = 0; i < C; ++i) {
@@ -901,6 +935,8 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
                            H5I_INVALID_HID));
       ISW_CALL(dset_write_all(s, gr, d, is_int ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE,
                               is_int ? (const void *)i64 : (const void *)f64, pd->name));
+      ISW_CALL(col_attrs(d, path, ISW_ROLE_PARAMETER, NULL));
+      ISW_CALL(attr_num(d, path, "shapes_data", H5T_STD_I32LE, H5T_NATIVE_INT, &shapes));
     } else {
       size_t w = pd->type == ISW_PARAM_ENUM ? ENUM_LEN : STRING_LEN;
       for (int i = 0; i < C; ++i) {
@@ -914,6 +950,8 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
       ISW_CALL(dset_create(&d, s, gr, pd->name, t_str, gr->fspace_rows, kind_fill(K_STR), pd->help,
                            d_ids, H5I_INVALID_HID));
       ISW_CALL(dset_write_all(s, gr, d, t_str, str, pd->name));
+      ISW_CALL(col_attrs(d, path, ISW_ROLE_PARAMETER, NULL));
+      ISW_CALL(attr_num(d, path, "shapes_data", H5T_STD_I32LE, H5T_NATIVE_INT, &shapes));
       h5_close_id(&t_str);
     }
     h5_close_id(&d);
@@ -921,18 +959,23 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
 
   /* run columns, scalars and curves: fill values now, rows later */
   for (int k = 0; k < N_RUN; ++k) {
-    const col_def *cd = &run_cols[k];
+    const isw_run_col *cd = &run_cols[k];
     hid_t ft = cd->kind == K_STR ? (k == C_HOST ? s->t_host : s->t_message) : kind_ftype(s, cd->kind);
     ISW_CALL(dset_create(&gr->d_run[k], s, gr, cd->name, ft, gr->fspace_rows, kind_fill(cd->kind),
                          cd->help, d_ids, H5I_INVALID_HID));
+    ISW_CALL(col_attrs(gr->d_run[k], path, cd->role, cd->unit));
   }
-  for (int k = 0; k < t->n_scalars; ++k)
+  for (int k = 0; k < t->n_scalars; ++k) {
     ISW_CALL(dset_create(&gr->d_scalars[k], s, gr, t->scalars[k].name, H5T_IEEE_F64LE,
                          gr->fspace_rows, kind_fill(K_F64), t->scalars[k].help, d_ids,
                          H5I_INVALID_HID));
-  for (int k = 0; k < t->n_curves; ++k)
+    ISW_CALL(task_col_attrs(gr->d_scalars[k], path, &t->scalars[k]));
+  }
+  for (int k = 0; k < t->n_curves; ++k) {
     ISW_CALL(dset_create(&gr->d_curves[k], s, gr, t->curves[k].name, H5T_IEEE_F64LE,
                          gr->fspace_curves, kind_fill(K_F64), t->curves[k].help, d_ids, d_iters));
+    ISW_CALL(task_col_attrs(gr->d_curves[k], path, &t->curves[k]));
+  }
 cleanup:
   h5_close_id(&t_str);
   h5_close_id(&d);

@@ -65,6 +65,7 @@ class Cluster:
     def __init__(self):
         # short path: unix sockets (munge, PMIx) live under it
         self.dir = tempfile.mkdtemp(prefix="isw-slurm-", dir="/tmp")
+        os.chmod(self.dir, 0o755)  # munged wants every folder above its socket searchable
         self.cdir = os.path.join(self.dir, "cluster")
         self.work = os.path.join(self.dir, "work")
         os.mkdir(self.work)

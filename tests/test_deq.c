@@ -14,6 +14,7 @@
 #include "isweep/deq.h"
 #include "isweep/error.h"
 #include "isweep/rng.h"
+#include "isweep/solvers.h"
 #include "isweep/task.h"
 #include "testutil.h"
 
@@ -160,8 +161,8 @@ static void test_kernels_match_reference(void) {
       double *c0 = malloc(sizeof(double) * 200);
       memcpy(c0, c1, sizeof(double) * 200);
       int64_t lda = ta ? m : k, ldb = tb ? k : n;
-      isw_deq_gemm(0, ta, tb, m, n, k, 0.7, a, lda, b, ldb, 0.3, c0, n);
-      isw_deq_gemm(1, ta, tb, m, n, k, 0.7, a, lda, b, ldb, 0.3, c2, n);
+      isw_nn_gemm(0, ta, tb, m, n, k, 0.7, a, lda, b, ldb, 0.3, c0, n);
+      isw_nn_gemm(1, ta, tb, m, n, k, 0.7, a, lda, b, ldb, 0.3, c2, n);
       CU_ASSERT(isw_test_rel_diff(c0, c2, m * n, 1e-300) < 1e-13);
       free(c0);
     }
@@ -354,12 +355,12 @@ static void test_workspace_memory(void) {
 
 /* Adam against the textbook update with bias correction. */
 static void test_adam(void) {
-  isw_deq_adam *a = NULL;
-  CU_ASSERT_FATAL(isw_deq_adam_create(&a, 2, 0.1) == 0);
+  isw_nn_adam *a = NULL;
+  CU_ASSERT_FATAL(isw_nn_adam_create(&a, 2, 0.1) == 0);
   double theta[2] = {1.0, -2.0}, ref[2] = {1.0, -2.0}, m[2] = {0, 0}, v[2] = {0, 0};
   const double g[3][2] = {{0.5, -1.0}, {0.25, 3.0}, {-0.1, 1e-3}};
   for (int t = 1; t <= 3; ++t) {
-    isw_deq_adam_step(a, theta, g[t - 1]);
+    isw_nn_adam_step(a, theta, g[t - 1]);
     for (int i = 0; i < 2; ++i) {
       m[i] = 0.9 * m[i] + 0.1 * g[t - 1][i];
       v[i] = 0.999 * v[i] + 0.001 * g[t - 1][i] * g[t - 1][i];
@@ -369,7 +370,7 @@ static void test_adam(void) {
   }
   CU_ASSERT(isw_test_rel_diff(theta, ref, 2, 1e-300) < 1e-14);
   CU_ASSERT(fabs(theta[0] - 1.0) > 0.1); /* it moved */
-  isw_deq_adam_destroy(&a);
+  isw_nn_adam_destroy(&a);
   CU_ASSERT(a == NULL);
 }
 
@@ -702,6 +703,362 @@ static void test_validate_user_file(void) {
   remove(bad);
 }
 
+/* ---- issue 12: solvers, JFB, phantom, Jacobian regularization ------------------ */
+
+typedef double (*loss_fn)(fixture *f, void *ctx);
+
+/* Max over blocks of the relative error of grad against central differences
+ * (h = 1e-5) of fn at theta. */
+static double fd_check_fn(fixture *f, const double *grad, loss_fn fn, void *ctx, const char *what) {
+  double worst = 0.0;
+  const double step = 1e-5;
+  for (int blk = 0; blk < ISW_DEQ_N_BLOCKS; ++blk) {
+    int64_t off, len;
+    isw_deq_block(&off, &len, f->m, blk);
+    double num = 0.0, den = 0.0;
+    for (int64_t i = off; i < off + len; ++i) {
+      double keep = f->m->theta[i];
+      f->m->theta[i] = keep + step;
+      double lp = fn(f, ctx);
+      f->m->theta[i] = keep - step;
+      double lm = fn(f, ctx);
+      f->m->theta[i] = keep;
+      double fd = (lp - lm) / (2.0 * step);
+      num = fmax(num, fabs(fd - grad[i]));
+      den = fmax(den, fabs(grad[i]));
+    }
+    double rel = num / fmax(den, 1e-12);
+    if (rel > 1e-6 || den < 1e-8)
+      printf("\n  %s block %s: |g|max %.3g, FD rel err %.3g", what, block_name[blk], den, rel);
+    CU_ASSERT(den > 1e-8);
+    worst = fmax(worst, rel);
+  }
+  return worst;
+}
+
+/* z (B, H) <- N plain Picard steps from 0 with the fixture's current theta (reference loops). */
+static void picard_state(double *z, fixture *f, int64_t n_iters) {
+  int64_t h = f->m->h, bh = f->rows * h;
+  double *xu = calloc((size_t)bh, sizeof *xu), *t = calloc((size_t)bh, sizeof *t);
+  isw_deq_affine(1, xu, f->x, f->m->U, f->m->b, f->rows, h, f->m->d);
+  memset(z, 0, sizeof(double) * bh);
+  for (int64_t it = 0; it < n_iters; ++it) {
+    isw_deq_step(1, f->m->act, t, it ? z : NULL, f->m->W, xu, f->rows, h);
+    memcpy(z, t, sizeof(double) * bh);
+  }
+  free(xu);
+  free(t);
+}
+
+/* The phantom / JFB objective written out with the reference kernels: the
+ * MSE at z^(k), z^(0) = zbar held fixed, z^(i+1) = (1 - lam) z^(i) + lam f(z^(i)). */
+typedef struct {
+  const double *zbar;
+  int64_t k;
+  double lam;
+} tail_ctx;
+
+static double tail_loss(fixture *f, void *ctx) {
+  const tail_ctx *t = ctx;
+  int64_t h = f->m->h, bh = f->rows * h, kk = f->m->k;
+  double *xu = calloc((size_t)bh, sizeof *xu), *z = calloc((size_t)bh, sizeof *z);
+  double *s = calloc((size_t)bh, sizeof *s), *yh = calloc((size_t)(f->rows * kk), sizeof *yh);
+  isw_deq_affine(1, xu, f->x, f->m->U, f->m->b, f->rows, h, f->m->d);
+  memcpy(z, t->zbar, sizeof(double) * bh);
+  for (int64_t i = 0; i < t->k; ++i) {
+    isw_deq_step(1, f->m->act, s, z, f->m->W, xu, f->rows, h);
+    for (int64_t q = 0; q < bh; ++q) z[q] = (1.0 - t->lam) * z[q] + t->lam * s[q];
+  }
+  isw_deq_affine(1, yh, z, f->m->V, f->m->c, f->rows, kk, h);
+  double l = 0.0;
+  for (int64_t q = 0; q < f->rows * kk; ++q) l += (yh[q] - f->y[q]) * (yh[q] - f->y[q]);
+  free(xu), free(z), free(s), free(yh);
+  return l / (double)(f->rows * kk);
+}
+
+/* JFB: the gradient through one application of f at z_N equals the
+ * gradient of the one-step loss theta -> L(f_theta(zbar)), zbar = z_N held
+ * fixed (its closed form), checked by central differences; it is phantom
+ * with k = 1, lambda = 1 bit for bit. */
+static void test_jfb_closed_form(void) {
+  fixture f;
+  const int64_t n_iters = 4;
+  fixture_make(&f, ISW_DEQ_TANH, 0, 6, 4, 2, 5, 0.7, 81);
+  int64_t bh = f.rows * f.m->h, p = f.m->n_params;
+  double *zbar = calloc((size_t)bh, sizeof *zbar);
+  picard_state(zbar, &f, n_iters);
+  isw_deq_work *ws = NULL, *wp = NULL;
+  CU_ASSERT_FATAL(isw_deq_work_create(&ws, f.m, f.rows, 1, ISW_DEQ_JFB) == 0);
+  CU_ASSERT_FATAL(isw_deq_work_create(&wp, f.m, f.rows, 1, ISW_DEQ_PHANTOM) == 0);
+  double *g = calloc((size_t)p, sizeof *g), *gp = calloc((size_t)p, sizeof *gp), l, lp;
+  isw_deq_bwd_opts o = {.tol = 1e-8, .max_iter = 10, .phantom_k = 1, .phantom_damping = 1.0};
+  CU_ASSERT_FATAL(isw_deq_loss_grad(&l, g, NULL, f.m, ws, f.x, f.y, NULL, f.rows, n_iters,
+                                    ISW_DEQ_JFB, &o) == 0);
+  CU_ASSERT_FATAL(isw_deq_loss_grad(&lp, gp, NULL, f.m, wp, f.x, f.y, NULL, f.rows, n_iters,
+                                    ISW_DEQ_PHANTOM, &o) == 0);
+  tail_ctx t = {.zbar = zbar, .k = 1, .lam = 1.0};
+  CU_ASSERT(isw_test_close(l, tail_loss(&f, &t), 1e-13, 1e-300)); /* JFB's loss is L(f(z_N)) */
+  double err = fd_check_fn(&f, g, tail_loss, &t, "jfb");
+  printf("\n    jfb: FD rel err of the one-step loss at fixed z_N %.2e", err);
+  CU_ASSERT(err <= 1e-6);
+  CU_ASSERT(l == lp && memcmp(g, gp, sizeof(double) * p) == 0);
+  free(g), free(gp), free(zbar);
+  isw_deq_work_destroy(&ws);
+  isw_deq_work_destroy(&wp);
+  fixture_free(&f);
+}
+
+/* Phantom with k damped steps is exactly the gradient of the k-step loss
+ * from z_N held fixed (FD), for damping < 1 too. */
+static void test_phantom_fd(void) {
+  fixture f;
+  const int64_t n_iters = 3, k = 3;
+  fixture_make(&f, ISW_DEQ_TANH, 0, 6, 4, 2, 5, 0.7, 82);
+  int64_t bh = f.rows * f.m->h, p = f.m->n_params;
+  double *zbar = calloc((size_t)bh, sizeof *zbar), *g = calloc((size_t)p, sizeof *g), l;
+  picard_state(zbar, &f, n_iters);
+  isw_deq_work *ws = NULL;
+  CU_ASSERT_FATAL(isw_deq_work_create(&ws, f.m, f.rows, k, ISW_DEQ_PHANTOM) == 0);
+  isw_deq_bwd_opts o = {.tol = 1e-8, .max_iter = 10, .phantom_k = k, .phantom_damping = 0.6};
+  CU_ASSERT_FATAL(isw_deq_loss_grad(&l, g, NULL, f.m, ws, f.x, f.y, NULL, f.rows, n_iters,
+                                    ISW_DEQ_PHANTOM, &o) == 0);
+  tail_ctx t = {.zbar = zbar, .k = k, .lam = 0.6};
+  CU_ASSERT(isw_test_close(l, tail_loss(&f, &t), 1e-13, 1e-300));
+  double err = fd_check_fn(&f, g, tail_loss, &t, "phantom");
+  printf("\n    phantom k=3 lambda=0.6: FD rel err %.2e", err);
+  CU_ASSERT(err <= 1e-6);
+  free(g), free(zbar);
+  isw_deq_work_destroy(&ws);
+  fixture_free(&f);
+}
+
+/* On a contraction at the fixed point, phantom with k -> infinity approaches
+ * the implicit gradient (damping 1 and damping 0.5 alike). */
+static void test_phantom_to_implicit(void) {
+  fixture f;
+  const int64_t n_iters = 300;
+  fixture_make(&f, ISW_DEQ_TANH, 1, 6, 4, 3, 5, 0.5, 83);
+  int64_t p = f.m->n_params;
+  isw_deq_work *wi = NULL;
+  CU_ASSERT_FATAL(isw_deq_work_create(&wi, f.m, f.rows, n_iters, ISW_DEQ_IMPLICIT) == 0);
+  double *gi = calloc((size_t)p, sizeof *gi), *gp = calloc((size_t)p, sizeof *gp), l;
+  isw_deq_bwd_opts oi = {.tol = 1e-14, .max_iter = 10, .direct_width = 64};
+  CU_ASSERT_FATAL(isw_deq_loss_grad(&l, gi, NULL, f.m, wi, f.x, NULL, f.label, f.rows, n_iters,
+                                    ISW_DEQ_IMPLICIT, &oi) == 0);
+  const int64_t ks[] = {2, 10, 200};
+  const double lams[] = {1.0, 0.5};
+  for (int a = 0; a < 2; ++a) {
+    double prev = INFINITY, rel = INFINITY;
+    for (int j = 0; j < 3; ++j) {
+      int64_t k = lams[a] < 1.0 ? 2 * ks[j] : ks[j];
+      isw_deq_work *wp = NULL;
+      CU_ASSERT_FATAL(isw_deq_work_create(&wp, f.m, f.rows, k, ISW_DEQ_PHANTOM) == 0);
+      isw_deq_bwd_opts o = {.phantom_k = k, .phantom_damping = lams[a]};
+      CU_ASSERT_FATAL(isw_deq_loss_grad(&l, gp, NULL, f.m, wp, f.x, NULL, f.label, f.rows,
+                                        n_iters, ISW_DEQ_PHANTOM, &o) == 0);
+      rel = isw_test_rel_diff(gp, gi, p, 1e-300);
+      printf("\n    phantom lambda=%.1f k=%lld vs implicit: rel diff %.2e", lams[a], (long long)k, rel);
+      CU_ASSERT(rel <= prev);
+      prev = rel;
+      isw_deq_work_destroy(&wp);
+    }
+    CU_ASSERT(rel < 1e-10);
+  }
+  free(gi), free(gp);
+  isw_deq_work_destroy(&wi);
+  fixture_free(&f);
+}
+
+/* Unrolled through damped Picard steps: FD of the damped N-step loss. */
+typedef struct {
+  isw_deq_work *ws;
+  const isw_deq_bwd_opts *o;
+  int64_t n;
+  isw_deq_grad mode;
+  int with_jac;
+} lg_ctx;
+
+static double lg_loss(fixture *f, void *ctx) {
+  const lg_ctx *c = ctx;
+  double l = NAN;
+  isw_deq_info info;
+  CU_ASSERT_FATAL(isw_deq_loss_grad(&l, NULL, &info, f->m, c->ws, f->x, f->y, f->label, f->rows,
+                                    c->n, c->mode, c->o) == 0);
+  return c->with_jac ? l + info.jac : l;
+}
+
+static void test_unrolled_damped_fd(void) {
+  fixture f;
+  fixture_make(&f, ISW_DEQ_TANH, 1, 6, 4, 3, 5, 0.7, 84);
+  isw_deq_work *ws = NULL;
+  CU_ASSERT_FATAL(isw_deq_work_create(&ws, f.m, f.rows, 5, ISW_DEQ_UNROLLED) == 0);
+  isw_deq_bwd_opts o = {.fwd = {.kind = ISW_SOLVER_PICARD, .beta = 0.6, .m = 1}};
+  double *g = calloc((size_t)f.m->n_params, sizeof *g), l, l1;
+  CU_ASSERT_FATAL(isw_deq_loss_grad(&l, g, NULL, f.m, ws, f.x, NULL, f.label, f.rows, 5,
+                                    ISW_DEQ_UNROLLED, &o) == 0);
+  CU_ASSERT_FATAL(isw_deq_loss_grad(&l1, NULL, NULL, f.m, ws, f.x, NULL, f.label, f.rows, 5,
+                                    ISW_DEQ_UNROLLED, NULL) == 0);
+  CU_ASSERT(fabs(l - l1) > 1e-6); /* the damping changed the map */
+  lg_ctx c = {.ws = ws, .o = &o, .n = 5, .mode = ISW_DEQ_UNROLLED};
+  double err = fd_check_fn(&f, g, lg_loss, &c, "unrolled damped");
+  printf("\n    unrolled, picard beta=0.6: FD rel err %.2e", err);
+  CU_ASSERT(err <= 1e-6);
+  /* unrolled refuses non-Picard forward steps */
+  isw_deq_bwd_opts oa = {.fwd = {.kind = ISW_SOLVER_ANDERSON, .beta = 1.0, .m = 3}};
+  CU_ASSERT(isw_deq_loss_grad(&l, g, NULL, f.m, ws, f.x, NULL, f.label, f.rows, 5,
+                              ISW_DEQ_UNROLLED, &oa) != 0);
+  isw_error_clear();
+  free(g);
+  isw_deq_work_destroy(&ws);
+  fixture_free(&f);
+}
+
+/* Jacobian regularization: the gradient of L + gamma/(B H) Σ ||J_fᵀ eps||²
+ * against central FD with the same probe, unrolled (through z_N) and
+ * implicit at the fixed point (through z* by the IFT). */
+static void test_jac_reg_fd(void) {
+  for (int mode = 0; mode < 2; ++mode) {
+    fixture f;
+    int64_t n = mode ? 300 : 4;
+    fixture_make(&f, ISW_DEQ_TANH, 0, 6, 4, 2, 5, mode ? 0.5 : 0.8, 85 + mode);
+    int64_t bh = f.rows * f.m->h;
+    double *eps = calloc((size_t)bh, sizeof *eps), *g = calloc((size_t)f.m->n_params, sizeof *g), l;
+    isw_rng r;
+    isw_rng_init(&r, 5, 6, 7);
+    isw_rng_normal_fill(&r, eps, (size_t)bh, 0.0, 1.0);
+    isw_deq_work *ws = NULL;
+    isw_deq_grad gm = mode ? ISW_DEQ_IMPLICIT : ISW_DEQ_UNROLLED;
+    CU_ASSERT_FATAL(isw_deq_work_create(&ws, f.m, f.rows, n, gm) == 0);
+    isw_deq_bwd_opts o = {.tol = 1e-14, .max_iter = 10, .direct_width = 64, .jac_reg = 0.3, .probe = eps};
+    isw_deq_info info;
+    CU_ASSERT_FATAL(isw_deq_loss_grad(&l, g, &info, f.m, ws, f.x, f.y, NULL, f.rows, n, gm, &o) == 0);
+    CU_ASSERT(info.jac > 1e-3);
+    lg_ctx c = {.ws = ws, .o = &o, .n = n, .mode = ISW_DEQ_UNROLLED, .with_jac = 1};
+    double err = fd_check_fn(&f, g, lg_loss, &c, "jac_reg");
+    printf("\n    jac_reg 0.3, %s: term %.4f, FD rel err of the regularized loss %.2e",
+           mode ? "implicit at z*" : "unrolled", info.jac, err);
+    CU_ASSERT(err <= 1e-6);
+    free(eps), free(g);
+    isw_deq_work_destroy(&ws);
+    fixture_free(&f);
+  }
+}
+
+/* The implicit backward's adjoint solved by Anderson and Broyden equals the
+ * direct LAPACK solve, in fewer adjoint-map evaluations than Picard; the
+ * forward solved by Anderson or Broyden reaches the same fixed point. */
+static void test_adjoint_and_forward_solvers(void) {
+  fixture f;
+  const int64_t n_iters = 200;
+  fixture_make(&f, ISW_DEQ_TANH, 1, 24, 4, 3, 7, 0.9, 87);
+  int64_t p = f.m->n_params;
+  isw_deq_work *ws = NULL;
+  CU_ASSERT_FATAL(isw_deq_work_create(&ws, f.m, f.rows, n_iters, ISW_DEQ_IMPLICIT) == 0);
+  double *gd = calloc((size_t)p, sizeof *gd), *g = calloc((size_t)p, sizeof *g), ld, l;
+  isw_deq_bwd_opts od = {.tol = 1e-13, .max_iter = 5000, .direct_width = 64};
+  CU_ASSERT_FATAL(isw_deq_loss_grad(&ld, gd, NULL, f.m, ws, f.x, NULL, f.label, f.rows, n_iters,
+                                    ISW_DEQ_IMPLICIT, &od) == 0);
+  int64_t evals[3];
+  for (int kind = 0; kind < 3; ++kind) {
+    isw_deq_bwd_opts o = {.tol = 1e-12, .max_iter = 5000, .direct_width = 0,
+                          .fwd = {.kind = ISW_SOLVER_PICARD, .beta = 1.0, .m = 8, .lambda = 1e-10},
+                          .adjoint = (isw_solver_kind)kind};
+    isw_deq_info info;
+    CU_ASSERT_FATAL(isw_deq_loss_grad(&l, g, &info, f.m, ws, f.x, NULL, f.label, f.rows, n_iters,
+                                      ISW_DEQ_IMPLICIT, &o) == 0);
+    CU_ASSERT(info.bwd_converged == 1);
+    evals[kind] = info.bwd_iters;
+    double rel = isw_test_rel_diff(g, gd, p, 1e-300);
+    printf("\n    adjoint %s: %lld evaluations, rel diff to the direct solve %.2e",
+           isw_solver_names[kind], (long long)info.bwd_iters, rel);
+    CU_ASSERT(rel < 1e-9);
+  }
+  CU_ASSERT(evals[1] < evals[0] && evals[2] < evals[0]);
+  for (int kind = 1; kind < 3; ++kind) {
+    isw_deq_bwd_opts o = {.tol = 1e-13, .max_iter = 10, .direct_width = 64,
+                          .fwd = {.kind = (isw_solver_kind)kind, .beta = 1.0, .m = 6, .lambda = 1e-10}};
+    CU_ASSERT_FATAL(isw_deq_loss_grad(&l, g, NULL, f.m, ws, f.x, NULL, f.label, f.rows, 60,
+                                      ISW_DEQ_IMPLICIT, &o) == 0);
+    double rel = isw_test_rel_diff(g, gd, p, 1e-300);
+    printf("\n    forward %s, N = 60: loss %.15f (Picard N = 200: %.15f), gradient rel diff %.2e",
+           isw_solver_names[kind], l, ld, rel);
+    CU_ASSERT(isw_test_close(l, ld, 1e-10, 1e-300));
+    CU_ASSERT(rel < 1e-8);
+  }
+  free(gd), free(g);
+  isw_deq_work_destroy(&ws);
+  fixture_free(&f);
+}
+
+/* Evaluation with a test solver: one pass gives every n exactly as
+ * separate evaluations do; Anderson/Broyden curves are the solver's
+ * iterates (residual falls faster than Picard's), and the limit is the same
+ * fixed point whichever limit solver finds it. */
+static void test_evaluate_with_solver(void) {
+  fixture f;
+  fixture_make(&f, ISW_DEQ_TANH, 1, 16, 4, 3, 23, 0.95, 88);
+  const int64_t iters[] = {0, 1, 3, 8, 20, 40};
+  double loss[3][6], acc[6], rm[3][6], rx[6], lim[3];
+  for (int kind = 0; kind < 3; ++kind) {
+    isw_deq_eval_opts o = {.limit_tol = 1e-11, .limit_max_iter = 5000, .rho_w = 0.5, .chunk = 10,
+                           .solver = {.kind = (isw_solver_kind)kind, .beta = 1.0, .m = 5, .lambda = 1e-10},
+                           .limit_solver = {.kind = (isw_solver_kind)(2 - kind), .beta = 1.0, .m = 5}};
+    isw_deq_eval e = {.loss = loss[kind], .acc = acc, .res_mean = rm[kind], .res_max = rx};
+    CU_ASSERT_FATAL(isw_deq_evaluate(&e, f.m, f.x, NULL, f.label, f.rows, iters, 6, &o) == 0);
+    CU_ASSERT(e.limit_converged == 1);
+    lim[kind] = e.limit_loss;
+    for (int j = 0; j < 6; ++j) {
+      double l1, m1[1], x1[1], a1[1];
+      isw_deq_eval e1 = {.loss = &l1, .acc = a1, .res_mean = m1, .res_max = x1};
+      CU_ASSERT_FATAL(isw_deq_evaluate(&e1, f.m, f.x, NULL, f.label, f.rows, &iters[j], 1, &o) == 0);
+      CU_ASSERT(isw_test_close(l1, loss[kind][j], 1e-13, 1e-300));
+      CU_ASSERT(isw_test_close(m1[0], rm[kind][j], 1e-12, 1e-300));
+    }
+    printf("\n    test solver %s: mean residual at n = 8, 20, 40: %.2e %.2e %.2e", isw_solver_names[kind],
+           rm[kind][3], rm[kind][4], rm[kind][5]);
+  }
+  for (int j = 0; j < 2; ++j) /* the first step is Picard's for every solver */
+    CU_ASSERT(loss[1][j] == loss[0][j] && loss[2][j] == loss[0][j]);
+  CU_ASSERT(rm[1][5] < rm[0][5] && rm[2][5] < rm[0][5]);
+  CU_ASSERT(isw_test_close(lim[1], lim[0], 1e-9, 1e-300) && isw_test_close(lim[2], lim[0], 1e-9, 1e-300));
+  fixture_free(&f);
+}
+
+/* test_solver != solver through run(): the trained model is bitwise the
+ * same (training never sees test_solver), the curves are the test solver's;
+ * unrolled with a non-Picard training solver is a spec error. */
+static void test_run_test_solver(void) {
+  int64_t ti[] = {0, 2, 4, 8, 16};
+  const char *kv[] = {"n_train", "64", "n_test", "100", "steps", "40", "lr", "0.01",
+                      "grad", "implicit", "solver", "picard", NULL};
+  isw_config a, b;
+  make_config(&a, 12, 4, ti, 5, 77, kv);
+  make_config(&b, 12, 4, ti, 5, 78, kv); /* another config id: only test_solver differs */
+  b.data_id = a.data_id; /* the same data, as a spec gives configs differing only in test_solver */
+  set_param(&b, "test_solver", "anderson");
+  CU_ASSERT_FATAL(a.task->validate(&a) == 0 && b.task->validate(&b) == 0);
+  result_buf ra, rb;
+  CU_ASSERT_FATAL(run_config(&ra, &a) == 0);
+  CU_ASSERT_FATAL(run_config(&rb, &b) == 0);
+  CU_ASSERT(ra.r.status == ISW_ST_OK && rb.r.status == ISW_ST_OK);
+  CU_ASSERT(scalar(&ra, &a, "final_batch_loss") == scalar(&rb, &b, "final_batch_loss"));
+  CU_ASSERT(scalar(&ra, &a, "spectral_norm_W") == scalar(&rb, &b, "spectral_norm_W"));
+  int tl = isw_task_curve_index(a.task, "test_loss"), rs = isw_task_curve_index(a.task, "residual");
+  CU_ASSERT(ra.curv[tl * 5 + 0] == rb.curv[tl * 5 + 0]); /* n = 0: z_0 = 0 for both */
+  CU_ASSERT(ra.curv[tl * 5 + 4] != rb.curv[tl * 5 + 4]);
+  CU_ASSERT(rb.curv[rs * 5 + 4] < ra.curv[rs * 5 + 4]);
+  CU_ASSERT(isw_test_close(scalar(&ra, &a, "test_loss_limit"), scalar(&rb, &b, "test_loss_limit"), 1e-6, 0));
+  result_free(&ra);
+  result_free(&rb);
+  isw_config u;
+  make_config(&u, 12, 4, ti, 5, 79, kv);
+  set_param(&u, "grad", "unrolled");
+  set_param(&u, "solver", "broyden");
+  CU_ASSERT(u.task->validate(&u) == ISW_EUSAGE);
+  CU_ASSERT(strstr(isw_error_message(), "unrolled") != NULL);
+  isw_error_clear();
+}
+
 int main(int argc, char **argv) {
   static const isw_test_case cases[] = {
       {"the vector tanh equals libm tanh to 4e-15 and keeps NaN", test_tanh_kernel},
@@ -724,6 +1081,14 @@ int main(int argc, char **argv) {
       {"run on digits: a 10-class model beats chance", test_run_digits},
       {"run: blow-up and non-finite training are a diverged row", test_run_diverges},
       {"validate: a user's HDF5 file, and clear errors for bad ones", test_validate_user_file},
+      {"JFB = its closed form: FD of the one-step loss at fixed z_N; = phantom(1, 1)", test_jfb_closed_form},
+      {"phantom = FD of the k damped steps' loss from fixed z_N", test_phantom_fd},
+      {"phantom with k -> infinity approaches the implicit gradient on a contraction", test_phantom_to_implicit},
+      {"unrolled through damped Picard = FD; unrolled refuses Anderson", test_unrolled_damped_fd},
+      {"Jacobian regularization gradient = FD of the regularized loss (fixed probe)", test_jac_reg_fd},
+      {"adjoint by Anderson/Broyden = direct solve in fewer evaluations; forward solvers agree", test_adjoint_and_forward_solvers},
+      {"evaluation with a test solver: one pass = separate runs; same limit", test_evaluate_with_solver},
+      {"test_solver != solver: same trained model, the test solver's curves", test_run_test_solver},
       {NULL, NULL}};
   return isw_test_main(argc, argv, "deq", cases);
 }

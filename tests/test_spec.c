@@ -542,9 +542,9 @@ static void test_default_spec_parses(void) {
          "the default spec sweeps linear-meta, deq and maml");
   /* linear-meta: widths 32:2048:x2 (7) x train_iters 2,5,10 (3) x seeds 0:2 (3) */
   EXPECT(s->groups[0].n_configs == 63, "the default linear-meta grid is 7 widths x 3 train_iters x 3 seeds");
-  /* deq: widths 2:64:x2 (6) x grad (2) x seeds (3); maml: widths 16:64:x2 (3) x train_iters 1,3 (2) x seeds (3) */
-  EXPECT(s->groups[1].n_configs == 36 && s->groups[2].n_configs == 18,
-         "the default deq grid is 6 widths x 2 gradient modes x 3 seeds, maml 3 widths x 2 N x 3 seeds");
+  /* deq: widths 2:64:x2 (6) x grad (3) x seeds (3); maml: widths 16:64:x2 (3) x train_iters 1,3 (2) x seeds (3) */
+  EXPECT(s->groups[1].n_configs == 54 && s->groups[2].n_configs == 18,
+         "the default deq grid is 6 widths x 3 gradient modes x 3 seeds, maml 3 widths x 2 N x 3 seeds");
   EXPECT(s->groups[0].n_test == 41, "default test_iters 0:40 has 41 values");
   EXPECT(s->sweep_seed == 20231 && strcmp(s->output, "isweep-results.h5") == 0,
          "sweep seed and output come from the default spec");

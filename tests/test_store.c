@@ -38,10 +38,10 @@ static const isw_param_def toy_params[] = {
     {"depth", ISW_PARAM_INT, "2", 1, 10, NULL, 0, "layers"},
     {"lr", ISW_PARAM_REAL, "0.1", 0, 1, NULL, 0, "learning rate"},
 };
-static const isw_column_def toy_scalars[] = {{"final_gap", "a toy scalar"}};
-static const isw_column_def toy_curves[] = {{"train_loss", "toy training loss"},
-                                            {"test_loss", "toy held-out loss"},
-                                            {"accuracy", "toy accuracy"}};
+static const isw_column_def toy_scalars[] = {{"final_gap", "a toy scalar", .role = ISW_ROLE_METRIC}};
+static const isw_column_def toy_curves[] = {{"train_loss", "toy training loss", .role = ISW_ROLE_LOSS, .split = "train"},
+                                            {"test_loss", "toy held-out loss", .role = ISW_ROLE_LOSS, .split = "test"},
+                                            {"accuracy", "toy accuracy", .role = ISW_ROLE_ACCURACY, .split = "test"}};
 static const isw_task toy_task = {
     .name = "toy",
     .summary = "a task that exists only in this test",

@@ -45,8 +45,8 @@ typedef struct {
   int verbose;                     /* plan --verbose: every parameter of each config */
   const char *only;                /* --only EXPR: run / plan only the matching configs; NULL: all */
   const char *topic;               /* help TASK */
-  const char *report_file;         /* report FILE */
-  const char *report_dir;          /* report -o DIR */
+  const char *const *report_args;  /* report: the arguments after "report" (argv's) */
+  int n_report_args;
   char command_line[4096];         /* argv joined by spaces (provenance) */
 } isw_cli;
 

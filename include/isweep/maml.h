@@ -125,8 +125,4 @@ int isw_maml_evaluate(double *query_loss /* (T, R) */, double *support_loss /* (
                       int Q, const int64_t *rec /* (R) */, int R, double alpha, double tol,
                       int64_t cap);
 
-/* Adam on θ (P): the moments m, v (P) start at zero, t counts from 1. */
-void isw_maml_adam_step(double *theta /* (P) */, double *m /* (P) */, double *v /* (P) */,
-                        const double *grad /* (P) */, int64_t P, int64_t t, double lr);
-
 #endif

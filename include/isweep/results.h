@@ -1,5 +1,5 @@
 /* results.h — reading a results file (serial HDF5, read-only), for the
- * summary and the report.  Never writes; store.c owns writing.
+ * end-of-run summary (summary.c) and resume.  Never writes; store.c owns writing.
  *
  * Every failure caused by the file (missing, not HDF5, foreign, another
  * schema version, a missing or misshapen dataset or attribute, unreadable
@@ -66,7 +66,11 @@ int isw_results_columns(isw_results *r, const char *group, isw_results_column **
 int isw_results_attr_str(isw_results *r, const char *obj, const char *name, char **out);
 /* An integer attribute; ISW_EUSAGE when missing or not numeric. */
 int isw_results_attr_i64(isw_results *r, const char *obj, const char *name, int64_t *out);
-/* Nonzero when attribute `name` of `obj` exists. */
+/* A numeric attribute read as double; ISW_EUSAGE when missing or not numeric. */
+int isw_results_attr_f64(isw_results *r, const char *obj, const char *name, double *out);
+/* An integer list attribute: *out (n) is the caller's to free (NULL when empty). */
+int isw_results_attr_i64v(isw_results *r, const char *obj, const char *name, int64_t **out, int *n);
+/* Nonzero when attribute `name` of `obj` exists (obj may be "GROUP/NAME"). */
 int isw_results_has_attr(isw_results *r, const char *obj, const char *name);
 
 #endif

@@ -39,11 +39,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "isweep/schema.h"
 #include "isweep/spec.h"
 #include "isweep/task.h"
 
-#define ISW_SCHEMA_VERSION 1
-#define ISW_HOST_LEN 64 /* host column width, '\0' included */
 /* Rows per chunk of every row dataset (also the group attribute chunk_rows):
  * 256 rows, ~40 KiB for a 160-byte message column, 160 KiB for a curve of
  * 80 doubles; a batched writer writes whole chunks. */

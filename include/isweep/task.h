@@ -12,7 +12,9 @@
 #include <mpi.h>
 #include <stdint.h>
 
-#define ISW_MAX_PARAMS 24   /* task parameters per family (not counting width/train_iters/seed) */
+#include "isweep/schema.h"
+
+#define ISW_MAX_PARAMS 32   /* task parameters per family (not counting width/train_iters/seed) */
 #define ISW_MESSAGE_LEN 160 /* length of a row's status message, '\0' included */
 
 typedef enum {
@@ -68,9 +70,29 @@ typedef enum {
   ISW_ST_FAILED = 4
 } isw_status;
 
+/* A scalar or curve column.  Everything after help is optional (designated
+ * initializers; zero = unset) and is stored as the column's attributes
+ * (schema.h), which is all the analysis package knows of a family:
+ *   role   what it is (ISW_ROLE_METRIC when unset).  The curves with role
+ *          LOSS and split "train"/"test" are the losses every statistic and
+ *          verdict uses (one of each per family); ACCURACY the same for
+ *          accuracy (a scalar of either role with at = "limit" is its
+ *          n = infinity value); RESIDUAL a convergence curve drawn on a
+ *          second axis; SPREAD a spread over samples; BOUND_TERM a term of the affine
+ *          bound (term names which); VALIDITY a flag saying when the row (or
+ *          its limit) is reliable: valid_min <= value / per <= valid_max.
+ *   split  "train" or "test"; at  "N" or "limit" for scalars;
+ *   per    '*'-separated parameter columns the value is divided by. */
 typedef struct {
   const char *name; /* column name in the results file */
   const char *help; /* meaning and unit; stored as the column's "description" attribute */
+  isw_role role;
+  const char *split;
+  const char *at;
+  const char *term;
+  const char *per;
+  double valid_min, valid_max; /* VALIDITY only */
+  const char *qualifies;       /* VALIDITY only: "limit" or "row" */
 } isw_column_def;
 
 /* What run() fills.  The caller allocates and NaN-fills scalars and curves. */

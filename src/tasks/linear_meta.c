@@ -49,11 +49,11 @@ static const isw_param_def lm_params[LM_N_PARAMS] = {
 
 enum { LM_S_TRAIN_N, LM_S_TEST_N, LM_S_TRAIN_LIMIT, LM_S_TEST_LIMIT, LM_S_E_N, LM_S_STEP, LM_S_LIPSCHITZ, LM_S_COND, LM_N_SCALARS };
 static const isw_column_def lm_scalars[LM_N_SCALARS] = {
-    [LM_S_TRAIN_N] = {"train_loss_at_N", "training outer loss L(n = train_iters), (1/(T q)) sum_t 1/2 ||Q_t z_N - c_t||^2"},
-    [LM_S_TEST_N] = {"test_loss_at_N", "held-out loss at n = train_iters, same normalisation"},
-    [LM_S_TRAIN_LIMIT] = {"train_loss_limit", "training loss at n = infinity: each task's GD limit (min-norm solution nearest theta)"},
-    [LM_S_TEST_LIMIT] = {"test_loss_limit", "held-out loss at n = infinity"},
-    [LM_S_E_N] = {"E_N", "1/2 ||r_N||^2, unnormalised training residual energy at n = N (bound term)"},
+    [LM_S_TRAIN_N] = {"train_loss_at_N", "training outer loss L(n = train_iters), (1/(T q)) sum_t 1/2 ||Q_t z_N - c_t||^2", .role = ISW_ROLE_LOSS, .split = "train", .at = "N"},
+    [LM_S_TEST_N] = {"test_loss_at_N", "held-out loss at n = train_iters, same normalisation", .role = ISW_ROLE_LOSS, .split = "test", .at = "N"},
+    [LM_S_TRAIN_LIMIT] = {"train_loss_limit", "training loss at n = infinity: each task's GD limit (min-norm solution nearest theta)", .role = ISW_ROLE_LOSS, .split = "train", .at = "limit"},
+    [LM_S_TEST_LIMIT] = {"test_loss_limit", "held-out loss at n = infinity", .role = ISW_ROLE_LOSS, .split = "test", .at = "limit"},
+    [LM_S_E_N] = {"E_N", "1/2 ||r_N||^2, unnormalised training residual energy at n = N (bound term)", .role = ISW_ROLE_BOUND_TERM, .term = "energy", .per = "tasks*query"},
     [LM_S_STEP] = {"step", "inner step eta"},
     [LM_S_LIPSCHITZ] = {"lipschitz", "L = max_t ||K_t||_2^2 over training tasks"},
     [LM_S_COND] = {"cond_est", "estimated 1-norm condition number of the triangular factor of A_N (1/rcond); "
@@ -62,11 +62,11 @@ static const isw_column_def lm_scalars[LM_N_SCALARS] = {
 
 enum { LM_C_TRAIN, LM_C_TEST, LM_C_DELTA_SQ, LM_C_PERP_NORM, LM_C_PERP_CROSS, LM_N_CURVES };
 static const isw_column_def lm_curves[LM_N_CURVES] = {
-    [LM_C_TRAIN] = {"train_loss", "training outer loss after n inner steps from theta*_N"},
-    [LM_C_TEST] = {"test_loss", "held-out loss after n inner steps from theta*_N"},
-    [LM_C_DELTA_SQ] = {"delta_sq", "||Delta||^2, Delta = p_n - p_N stacked training query predictions (unnormalised)"},
-    [LM_C_PERP_NORM] = {"perp_delta_norm", "||P_perp Delta||, P_perp projects onto range(A_N)^perp"},
-    [LM_C_PERP_CROSS] = {"perp_cross", "<P_perp Delta, r_N>; D*(T q) = 1/2 delta_sq + perp_cross exactly"},
+    [LM_C_TRAIN] = {"train_loss", "training outer loss after n inner steps from theta*_N", .role = ISW_ROLE_LOSS, .split = "train"},
+    [LM_C_TEST] = {"test_loss", "held-out loss after n inner steps from theta*_N", .role = ISW_ROLE_LOSS, .split = "test"},
+    [LM_C_DELTA_SQ] = {"delta_sq", "||Delta||^2, Delta = p_n - p_N stacked training query predictions (unnormalised)", .role = ISW_ROLE_BOUND_TERM, .term = "delta_sq", .per = "tasks*query"},
+    [LM_C_PERP_NORM] = {"perp_delta_norm", "||P_perp Delta||, P_perp projects onto range(A_N)^perp", .role = ISW_ROLE_BOUND_TERM, .term = "perp_norm", .per = "tasks*query"},
+    [LM_C_PERP_CROSS] = {"perp_cross", "<P_perp Delta, r_N>; D*(T q) = 1/2 delta_sq + perp_cross exactly", .role = ISW_ROLE_BOUND_TERM, .term = "perp_cross", .per = "tasks*query"},
 };
 
 /* Cost model in flop-equivalents of one core's dense BLAS rate (~1e10/s where it

@@ -28,6 +28,7 @@
 
 #include "isweep/error.h"
 #include "isweep/maml.h"
+#include "isweep/nn.h"
 #include "isweep/rng.h"
 #include "isweep/task.h"
 
@@ -91,13 +92,13 @@ enum {
   MS_N
 };
 static const isw_column_def mp_scalars[MS_N] = {
-    [MS_TRAIN_N] = {"train_loss_at_N", "mean query MSE of the fixed training tasks after n = train_iters steps"},
-    [MS_TEST_N] = {"test_loss_at_N", "mean query MSE of the held-out tasks after n = train_iters steps"},
-    [MS_TRAIN_LIMIT] = {"train_loss_limit", "training tasks' query MSE at the n = infinity proxy (see limit_tol)"},
-    [MS_TEST_LIMIT] = {"test_loss_limit", "held-out tasks' query MSE at the n = infinity proxy"},
+    [MS_TRAIN_N] = {"train_loss_at_N", "mean query MSE of the fixed training tasks after n = train_iters steps", .role = ISW_ROLE_LOSS, .split = "train", .at = "N"},
+    [MS_TEST_N] = {"test_loss_at_N", "mean query MSE of the held-out tasks after n = train_iters steps", .role = ISW_ROLE_LOSS, .split = "test", .at = "N"},
+    [MS_TRAIN_LIMIT] = {"train_loss_limit", "training tasks' query MSE at the n = infinity proxy (see limit_tol)", .role = ISW_ROLE_LOSS, .split = "train", .at = "limit"},
+    [MS_TEST_LIMIT] = {"test_loss_limit", "held-out tasks' query MSE at the n = infinity proxy", .role = ISW_ROLE_LOSS, .split = "test", .at = "limit"},
     [MS_LIMIT_REACHED] = {"limit_reached_fraction",
                           "fraction of evaluation tasks (train and test) whose support-gradient norm "
-                          "fell below limit_tol within limit_max_steps"},
+                          "fell below limit_tol within limit_max_steps", .role = ISW_ROLE_VALIDITY, .valid_min = 0.9, .valid_max = 1, .qualifies = "limit"},
     [MS_LIMIT_STEPS] = {"limit_steps_mean", "mean adaptation steps to reach limit_tol, over the tasks that did"},
     [MS_INITIAL_META] = {"initial_meta_loss", "meta-loss (query MSE after N steps) averaged over the first min(100, S) meta-steps"},
     [MS_FINAL_META] = {"final_meta_loss", "meta-loss averaged over the last min(100, S) meta-steps"},
@@ -106,12 +107,12 @@ static const isw_column_def mp_scalars[MS_N] = {
 
 enum { MC_TRAIN, MC_TEST, MC_TRAIN_STD, MC_TEST_STD, MC_TEST_DELTA_SE, MC_TEST_SUPPORT, MC_N };
 static const isw_column_def mp_curves[MC_N] = {
-    [MC_TRAIN] = {"train_loss", "mean query MSE of the fixed training tasks after n adaptation steps"},
-    [MC_TEST] = {"test_loss", "mean query MSE of the held-out tasks after n adaptation steps"},
-    [MC_TRAIN_STD] = {"train_loss_std", "standard deviation over the training tasks of their query MSE"},
-    [MC_TEST_STD] = {"test_loss_std", "standard deviation over the held-out tasks of their query MSE"},
+    [MC_TRAIN] = {"train_loss", "mean query MSE of the fixed training tasks after n adaptation steps", .role = ISW_ROLE_LOSS, .split = "train"},
+    [MC_TEST] = {"test_loss", "mean query MSE of the held-out tasks after n adaptation steps", .role = ISW_ROLE_LOSS, .split = "test"},
+    [MC_TRAIN_STD] = {"train_loss_std", "standard deviation over the training tasks of their query MSE", .role = ISW_ROLE_SPREAD, .split = "train"},
+    [MC_TEST_STD] = {"test_loss_std", "standard deviation over the held-out tasks of their query MSE", .role = ISW_ROLE_SPREAD, .split = "test"},
     [MC_TEST_DELTA_SE] = {"test_delta_se",
-                          "standard error over held-out tasks of the paired change L_t(n) - L_t(N)"},
+                          "standard error over held-out tasks of the paired change L_t(n) - L_t(N)", .role = ISW_ROLE_SPREAD, .split = "test"},
     [MC_TEST_SUPPORT] = {"test_support_loss", "mean support MSE of the held-out tasks after n steps (inner fit)"},
 };
 
@@ -232,7 +233,8 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   isw_maml_net_init(&net, a.W, a.act);
   int64_t P = net.P;
   isw_maml_ws *ws = NULL;
-  double *theta = NULL, *grad = NULL, *m1 = NULL, *m2 = NULL, *xs = NULL, *ys = NULL, *xq = NULL,
+  isw_nn_adam *adam = NULL;
+  double *theta = NULL, *grad = NULL, *xs = NULL, *ys = NULL, *xq = NULL,
          *yq = NULL, *pool = NULL, *recent = NULL;
   double *t_xs = NULL, *t_ys = NULL, *t_xq = NULL, *t_yq = NULL, *qloss = NULL, *sloss = NULL,
          *lim = NULL;
@@ -253,8 +255,7 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   double t0 = MPI_Wtime();
   ISW_ALLOC(theta, P);
   ISW_ALLOC(grad, P);
-  ISW_ALLOC(m1, P);
-  ISW_ALLOC(m2, P);
+  ISW_CALL(isw_nn_adam_create(&adam, P, a.lr));
   ISW_ALLOC(xs, (size_t)a.B * a.K);
   ISW_ALLOC(ys, (size_t)a.B * a.K);
   ISW_ALLOC(xq, (size_t)a.B * a.K);
@@ -298,7 +299,7 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
       res->scalars[MS_DIVERGED_STEP] = (double)s;
       break;
     }
-    isw_maml_adam_step(theta, m1, m2, grad, P, s + 1, a.lr);
+    isw_nn_adam_step(adam, theta, grad);
     if (!is_finite_vec(theta, P)) {
       res->status = ISW_ST_DIVERGED;
       snprintf(res->message, ISW_MESSAGE_LEN, "non-finite parameters after meta-step %lld",
@@ -396,8 +397,7 @@ cleanup:
   isw_maml_ws_destroy(&ws);
   free(theta);
   free(grad);
-  free(m1);
-  free(m2);
+  isw_nn_adam_destroy(&adam);
   free(xs);
   free(ys);
   free(xq);

@@ -1,6 +1,6 @@
 /* maml_net.c — the maml family's numerical kernels (contract in maml.h):
  * forward, backward, Hessian-vector product (R-operator), the exact
- * second-order meta-gradient, the one-pass evaluation and Adam.
+ * second-order meta-gradient and the one-pass evaluation (Adam is nn.h's).
  * Owns no global state and never talks MPI or the results file.
  *
  * Shapes: B = tasks, M = points of the set at hand (K support or Q query),
@@ -16,14 +16,14 @@
  * R-operator along V = (V1, c1, V2, c2, V3, c3): R(.) of every line above;
  *   the Hessian-vector product is R(g).
  * Only the layer-2 products are O(W²) per point: they go through mm(), BLAS
- * or the plain-loop reference ref_gemm(); everything else is O(W) loops. */
-#include <cblas.h>
+ * or the shared plain-loop reference (nn.h); everything else is O(W) loops. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "isweep/error.h"
 #include "isweep/maml.h"
+#include "isweep/nn.h"
 
 /* ---- parameter layout ---------------------------------------------------- */
 
@@ -92,7 +92,7 @@ struct isw_maml_ws {
   isw_maml_net net;
   int B, K, Q, N, Mmax; /* capacity; Mmax = max(K, Q) */
   int nsup;             /* support caches, max(N, 1) */
-  int reference;        /* 1: ref_gemm instead of BLAS */
+  int reference;        /* 1: the plain-loop reference instead of BLAS */
   double *slots;        /* (N + 3, B, P) per-task parameter / vector slots */
   mcache *caches;       /* (nsup + 1): caches[k < nsup] hold B·K rows, caches[nsup] B·Mmax */
   double *cache_mem;
@@ -179,33 +179,12 @@ void isw_maml_ws_set_reference(isw_maml_ws *ws, int on) { ws->reference = on; }
 
 /* ---- matrix products ------------------------------------------------------ */
 
-/* Plain-loop reference of row-major C (m, n) = alpha op(A) op(B) + beta C,
- * op(A) (m, k), op(B) (k, n); beta = 0 overwrites C without reading it. */
-static void ref_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *A, int lda,
-                     const double *Bm, int ldb, double beta, double *C, int ldc) {
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < n; ++j) {
-      double s = 0.0;
-      for (int l = 0; l < k; ++l) {
-        double a = ta ? A[(size_t)l * lda + i] : A[(size_t)i * lda + l];
-        double bb = tb ? Bm[(size_t)j * ldb + l] : Bm[(size_t)l * ldb + j];
-        s += a * bb;
-      }
-      double *c = &C[(size_t)i * ldc + j];
-      *c = alpha * s + (beta == 0.0 ? 0.0 : beta * *c);
-    }
-}
-
-/* The one entry point of every O(W²) product: BLAS dgemm, or the reference. */
+/* The one entry point of every O(W²) product: BLAS dgemm, or the shared
+ * plain-loop reference (nn.h). */
 static void mm(const isw_maml_ws *ws, int ta, int tb, int m, int n, int k, double alpha,
                const double *A, int lda, const double *Bm, int ldb, double beta, double *C,
                int ldc) {
-  if (ws->reference) {
-    ref_gemm(ta, tb, m, n, k, alpha, A, lda, Bm, ldb, beta, C, ldc);
-    return;
-  }
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
-              n, k, alpha, A, lda, Bm, ldb, beta, C, ldc);
+  isw_nn_gemm(ws->reference, ta, tb, m, n, k, alpha, A, lda, Bm, ldb, beta, C, ldc);
 }
 
 /* Layer-2 product with the network's own W2: for every task b,
@@ -672,17 +651,4 @@ int isw_maml_evaluate(double *query_loss, double *support_loss, double *limit_qu
   }
 cleanup:
   return err;
-}
-
-/* ---- Adam ------------------------------------------------------------------ */
-
-void isw_maml_adam_step(double *theta, double *m, double *v, const double *grad, int64_t P,
-                        int64_t t, double lr) {
-  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-  double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
-  for (int64_t q = 0; q < P; ++q) {
-    m[q] = b1 * m[q] + (1.0 - b1) * grad[q];
-    v[q] = b2 * v[q] + (1.0 - b2) * grad[q] * grad[q];
-    theta[q] -= lr * (m[q] / c1) / (sqrt(v[q] / c2) + eps);
-  }
 }

@@ -15,40 +15,23 @@
 # Everything lives in DIR: slurm.conf, munge key and socket, state, spools, TmpFS, logs,
 # PID files.  Clients find the cluster through SLURM_CONF=DIR/slurm.conf (`start` prints
 # the export line and writes it to DIR/env).  Runs as root: the daemons are started as
-# root and SlurmUser is root.  No cgroup plugin (proctrack/linuxproc, task/none).
+# root and SlurmUser is root.  No cgroup plugin (proctrack/linuxproc, task/none), but
+# slurmd still wants a cgroup file system mounted on /sys/fs/cgroup.
 # The fake nodes share one machine: give a multi-node job one rank per node (Open MPI's
 # shared-memory segments of two "nodes" would collide), and expect munged to log
-# "Replayed credential" when both slurmds check the same credential.  A requeued job
-# may start again after cred_expire (10 s here; SLURM's default is 120 s).
+# "Replayed credential" when both slurmds check the same credential, and "Unauthorized
+# credential for client UID=0 GID=0" a few times at start-up (a working cluster does too).
+# A requeued job may start again after cred_expire (10 s here; SLURM's default is 120 s).
 set -euo pipefail
 
 SELF=$(readlink -f "$0")
-SLURM_PKGS=(slurm-wlm slurmctld slurmd slurm-client munge)
 say() { echo "cluster.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
+# jobs/install-deps.sh --with-slurm: the one list of packages (keeps their services from
+# starting on install: this cluster runs daemons of its own)
 cmd_install() {
-  local missing=() p
-  for p in "${SLURM_PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  ((${#missing[@]})) || return 0
-  [[ $(id -u) -eq 0 ]] || die "SLURM packages missing (${missing[*]}) and not root to install them"
-  say "installing ${missing[*]}"
-  # Keep the packages from starting their system services: a temporary policy-rc.d
-  # (only when the machine has none of its own).
-  local policy=/usr/sbin/policy-rc.d made=0
-  if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made=1
-  fi
-  local rc=0
-  {
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-      { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
-  } || rc=$?
-  ((made)) && rm -f "$policy"
-  ((rc == 0)) || die "apt-get install ${missing[*]} failed ($rc)"
+  bash "$(dirname "$SELF")/../../jobs/install-deps.sh" --with-slurm
 }
 
 # A TCP port nobody listens on (small race: fine for a test).
@@ -82,6 +65,15 @@ cmd_start() {
   for p in slurmctld slurmd munged sbatch; do
     command -v "$p" >/dev/null || die "$p not found: run '$0 install' first"
   done
+  # slurmd (SLURM 22.05) loads its cgroup plugin at start-up even with proctrack/linuxproc
+  # and task/none, and exits ("No filesystem mounted on /sys/fs/cgroup") without one.  A
+  # booted machine has it (systemd mounts it); a chroot with a bare sysfs does not.
+  local cgfs
+  cgfs=$(stat -f -c %T /sys/fs/cgroup 2>/dev/null) || cgfs="nothing"
+  case $cgfs in
+    cgroup2fs | tmpfs | cgroupfs) ;;
+    *) die "slurmd needs a cgroup file system on /sys/fs/cgroup, found $cgfs (in a chroot, bind the machine's: mount --rbind /sys ROOT/sys)" ;;
+  esac
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   [[ ! -e $dir/slurm.conf ]] || die "$dir already holds a cluster"
@@ -92,7 +84,10 @@ cmd_start() {
   dd if=/dev/urandom of="$dir/munge.key" bs=1024 count=1 status=none
   chmod 400 "$dir/munge.key"
   local sock="$dir/munge/munge.socket.2"
+  # --origin: the address munged records in credentials, so that it needs no lookup of the
+  # host name (a machine without its name in /etc/hosts logs 'Failed to lookup origin')
   ISW_SLURM_DAEMON="$dir" setsid munged -F --force --key-file="$dir/munge.key" --socket="$sock" \
+    --origin=127.0.0.1 \
     --pid-file="$dir/munge/munged.pid" --seed-file="$dir/munge/munged.seed" \
     --log-file="$dir/log/munged.log" </dev/null >>"$dir/log/munged.out" 2>&1 &
   echo $! >"$dir/munged.pid"
@@ -284,5 +279,5 @@ case ${1:-} in
   install) shift; cmd_install "$@" ;;
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
-  *) sed -n '2,22p' "$SELF" >&2; exit 2 ;;
+  *) sed -n '2,24p' "$SELF" >&2; exit 2 ;;
 esac
