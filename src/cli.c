@@ -22,7 +22,10 @@ static const option_def options[] = {
     {"-o", "DIR", "report", "report folder: index.html, summary.md, CSV files, figures (without it: tables only)"},
     {"--resume", NULL, "run",
      "continue an existing results file: run only configs not ok (the spec must be identical)"},
-    {"--retry-failed", NULL, "run", "with --resume, also re-run failed and diverged configs"},
+    {"--extend", NULL, "run",
+     "continue a results file whose sweep SPEC contains (axes gained values, families or sub-grids "
+     "added): add the new configs, run them and every config not ok"},
+    {"--retry-failed", NULL, "run", "with --resume or --extend, also re-run failed and diverged configs"},
     {"--force", NULL, "run", "overwrite an existing results file"},
     {"--quiet", NULL, "run, report", "no progress line and no summary (report: no tables on stdout)"},
     {"--progress", "bar|lines|none", "run",
@@ -31,13 +34,17 @@ static const option_def options[] = {
     {"--status-every", "MINUTES", "run",
      "print what every rank is running every MINUTES (any time: SIGUSR2 to rank 0 or mpirun)"},
     {"--ranks", "P", "plan", "number of ranks to predict the makespan for (default 1)"},
+    {"--verbose", NULL, "plan", "list every parameter of each config (default: the ones that vary, to 120 columns)"},
+    {"--only", "EXPR", "run, plan",
+     "only configs matching EXPR, e.g. 'task=deq,width<=64,grad=implicit' (comma = and; = != < <= > >=); "
+     "the others stay pending, and a run of an existing file is a resume"},
     {"--help", NULL, "all", "show this help"},
     {"--version", NULL, "all", "show the version and git commit"},
 };
 
 void isw_cli_usage(FILE *out) {
   fputs("usage: isweep run [SPEC] [options]     run a sweep (embedded default spec without SPEC)\n"
-        "       isweep plan [SPEC] [--ranks P]  list configs, predicted costs and makespan\n"
+        "       isweep plan [SPEC] [--ranks P] [--only EXPR] [--verbose]  configs, costs, makespan\n"
         "       isweep report FILE... [-o DIR]  tables, CSV, figures, HTML (python3 -m isweep_analysis)\n"
         "       isweep help [TASK]              list task families or one family's parameters\n"
         "       isweep --version\n"
@@ -111,8 +118,17 @@ int isw_cli_parse(isw_cli *cli, int argc, char **argv) {
     } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
       ISW_CALL(need_arg(i, argc, argv));
       snprintf(cli->output_set, sizeof cli->output_set, "sweep.output=%s", argv[++i]);
+    } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+      cli->verbose = 1;
+    } else if (!strcmp(a, "--only")) {
+      ISW_CALL(need_arg(i, argc, argv));
+      ISW_CHECK(!cli->only, ISW_EUSAGE, "--only given twice: join the conditions with commas, e.g. --only "
+                "'task=deq,width<=64'");
+      cli->only = argv[++i];
     } else if (!strcmp(a, "--resume")) {
       cli->resume = 1;
+    } else if (!strcmp(a, "--extend")) {
+      cli->extend = 1;
     } else if (!strcmp(a, "--retry-failed")) {
       cli->retry_failed = 1;
     } else if (!strcmp(a, "--force")) {
@@ -157,8 +173,10 @@ int isw_cli_parse(isw_cli *cli, int argc, char **argv) {
   if (cli->output_set[0]) cli->sets[cli->n_sets++] = cli->output_set;
   ISW_CHECK(!(cli->resume && cli->force), ISW_EUSAGE,
             "--resume and --force contradict each other: --resume continues the file, --force replaces it");
-  ISW_CHECK(!cli->retry_failed || cli->resume, ISW_EUSAGE,
-            "--retry-failed needs --resume (it re-runs rows of an existing results file)");
+  ISW_CHECK(!(cli->extend && cli->force), ISW_EUSAGE,
+            "--extend and --force contradict each other: --extend grows the file, --force replaces it");
+  ISW_CHECK(!cli->retry_failed || cli->resume || cli->extend, ISW_EUSAGE,
+            "--retry-failed needs --resume or --extend (it re-runs rows of an existing results file)");
 cleanup:
   return err;
 }

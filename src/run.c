@@ -16,6 +16,7 @@
 #include "isweep/error.h"
 #include "isweep/lock.h"
 #include "isweep/sched.h"
+#include "isweep/select.h"
 #include "isweep/signals.h"
 #include "isweep/spec.h"
 #include "isweep/store.h"
@@ -40,6 +41,12 @@ static int load_spec(isw_spec **out, const isw_cli *cli, int rank, MPI_Comm comm
   long len = 0;
   if (rank == 0) {
     err = isw_spec_load(&spec, cli->spec_path, cli->sets, cli->n_sets);
+    if (!err && spec->notes)
+      for (const char *l = spec->notes; *l;) {
+        size_t n = strcspn(l, "\n");
+        fprintf(stderr, "isweep: note: %.*s\n", (int)n, l);
+        l += n + (l[n] == '\n');
+      }
     if (!err) err = isw_spec_validate(spec);
     report_error(rank, err);
     if (!err) len = (long)strlen(spec->text);
@@ -188,6 +195,26 @@ static int fault_injected(const char *point) {
   return f && !strcmp(f, point);
 }
 
+/* With --only: mark every config that does not match as skipped (it stays
+ * as the file has it: pending on a new file).  Returns 0 or ISW_EUSAGE. */
+static int skip_unselected(unsigned char **skip, const isw_spec *spec, const char *only, int *n_selected) {
+  int err = 0;
+  isw_select *sel = NULL;
+  *n_selected = (int)isw_spec_n_configs(spec);
+  if (!only) goto cleanup;
+  ISW_CALL(isw_select_parse(&sel, only, spec));
+  *n_selected = 0;
+  for (int g = 0; g < spec->n_groups; ++g)
+    for (int i = 0; i < spec->groups[g].n_configs; ++i) {
+      int in = isw_select_match(sel, &spec->groups[g].configs[i]);
+      if (!in) skip[g][i] = 2; /* 2: not selected (1: done) */
+      *n_selected += in;
+    }
+cleanup:
+  isw_select_destroy(&sel);
+  return err;
+}
+
 /* rows[g] (n_configs of group g) zeroed, for every group. */
 static int alloc_rows(unsigned char ***rows, const isw_spec *spec) {
   int err = 0;
@@ -219,6 +246,7 @@ static double file_rate_measured(const isw_spec *spec, int say) {
   isw_results *r = NULL;
   uint8_t *st = NULL;
   double *train = NULL, *eval = NULL, flops = 0, rank_s = 0, rate = 0;
+  uint64_t *ids = NULL;
   int n_ok = 0;
   if (isw_results_open(&r, spec->output) != 0) goto done;
   for (int g = 0; g < spec->n_groups; ++g) {
@@ -230,13 +258,18 @@ static double file_rate_measured(const isw_spec *spec, int say) {
     st = malloc((size_t)n * sizeof *st);
     train = malloc((size_t)n * sizeof *train);
     eval = malloc((size_t)n * sizeof *eval);
-    if (!st || !train || !eval || isw_results_read_u8(r, grp->task->name, "status", st, n) ||
+    free(ids);
+    ids = malloc((size_t)n * sizeof *ids);
+    if (!st || !train || !eval || !ids || isw_results_read_u8(r, grp->task->name, "status", st, n) ||
         isw_results_read_f64(r, grp->task->name, "train_seconds", train, n) ||
-        isw_results_read_f64(r, grp->task->name, "eval_seconds", eval, n))
+        isw_results_read_f64(r, grp->task->name, "eval_seconds", eval, n) ||
+        isw_results_read_u64(r, grp->task->name, "config_id", ids, n))
       goto done;
+    /* rows of an extended file are not grid positions: only rows whose id is the
+     * spec config's are counted (all of them on a file never extended) */
     for (long i = 0; i < n; ++i) {
       double sec = train[i] + (isfinite(eval[i]) ? eval[i] : 0);
-      if (st[i] != ISW_ST_OK || !(sec > 0)) continue;
+      if (st[i] != ISW_ST_OK || !(sec > 0) || ids[i] != grp->configs[i].id) continue;
       flops += grp->configs[i].cost;
       rank_s += sec * grp->configs[i].team;
       n_ok++;
@@ -252,6 +285,7 @@ done:
   free(st);
   free(train);
   free(eval);
+  free(ids);
   return rate;
 }
 
@@ -274,6 +308,17 @@ int isw_run_sweep(const isw_cli *cli) {
   err = load_spec(&spec, cli, rank, world);
   if (err) goto cleanup_quiet;
   isw_sched_assign(spec, size);
+  if (cli->only) { /* a bad --only is a usage error before the lock or the file */
+    isw_select *sel = NULL;
+    int e = rank == 0 ? isw_select_parse(&sel, cli->only, spec) : 0;
+    report_error(rank, e);
+    isw_select_destroy(&sel);
+    MPI_Bcast(&e, 1, MPI_INT, 0, world);
+    if (e) {
+      err = e;
+      goto cleanup_quiet;
+    }
+  }
 
   /* one writer per results file: rank 0 takes RESULTS.lock before anything
    * looks at the file, and releases it at the very end */
@@ -289,7 +334,7 @@ int isw_run_sweep(const isw_cli *cli) {
   }
   /* rank 0 calibrates the ETA from the timings earlier runs left in the file */
   double file_rate = 0;
-  if (rank == 0 && cli->resume && file_exists(spec->output))
+  if (rank == 0 && (cli->resume || cli->extend) && file_exists(spec->output))
     file_rate = file_rate_measured(spec, !cli->quiet && cli->progress != ISW_PROGRESS_NONE);
 
   /* create or resume the results file (collective); --resume of a missing file starts it */
@@ -297,11 +342,13 @@ int isw_run_sweep(const isw_cli *cli) {
   if (rank == 0) exists = file_exists(spec->output);
   MPI_Bcast(&exists, 1, MPI_INT, 0, world);
   isw_store_meta meta = {cli->command_line, size, stderr};
-  resuming = cli->resume && exists;
-  if (cli->resume && !exists && rank == 0 && !cli->quiet)
+  resuming = (cli->resume || cli->extend || (cli->only && !cli->force)) && exists; /* a subset run resumes */
+  if ((cli->resume || cli->extend) && !exists && rank == 0 && !cli->quiet)
     fprintf(stderr, "isweep: %s does not exist yet: starting the sweep (nothing to resume)\n", spec->output);
   double t_open = MPI_Wtime(), t_start = t_open;
-  if (resuming) err = isw_store_open(&store, spec->output, spec, &meta, world);
+  int64_t n_added = 0;
+  if (resuming && cli->extend) err = isw_store_extend(&store, &n_added, spec->output, spec, &meta, world);
+  else if (resuming) err = isw_store_open(&store, spec->output, spec, &meta, world);
   else err = isw_store_create(&store, spec->output, cli->force, spec, &meta, world);
   io_seconds += MPI_Wtime() - t_open;
   report_error(rank, err);
@@ -312,6 +359,7 @@ int isw_run_sweep(const isw_cli *cli) {
    * a failure (rank 0 cannot read the statuses) ends the run on every rank
    * together instead of leaving them in different collectives. */
   ISW_CALL(agree(alloc_rows(&skip, spec), world));
+  int n_selected = 0;
   if (resuming) {
     ISW_CALL(agree(rank == 0 ? read_statuses(store, spec, skip) : 0, world));
     for (int g = 0; g < spec->n_groups; ++g) {
@@ -321,15 +369,25 @@ int isw_run_sweep(const isw_cli *cli) {
         int st = skip[g][i];
         int done = st == ISW_ST_OK || (!cli->retry_failed && (st == ISW_ST_DIVERGED || st == ISW_ST_FAILED));
         skip[g][i] = (unsigned char)done;
-        n_before += done;
       }
     }
   }
+  ISW_CALL(agree(skip_unselected(skip, spec, cli->only, &n_selected), world));
+  for (int g = 0; g < spec->n_groups; ++g)
+    for (int i = 0; i < spec->groups[g].n_configs; ++i) {
+      n_before += skip[g][i] == 1;
+      skip[g][i] = skip[g][i] != 0;
+    }
   ISW_CALL(agree(isw_sched_order(&jobs, &n_jobs, spec, (const unsigned char *const *)skip), world));
   if (rank == 0 && !cli->quiet) {
     fprintf(stderr, "isweep: %s: %lld configs in %d task group(s), %d to run on %d rank(s)%s -> %s\n",
             spec->path, (long long)isw_spec_n_configs(spec), spec->n_groups, n_jobs, size,
             resuming ? " (resumed)" : "", spec->output);
+    if (cli->extend && resuming)
+      fprintf(stderr, "isweep: --extend: %lld new configs added to %s\n", (long long)n_added, spec->output);
+    if (cli->only)
+      fprintf(stderr, "isweep: --only %s: %d of %lld configs selected; the others are left as the file has them\n",
+              cli->only, n_selected, (long long)isw_spec_n_configs(spec));
   }
 
   ISW_CALL(isw_transport_init(&t, world));
@@ -341,7 +399,7 @@ int isw_run_sweep(const isw_cli *cli) {
     d.spec = spec;
     d.jobs = jobs;
     d.n_jobs = n_jobs;
-    d.n_total = (int)isw_spec_n_configs(spec);
+    d.n_total = n_before + n_jobs; /* the selection: every config without --only */
     d.n_before = n_before;
     d.quiet = cli->quiet || cli->progress == ISW_PROGRESS_NONE;
     d.bar = cli->progress == ISW_PROGRESS_BAR || (cli->progress == ISW_PROGRESS_AUTO && isatty(STDERR_FILENO));
@@ -381,7 +439,8 @@ int isw_run_sweep(const isw_cli *cli) {
                cli->spec_path ? " " : "", cli->spec_path ? cli->spec_path : "");
         for (int i = 0; i < cli->n_sets; ++i)
           if (strncmp(cli->sets[i], "sweep.output=", 13) != 0) printf(" --set '%s'", cli->sets[i]);
-        printf(" -o '%s' --resume\n", spec->output);
+        if (cli->only) printf(" --only '%s'", cli->only);
+        printf(" -o '%s' %s\n", spec->output, cli->extend ? "--extend" : "--resume");
       }
       fflush(stdout);
       if (isw_summary_print(spec->output, stdout) != 0)
@@ -405,53 +464,102 @@ cleanup_quiet:
   return err ? err : exit_status;
 }
 
+/* The parameters of config c as "name=value ..." into buf: every one with
+ * `all`, else only those that vary in its group (vary[k]). */
+static void plan_params(char *buf, size_t size, const isw_config *c, const unsigned char *vary, int all) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int k = 0; k < c->task->n_params && used + 2 < size; ++k) {
+    const isw_param_def *pd = &c->task->params[k];
+    if (!all && !vary[k]) continue;
+    const char *sep = used ? " " : "";
+    if (pd->type == ISW_PARAM_ENUM || pd->type == ISW_PARAM_STRING)
+      used += (size_t)snprintf(buf + used, size - used, "%s%s=%s", sep, pd->name, c->p[k].str ? c->p[k].str : "");
+    else
+      used += (size_t)snprintf(buf + used, size - used, "%s%s=%.6g", sep, pd->name, c->p[k].num);
+  }
+}
+
+/* vary[g][k]: parameter k of group g takes more than one value. */
+static int plan_vary(unsigned char (**vary)[ISW_MAX_PARAMS], const isw_spec *spec) {
+  int err = 0;
+  ISW_ALLOC(*vary, spec->n_groups);
+  for (int g = 0; g < spec->n_groups; ++g) {
+    const isw_spec_group *grp = &spec->groups[g];
+    for (int k = 0; k < grp->task->n_params; ++k) {
+      const isw_value *a = &grp->configs[0].p[k];
+      for (int i = 1; i < grp->n_configs && !(*vary)[g][k]; ++i) {
+        const isw_value *b = &grp->configs[i].p[k];
+        (*vary)[g][k] = a->num != b->num || (a->str && b->str && strcmp(a->str, b->str) != 0);
+      }
+    }
+  }
+cleanup:
+  return err;
+}
+
+#define PLAN_COLUMNS 120 /* plan lines fit this many columns (--verbose: the full parameter list) */
+
 int isw_run_plan(const isw_cli *cli) {
   int err = 0, rank = 0;
   isw_spec *spec = NULL;
   isw_job *jobs = NULL;
   double *start = NULL;
-  int n_jobs = 0;
+  unsigned char **skip = NULL;
+  unsigned char (*vary)[ISW_MAX_PARAMS] = NULL;
+  int n_jobs = 0, n_selected = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  err = load_spec(&spec, cli, rank, MPI_COMM_WORLD);
-  if (err || rank != 0) goto cleanup;
+  err = load_spec(&spec, cli, rank, MPI_COMM_WORLD); /* reports its own errors */
+  if (err || rank != 0) {
+    isw_spec_destroy(&spec);
+    return err;
+  }
   isw_sched_assign(spec, cli->ranks);
-  ISW_CALL(isw_sched_order(&jobs, &n_jobs, spec, NULL));
-  ISW_ALLOC(start, n_jobs);
+  ISW_CALL(alloc_rows(&skip, spec));
+  ISW_CALL(skip_unselected(skip, spec, cli->only, &n_selected));
+  for (int g = 0; g < spec->n_groups; ++g)
+    for (int i = 0; i < spec->groups[g].n_configs; ++i) skip[g][i] = skip[g][i] != 0;
+  ISW_CALL(isw_sched_order(&jobs, &n_jobs, spec, (const unsigned char *const *)skip));
+  ISW_CALL(plan_vary(&vary, spec));
+  ISW_ALLOC(start, n_jobs > 0 ? n_jobs : 1);
   double makespan = isw_sched_makespan(jobs, n_jobs, cli->ranks, spec->flop_rate, start);
   double total = 0;
-  printf("# isweep plan: %s, %d configs, %d rank(s), flop_rate %.3g flop/s per rank, output %s\n",
-         spec->path, n_jobs, cli->ranks, spec->flop_rate, spec->output);
-  printf("# order  task          row  config_id          width  train_iters  seed  team  pred_gflop  pred_s  start_s  params\n");
+  printf("# isweep plan: %s\n# output: %s\n", spec->path, spec->output);
+  printf("# %d configs", n_jobs);
+  if (cli->only) printf(" of %lld (--only %s)", (long long)isw_spec_n_configs(spec), cli->only);
+  printf(", %d rank(s), flop_rate %.3g flop/s per rank\n", cli->ranks, spec->flop_rate);
+  printf("# N = train_iters; params: %s\n", cli->verbose ? "all" : "those that vary in the task group (--verbose: all)");
+  printf("%-6s %-11s %5s %-16s %6s %5s %5s %4s %10s %7s %8s %s\n", "#order", "task", "row", "config_id",
+         "width", "N", "seed", "team", "pred_gflop", "pred_s", "start_s",
+         "params");
   for (int j = 0; j < n_jobs; ++j) {
     const isw_config *c = &spec->groups[jobs[j].group].configs[jobs[j].row];
-    char params[512] = "";
-    size_t used = 0;
-    for (int k = 0; k < c->task->n_params && used + 2 < sizeof params; ++k) {
-      const isw_param_def *pd = &c->task->params[k];
-      if (pd->type == ISW_PARAM_ENUM || pd->type == ISW_PARAM_STRING)
-        used += (size_t)snprintf(params + used, sizeof params - used, "%s%s=%s", k ? " " : "",
-                                 pd->name, c->p[k].str ? c->p[k].str : "");
-      else
-        used += (size_t)snprintf(params + used, sizeof params - used, "%s%s=%.6g", k ? " " : "",
-                                 pd->name, c->p[k].num);
-    }
-    printf("%7d  %-12s %5d  %016llx  %5lld  %11lld  %4lld  %4d  %10.3f  %6.2f  %7.2f  %s\n", j,
-           c->task->name, c->row, (unsigned long long)c->id, (long long)c->width,
-           (long long)c->train_iters, (long long)c->seed, c->team, c->cost / 1e9,
-           c->cost / (spec->flop_rate * c->team), start[j], params);
+    char params[2048], line[2400];
+    plan_params(params, sizeof params, c, vary[jobs[j].group], cli->verbose);
+    int n = snprintf(line, sizeof line, "%6d %-11s %5d %016llx %6lld %5lld %5lld %4d %10.3f %7.2f %8.2f %s", j,
+                     c->task->name, c->row, (unsigned long long)c->id, (long long)c->width,
+                     (long long)c->train_iters, (long long)c->seed, c->team, c->cost / 1e9,
+                     c->cost / (spec->flop_rate * c->team), start[j], params);
+    while (n > 0 && line[n - 1] == ' ') line[--n] = '\0';
+    if (!cli->verbose && n > PLAN_COLUMNS) memcpy(line + PLAN_COLUMNS - 3, "...", 4);
+    puts(line);
     total += c->cost;
   }
   char a[32], b[32], e[32];
-  printf("# total predicted work %.3g flop = %s on one rank; predicted makespan on %d rank(s): %s "
-         "(ideal %s)\n",
-         total, isw_format_duration(a, sizeof a, total / spec->flop_rate), cli->ranks,
+  printf("# total predicted work %.3g flop = %s on one rank\n", total,
+         isw_format_duration(a, sizeof a, total / spec->flop_rate));
+  printf("# predicted makespan on %d rank(s): %s (ideal %s)\n", cli->ranks,
          isw_format_duration(b, sizeof b, makespan),
          isw_format_duration(e, sizeof e, total / spec->flop_rate / cli->ranks));
 cleanup:
+  if (skip)
+    for (int g = 0; g < spec->n_groups; ++g) free(skip[g]);
+  free(skip);
+  free(vary);
   free(start);
   free(jobs);
   isw_spec_destroy(&spec);
-  if (err && rank == 0 && err != ISW_EUSAGE) report_error(rank, err);
+  if (err && rank == 0) report_error(rank, err);
   return err;
 }
 

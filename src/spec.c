@@ -1010,29 +1010,50 @@ typedef struct {
   int given; /* set from the file or an override (else default or unset) */
 } slot;
 
-/* One task group while resolving. */
+/* One section of a task family while resolving: its main section [TASK]
+ * (or none written) or a sub-grid [TASK.NAME]. */
 typedef struct {
   const isw_task *task;
+  char name[300];  /* the section's name: "deq" or "deq.wide" */
+  int fam;         /* index of its family (task group) in sweep.tasks order */
+  int main;        /* index of the family's main section state (itself for the main one) */
   loc where; /* its section's first header, else the sweep.tasks line */
   slot ax[N_AX];
   slot par[ISW_MAX_PARAMS];
   isw_task *built; /* a family built from its section (task->build), until the group owns it */
+  const char **rpath[ISW_MAX_PARAMS]; /* (par[p].v.n) path parameters: each value resolved, else NULL */
 } gstate;
 
 typedef struct {
   isw_spec *spec;
   reader_ctx r;
   slot sw[N_SWEEP_KEYS];
-  gstate *g;
+  gstate *g;      /* (n_g) sections: each family's main one, then its sub-grids in file order */
   int n_g;
+  int n_fam;      /* task families (groups) */
+  char *dir;      /* the spec file's folder (relative values of paths resolve there), or NULL: cwd */
+  int hash_files; /* put the content hash of every data file into the canonical text */
+  sbuf notes;     /* notes for the user (spec->notes) */
   char known_tasks[512]; /* "linear-meta, deq" */
   char tasks_allowed[640];
 } build_ctx;
 
 static int group_of(const build_ctx *b, const char *name) {
   for (int i = 0; i < b->n_g; ++i)
-    if (strcmp(b->g[i].task->name, name) == 0) return i;
+    if (strcmp(b->g[i].name, name) == 0) return i;
   return -1;
+}
+
+/* The family of section `name`: "TASK" or a sub-grid "TASK.NAME"; NULL if none. */
+static const isw_task *section_task(const char *name) {
+  const char *dot = strchr(name, '.');
+  if (!dot) return isw_task_find(name);
+  char fam[256];
+  size_t n = (size_t)(dot - name);
+  if (n >= sizeof fam || !dot[1]) return NULL;
+  memcpy(fam, name, n);
+  fam[n] = '\0';
+  return isw_task_find(fam);
 }
 
 /* Parse entry x's value with d into s, or raise the located message. */
@@ -1169,7 +1190,9 @@ static int resolve_tasks(build_ctx *b) {
   d.allowed = b->tasks_allowed;
   ISW_CALL(parse_into(&b->sw[K_TASKS], b, &d, x, limit));
   const vlist *t = &b->sw[K_TASKS].v;
-  b->g = calloc((size_t)t->n, sizeof *b->g);
+  int n_sub = 0;
+  for (int j = 0; j < b->r.n_e; ++j) n_sub += strchr(b->r.e[j].section, '.') != NULL;
+  b->g = calloc((size_t)(t->n + n_sub), sizeof *b->g);
   ISW_CHECK(b->g != NULL, ISW_ENOMEM, "out of memory for task groups");
   for (int i = 0; i < t->n; ++i) {
     const isw_task *task = isw_task_find(t->sv[i]);
@@ -1178,8 +1201,12 @@ static int resolve_tasks(build_ctx *b) {
     if (!task) USAGE(x->where, "unknown task '%s' in sweep.tasks (known tasks: %s)", q, b->known_tasks);
     ISW_CHECK(task->n_params <= ISW_MAX_PARAMS, ISW_EINTERNAL, "task %s has %d parameters, more than %d",
               task->name, task->n_params, ISW_MAX_PARAMS);
+    int main = b->n_g;
     gstate *g = &b->g[b->n_g++];
     g->task = task;
+    g->fam = i;
+    g->main = main;
+    snprintf(g->name, sizeof g->name, "%s", task->name);
     g->where = x->where;
     for (int j = 0; j < b->r.n_e; ++j)
       if (!b->r.e[j].key && strcmp(b->r.e[j].section, task->name) == 0) {
@@ -1187,9 +1214,38 @@ static int resolve_tasks(build_ctx *b) {
         break;
       }
     if (task->build) ISW_CALL(build_task(b, g));
+    /* its sub-grids [TASK.NAME], in file order (then those only --set names) */
+    size_t tl = strlen(task->name);
+    for (int j = 0; j < b->r.n_e; ++j) {
+      const entry *h = &b->r.e[j];
+      if (strncmp(h->section, task->name, tl) != 0 || h->section[tl] != '.' || group_of(b, h->section) >= 0) continue;
+      char q[TOKEN_SHOWN + 4];
+      shown(q, sizeof q, h->section);
+      if (task->build)
+        USAGE(h->where, "sub-grid [%s]: family %s is built from its one section, which takes no sub-grids "
+              "(put the other grid in a spec of its own)", q, task->name);
+      if (!h->section[tl + 1] || strlen(h->section) >= sizeof g->name)
+        USAGE(h->where, "bad sub-grid section name [%s] (write [%s.NAME], e.g. [%s.wide])", q, task->name,
+              task->name);
+      gstate *sg = &b->g[b->n_g++];
+      sg->task = task;
+      sg->fam = i;
+      sg->main = main;
+      snprintf(sg->name, sizeof sg->name, "%s", h->section);
+      sg->where = h->where;
+    }
   }
+  b->n_fam = t->n;
 cleanup:
   return err;
+}
+
+/* Nonzero when sweep.tasks comes from --set: a family left out of it has
+ * its sections dropped (with a note) instead of being an error, so a spec
+ * is cut down to some of its families from the command line. */
+static int tasks_cut(const build_ctx *b) {
+  const entry *x = find_entry(b, "sweep", sweep_keys[K_TASKS].name);
+  return x && x->where.set != NULL;
 }
 
 /* Check every header and key in order and parse every value into its slot. */
@@ -1204,7 +1260,15 @@ static int resolve_entries(build_ctx *b) {
     int gi = -1;
     if (strcmp(x->section, "sweep") != 0) {
       gi = group_of(b, x->section);
-      if (gi < 0 && isw_task_find(x->section))
+      if (gi < 0 && section_task(x->section) && tasks_cut(b)) {
+        if (!x->key) {
+          char at[600];
+          loc_text(at, sizeof at, x->where);
+          sb_add(&b->notes, "left out section [%s] at %s: its family is not in sweep.tasks as set on the command line\n", qs, at);
+        }
+        continue;
+      }
+      if (gi < 0 && section_task(x->section))
         USAGE(x->where, "section [%s] is not in sweep.tasks (add it to tasks or remove the section)", qs);
       if (gi < 0)
         USAGE(x->where, "unknown section [%s] (allowed: [sweep] and one section per task in sweep.tasks; "
@@ -1254,8 +1318,35 @@ cleanup:
   return err;
 }
 
+/* dst <- a copy of src's values (strings are the spec's, shared). */
+static int slot_copy(slot *dst, const slot *src) {
+  int err = 0;
+  vlist_free(&dst->v);
+  dst->v.n = src->v.n;
+  dst->v.u = src->v.u;
+  if (src->v.iv) {
+    ISW_ALLOC(dst->v.iv, src->v.n);
+    memcpy(dst->v.iv, src->v.iv, (size_t)src->v.n * sizeof *src->v.iv);
+  }
+  if (src->v.rv) {
+    ISW_ALLOC(dst->v.rv, src->v.n);
+    memcpy(dst->v.rv, src->v.rv, (size_t)src->v.n * sizeof *src->v.rv);
+  }
+  if (src->v.sv) {
+    const char **sv = NULL;
+    ISW_ALLOC(sv, src->v.n);
+    memcpy(sv, src->v.sv, (size_t)src->v.n * sizeof *sv);
+    dst->v.sv = sv;
+  }
+  dst->where = src->where;
+  dst->given = 0;
+cleanup:
+  return err;
+}
+
 /* Defaults for sweep keys, per-group axes (task section, else [sweep], else
- * default) and task parameters; missing required axes are errors. */
+ * default) and task parameters; missing required axes are errors.  A
+ * sub-grid takes what it does not give from its family's main section. */
 static int resolve_defaults(build_ctx *b) {
   int err = 0;
   for (int k = N_AX; k < N_SWEEP_KEYS; ++k) {
@@ -1266,6 +1357,7 @@ static int resolve_defaults(build_ctx *b) {
   }
   for (int gi = 0; gi < b->n_g; ++gi) {
     gstate *g = &b->g[gi];
+    if (g->main != gi) continue; /* sub-grids: below, from their main section */
     for (int k = 0; k < N_AX; ++k) {
       if (g->ax[k].given) continue;
       const slot *s = &b->sw[k];
@@ -1283,7 +1375,7 @@ static int resolve_defaults(build_ctx *b) {
       } else {
         const char *eg = k == AX_WIDTHS ? "16:1024:x2" : k == AX_TRAIN ? "5,10" : "0:40";
         USAGE(g->where, "task %s has no %s (give %s in [%s] or [sweep], e.g. %s = %s)", g->task->name,
-              sweep_keys[k].name, sweep_keys[k].name, g->task->name, sweep_keys[k].name, eg);
+              sweep_keys[k].name, sweep_keys[k].name, g->name, sweep_keys[k].name, eg);
       }
     }
     for (int p = 0; p < g->task->n_params; ++p) {
@@ -1295,8 +1387,94 @@ static int resolve_defaults(build_ctx *b) {
       ISW_CALL(parse_default(&g->par[p], b, &d, pd->def, what, g->where));
     }
   }
+  /* a sub-grid [TASK.NAME] is its main section [TASK] with the keys it gives replaced */
+  for (int gi = 0; gi < b->n_g; ++gi) {
+    gstate *g = &b->g[gi];
+    const gstate *m = &b->g[g->main];
+    if (g->main == gi) continue;
+    for (int k = 0; k < N_AX; ++k)
+      if (!g->ax[k].given) ISW_CALL(slot_copy(&g->ax[k], &m->ax[k]));
+    for (int p = 0; p < g->task->n_params; ++p)
+      if (!g->par[p].given) ISW_CALL(slot_copy(&g->par[p], &m->par[p]));
+  }
 cleanup:
   return err;
+}
+
+/* ---- paths ------------------------------------------------------------------ */
+
+/* A parameter that names a file: a text parameter called *_file or *_path.
+ * The value "none" names no file. */
+static int is_path_param(const isw_param_def *pd) {
+  if (pd->type != ISW_PARAM_STRING) return 0;
+  size_t n = strlen(pd->name);
+  return n > 5 && (strcmp(pd->name + n - 5, "_file") == 0 || strcmp(pd->name + n - 5, "_path") == 0);
+}
+
+/* *out <- `value` resolved: a relative path written in the spec file is
+ * taken relative to the spec file's folder (b->dir); an absolute one, one
+ * given with --set (typed in the current directory) and "none" stay as
+ * they are.  The result is interned in the spec. */
+static int resolve_path(const char **out, build_ctx *b, const char *value, loc where) {
+  int err = 0;
+  sbuf sb = {0};
+  *out = value;
+  if (!b->dir || where.set || value[0] == '/' || value[0] == '\0' || strcmp(value, "none") == 0) goto cleanup;
+  sb_add(&sb, "%s/%s", b->dir, value);
+  ISW_CHECK(!sb.oom, ISW_ENOMEM, "out of memory resolving a path");
+  ISW_CALL(intern(b->spec, sb.s, sb.len, out));
+cleanup:
+  free(sb.s);
+  return err;
+}
+
+/* Resolve every path parameter's values and the output path (see
+ * resolve_path); the written values stay what config ids and the canonical
+ * text are made of. */
+static int resolve_paths(build_ctx *b) {
+  int err = 0;
+  for (int gi = 0; gi < b->n_g; ++gi) {
+    gstate *g = &b->g[gi];
+    for (int p = 0; p < g->task->n_params; ++p) {
+      if (!is_path_param(&g->task->params[p])) continue;
+      ISW_ALLOC(g->rpath[p], g->par[p].v.n);
+      for (int i = 0; i < g->par[p].v.n; ++i)
+        ISW_CALL(resolve_path(&g->rpath[p][i], b, g->par[p].v.sv[i], g->par[p].where));
+    }
+  }
+  const char *out = NULL; /* the default output, written nowhere, stays in the current directory */
+  if (b->sw[K_OUTPUT].given) {
+    ISW_CALL(resolve_path(&out, b, b->sw[K_OUTPUT].v.sv[0], b->sw[K_OUTPUT].where));
+    b->sw[K_OUTPUT].v.sv[0] = out;
+  }
+cleanup:
+  return err;
+}
+
+/* The 64-bit content hash of file `path` (isw_hash64 chained over 1 MiB
+ * blocks, the size last) as 16 hex digits, or "missing" / "unreadable".
+ * Content rather than size + mtime: a copy or a touch of the same data is
+ * the same sweep, and a rewrite of the same size within the file system's
+ * time resolution is not. */
+static void file_hash_text(char buf[24], const char *path) {
+  snprintf(buf, 24, "missing");
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  unsigned char *blk = malloc(1 << 20);
+  if (blk && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    uint64_t h = 0, total = 0;
+    ssize_t k;
+    while ((k = read(fd, blk, 1 << 20)) > 0 || (k < 0 && errno == EINTR))
+      if (k > 0) h = isw_hash64(blk, (size_t)k, h), total += (uint64_t)k;
+    h = isw_hash64(&total, sizeof total, h);
+    if (k == 0) snprintf(buf, 24, "%016" PRIx64, h);
+    else snprintf(buf, 24, "unreadable");
+  } else {
+    snprintf(buf, 24, "unreadable");
+  }
+  free(blk);
+  close(fd);
 }
 
 /* ---- grid, identities, canonical text ------------------------------------ */
@@ -1382,24 +1560,17 @@ static int sort_unique_i64(int64_t *x, int n) {
   return m;
 }
 
-/* Build group gi's configs in grid order with their identities. */
-static int build_group(build_ctx *b, int gi) {
+/* The configs of section gi's grid, appended to its family's group in grid
+ * order with their identities; a config whose id the group already has (an
+ * earlier section made it) is not added again.  ids (cap, a power of two,
+ * 0 = free) is the group's open-addressing set of ids. */
+static int build_section(build_ctx *b, int gi, uint64_t *ids, unsigned char *used, size_t cap) {
   int err = 0;
   sbuf sb = {0};
   gstate *g = &b->g[gi];
-  isw_spec_group *out = &b->spec->groups[gi];
+  isw_spec_group *out = &b->spec->groups[g->fam];
   const isw_task *t = g->task;
   int n_axes = 3 + t->n_params, len[3 + ISW_MAX_PARAMS];
-  out->task = t;
-  if (g->built) {
-    b->spec->owned_tasks[b->spec->n_owned_tasks++] = g->built;
-    g->built = NULL;
-  }
-  /* test_iters: ascending and distinct, owned by the group */
-  out->n_test = sort_unique_i64(g->ax[AX_TEST].v.iv, g->ax[AX_TEST].v.n);
-  ISW_ALLOC(out->test_iters, out->n_test);
-  memcpy(out->test_iters, g->ax[AX_TEST].v.iv, (size_t)out->n_test * sizeof *out->test_iters);
-  g->ax[AX_TEST].v.n = out->n_test;
 
   /* axes in nested order: width, train_iters, params..., seed (fastest) */
   int64_t n = 1;
@@ -1409,8 +1580,6 @@ static int build_group(build_ctx *b, int gi) {
   len[n_axes - 1] = g->ax[AX_SEEDS].v.n;
   for (int a = 0; a < n_axes; ++a) n *= len[a];
   ISW_CHECK(n <= INT32_MAX, ISW_EINTERNAL, "group %s: %" PRId64 " configs", t->name, n);
-  out->n_configs = (int)n;
-  ISW_ALLOC(out->configs, n);
   for (int64_t i = 0; i < n; ++i) {
     int idx[3 + ISW_MAX_PARAMS];
     int64_t rem = i;
@@ -1418,17 +1587,17 @@ static int build_group(build_ctx *b, int gi) {
       idx[a] = (int)(rem % len[a]);
       rem /= len[a];
     }
-    isw_config *c = &out->configs[i];
+    isw_config *c = &out->configs[out->n_configs];
     c->task = t;
     c->width = g->ax[AX_WIDTHS].v.iv[idx[0]];
     c->train_iters = g->ax[AX_TRAIN].v.iv[idx[1]];
     c->seed = g->ax[AX_SEEDS].v.iv[idx[n_axes - 1]];
     for (int p = 0; p < t->n_params; ++p) c->p[p] = value_at(&t->params[p], &g->par[p].v, idx[2 + p]);
-    c->test_iters = out->test_iters;
+    c->test_iters = out->test_iters; /* the group's: every section is evaluated at every n */
     c->n_test = out->n_test;
     c->sweep_seed = b->spec->sweep_seed;
-    c->group = gi;
-    c->row = (int)i;
+    c->group = g->fam;
+    c->row = out->n_configs;
     c->cost = 0.0;
     c->team = 1;
     /* identity: every parameter by name, never the row */
@@ -1454,9 +1623,66 @@ static int build_group(build_ctx *b, int gi) {
     }
     ISW_CHECK(!sb.oom, ISW_ENOMEM, "out of memory building a data identity");
     c->data_id = isw_hash64(sb.s, sb.len, 0);
+    /* identities hold paths as written; the task opens them resolved */
+    for (int p = 0; p < t->n_params; ++p)
+      if (g->rpath[p]) c->p[p].str = g->rpath[p][idx[2 + p]];
+    size_t h = (size_t)isw_mix64(c->id) & (cap - 1);
+    while (used[h] && ids[h] != c->id) h = (h + 1) & (cap - 1);
+    if (used[h]) continue; /* one config, whichever sections produce it */
+    used[h] = 1;
+    ids[h] = c->id;
+    out->n_configs++;
   }
 cleanup:
   free(sb.s);
+  return err;
+}
+
+/* Build group f: the union of its sections' grids (main section first,
+ * then sub-grids in file order), each config once; test_iters is the
+ * sorted union of the sections' test_iters. */
+static int build_group(build_ctx *b, int f) {
+  int err = 0;
+  isw_spec_group *out = &b->spec->groups[f];
+  int64_t total = 0, n_test = 0;
+  uint64_t *ids = NULL;
+  unsigned char *used = NULL;
+  for (int gi = 0; gi < b->n_g; ++gi) {
+    gstate *g = &b->g[gi];
+    if (g->fam != f) continue;
+    out->task = g->task;
+    if (g->built) { /* the spec owns a family built from its section */
+      b->spec->owned_tasks[b->spec->n_owned_tasks++] = g->built;
+      g->built = NULL;
+    }
+    int64_t n = 1;
+    n = sat_mul(n, g->ax[AX_WIDTHS].v.n);
+    n = sat_mul(n, g->ax[AX_TRAIN].v.n);
+    n = sat_mul(n, g->ax[AX_SEEDS].v.n);
+    for (int p = 0; p < g->task->n_params; ++p) n = sat_mul(n, g->par[p].v.n);
+    total = total + n > INT32_MAX ? INT32_MAX : total + n;
+    n_test += g->ax[AX_TEST].v.n;
+  }
+  ISW_CHECK(total < INT32_MAX, ISW_EINTERNAL, "group %d: too many configs", f);
+  /* test_iters: ascending and distinct, owned by the group */
+  ISW_ALLOC(out->test_iters, n_test);
+  for (int gi = 0; gi < b->n_g; ++gi)
+    if (b->g[gi].fam == f) {
+      const vlist *v = &b->g[gi].ax[AX_TEST].v;
+      memcpy(out->test_iters + out->n_test, v->iv, (size_t)v->n * sizeof *v->iv);
+      out->n_test += v->n;
+    }
+  out->n_test = sort_unique_i64(out->test_iters, out->n_test);
+  size_t cap = 1;
+  while (cap < 2 * (size_t)total) cap *= 2;
+  ISW_ALLOC(ids, cap);
+  ISW_ALLOC(used, cap);
+  ISW_ALLOC(out->configs, total);
+  for (int gi = 0; gi < b->n_g; ++gi)
+    if (b->g[gi].fam == f) ISW_CALL(build_section(b, gi, ids, used, cap));
+cleanup:
+  free(ids);
+  free(used);
   return err;
 }
 
@@ -1495,7 +1721,7 @@ static int build_canonical(build_ctx *b) {
   int err = 0, n = 0, cap = 0;
   cline *lines = NULL;
   sbuf v = {0}, all = {0};
-  for (int gi = 0; gi < b->n_g; ++gi) cap += N_AX + b->g[gi].task->n_params + b->g[gi].task->n_own;
+  for (int gi = 0; gi < b->n_g; ++gi) cap += N_AX + 2 * b->g[gi].task->n_params + b->g[gi].task->n_own;
   cap += N_SWEEP_KEYS;
   ISW_ALLOC(lines, cap);
   const vlist *t = &b->sw[K_TASKS].v;
@@ -1514,7 +1740,7 @@ static int build_canonical(build_ctx *b) {
     const gstate *g = &b->g[gi];
     for (int k = 0; k < N_AX; ++k) {
       ints_add(&v, g->ax[k].v.iv, g->ax[k].v.n);
-      ISW_CALL(cline_add(lines, &n, g->task->name, sweep_keys[k].name, &v));
+      ISW_CALL(cline_add(lines, &n, g->name, sweep_keys[k].name, &v));
     }
     for (int p = 0; p < g->task->n_params; ++p) {
       const isw_param_def *pd = &g->task->params[p];
@@ -1523,7 +1749,19 @@ static int build_canonical(build_ctx *b) {
         if (i) sb_add(&v, ",");
         value_add(&v, pd, &x, 0);
       }
-      ISW_CALL(cline_add(lines, &n, g->task->name, pd->name, &v));
+      ISW_CALL(cline_add(lines, &n, g->name, pd->name, &v));
+      if (b->hash_files && g->rpath[p]) { /* TASK.data_file.content = hash of each file */
+        for (int i = 0; i < g->par[p].v.n; ++i) {
+          char h[24] = "none";
+          if (strcmp(g->rpath[p][i], "none") != 0) file_hash_text(h, g->rpath[p][i]);
+          sb_add(&v, "%s%s", i ? "," : "", h);
+        }
+        char key[128];
+        const char *k = NULL;
+        int kn = snprintf(key, sizeof key, "%s.content", pd->name);
+        ISW_CALL(intern(b->spec, key, (size_t)kn, &k));
+        ISW_CALL(cline_add(lines, &n, g->name, k, &v));
+      }
     }
     for (int j = 0; j < g->task->n_own; ++j) {
       if (!g->task->own_values[j]) continue; /* folded into another key's value */
@@ -1558,13 +1796,19 @@ static void build_ctx_free(build_ctx *b) {
   for (int k = 0; k < N_SWEEP_KEYS; ++k) vlist_free(&b->sw[k].v);
   for (int gi = 0; gi < b->n_g; ++gi) {
     for (int k = 0; k < N_AX; ++k) vlist_free(&b->g[gi].ax[k].v);
-    for (int p = 0; p < ISW_MAX_PARAMS; ++p) vlist_free(&b->g[gi].par[p].v);
+    for (int p = 0; p < ISW_MAX_PARAMS; ++p) {
+      vlist_free(&b->g[gi].par[p].v);
+      free((void *)b->g[gi].rpath[p]);
+    }
     if (b->g[gi].built) b->g[gi].built->destroy(b->g[gi].built);
   }
   free(b->g);
+  free(b->dir);
+  free(b->notes.s);
 }
 
-int isw_spec_parse(isw_spec **out, const char *name, const char *text, const char *const *sets, int n_sets) {
+static int spec_parse(isw_spec **out, const char *name, const char *text, const char *const *sets, int n_sets,
+                      int hash_files) {
   int err = 0;
   build_ctx b;
   memset(&b, 0, sizeof b);
@@ -1575,6 +1819,12 @@ int isw_spec_parse(isw_spec **out, const char *name, const char *text, const cha
   if (!name) name = "(spec)";
   ISW_ALLOC(spec, 1);
   b.spec = spec;
+  b.hash_files = hash_files;
+  if (strchr(name, '/') && strcmp(name, DEFAULT_NAME) != 0) {
+    size_t n = (size_t)(strrchr(name, '/') - name);
+    b.dir = dup_range(name, n ? n : 1); /* "/spec.ini": the folder is "/" */
+    ISW_CHECK(b.dir != NULL, ISW_ENOMEM, "out of memory copying the spec's folder");
+  }
   spec->path = strdup(name);
   spec->text = strdup(text);
   ISW_CHECK(spec->path && spec->text, ISW_ENOMEM, "out of memory copying the spec");
@@ -1607,6 +1857,7 @@ int isw_spec_parse(isw_spec **out, const char *name, const char *text, const cha
   ISW_CALL(resolve_tasks(&b));
   ISW_CALL(resolve_entries(&b));
   ISW_CALL(resolve_defaults(&b));
+  ISW_CALL(resolve_paths(&b));
 
   spec->output = strdup(b.sw[K_OUTPUT].v.sv[0]);
   ISW_CHECK(spec->output != NULL, ISW_ENOMEM, "out of memory copying the output path");
@@ -1620,24 +1871,39 @@ int isw_spec_parse(isw_spec **out, const char *name, const char *text, const cha
   memcpy(spec->delta_n, b.sw[K_DELTA_N].v.iv, (size_t)spec->n_delta * sizeof *spec->delta_n);
 
   ISW_CALL(check_grid_size(&b));
-  ISW_ALLOC(spec->groups, b.n_g);
-  ISW_ALLOC(spec->owned_tasks, b.n_g);
-  spec->n_groups = b.n_g;
-  ISW_ALLOC(spec->where, b.n_g);
-  for (int gi = 0; gi < b.n_g; ++gi) {
+  ISW_ALLOC(spec->groups, b.n_fam);
+  ISW_ALLOC(spec->owned_tasks, b.n_fam);
+  spec->n_groups = b.n_fam;
+  ISW_ALLOC(spec->where, b.n_fam);
+  for (int gi = 0; gi < b.n_g; ++gi) { /* test_iters of each section: ascending, distinct */
+    vlist *v = &b.g[gi].ax[AX_TEST].v;
+    v->n = sort_unique_i64(v->iv, v->n);
+  }
+  for (int gi = 0, f = 0; gi < b.n_g; ++gi) {
+    if (b.g[gi].main != gi) continue;
     char where[600];
     loc_text(where, sizeof where, b.g[gi].where);
-    spec->where[gi] = strdup(where);
-    ISW_CHECK(spec->where[gi] != NULL, ISW_ENOMEM, "out of memory copying a location");
-    ISW_CALL(build_group(&b, gi));
+    spec->where[f] = strdup(where);
+    ISW_CHECK(spec->where[f] != NULL, ISW_ENOMEM, "out of memory copying a location");
+    ISW_CALL(build_group(&b, f));
+    ++f;
   }
   ISW_CALL(build_canonical(&b));
+  if (b.notes.len) {
+    ISW_CHECK(!b.notes.oom, ISW_ENOMEM, "out of memory for the spec's notes");
+    spec->notes = b.notes.s;
+    b.notes.s = NULL;
+  }
   *out = spec;
   spec = NULL;
 cleanup:
   build_ctx_free(&b);
   isw_spec_destroy(&spec);
   return err;
+}
+
+int isw_spec_parse(isw_spec **out, const char *name, const char *text, const char *const *sets, int n_sets) {
+  return spec_parse(out, name, text, sets, n_sets, 0);
 }
 
 /* What a non-regular file is, for "it is %s". */
@@ -1658,7 +1924,7 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
   ISW_CHECK(out != NULL, ISW_EINTERNAL, "isw_spec_load: NULL out");
   *out = NULL;
   if (!path) {
-    ISW_CALL(isw_spec_parse(out, DEFAULT_NAME, isw_spec_default_text(), sets, n_sets));
+    ISW_CALL(spec_parse(out, DEFAULT_NAME, isw_spec_default_text(), sets, n_sets, 1));
     goto cleanup;
   }
   loc where = {path, 0, NULL};
@@ -1719,7 +1985,7 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
     where.line = line;
     USAGE(where, "the file contains a NUL byte (a spec is a plain text file)");
   }
-  ISW_CALL(isw_spec_parse(out, path, text, sets, n_sets));
+  ISW_CALL(spec_parse(out, path, text, sets, n_sets, 1));
 cleanup:
   if (f) fclose(f);
   if (fd >= 0) close(fd);
@@ -1733,6 +1999,7 @@ void isw_spec_destroy(isw_spec **spec) {
   free(s->path);
   free(s->text);
   free(s->canonical);
+  free(s->notes);
   free(s->output);
   free(s->delta_n);
   for (int g = 0; g < s->n_groups; ++g) {
@@ -1808,4 +2075,116 @@ int64_t isw_spec_n_configs(const isw_spec *spec) {
   int64_t n = 0;
   for (int g = 0; g < spec->n_groups; ++g) n += spec->groups[g].n_configs;
   return n;
+}
+
+/* ---- extension: is one canonical text a subset of another? -------------- */
+
+typedef struct {
+  const char *key, *val; /* into a copy of the text; NUL-terminated */
+  int line;
+} canon_line;
+
+/* Split a canonical text (a copy, modified) into its lines "KEY = VALUE". */
+static int canon_split(canon_line **out, int *n, char *text) {
+  int err = 0, cap = 0;
+  *out = NULL;
+  *n = 0;
+  int line = 0;
+  for (char *p = text; *p;) {
+    char *nl = strchr(p, '\n');
+    if (nl) *nl = '\0';
+    ++line;
+    char *eq = strstr(p, " = ");
+    if (eq) {
+      ISW_CALL(grow((void **)out, &cap, *n + 1, sizeof **out));
+      *eq = '\0';
+      (*out)[*n].key = p;
+      (*out)[*n].val = eq + 3;
+      (*out)[*n].line = line;
+      (*n)++;
+    }
+    if (!nl) break;
+    p = nl + 1;
+  }
+cleanup:
+  return err;
+}
+
+static const canon_line *canon_find(const canon_line *l, int n, const char *key) {
+  for (int i = 0; i < n; ++i)
+    if (strcmp(l[i].key, key) == 0) return &l[i];
+  return NULL;
+}
+
+/* Every comma-separated token of `a` is a token of `b`. */
+static int tokens_within(const char *a, const char *b) {
+  for (const char *p = a; *p;) {
+    size_t n = strcspn(p, ",");
+    int found = 0;
+    for (const char *q = b; *q && !found;) {
+      size_t m = strcspn(q, ",");
+      found = m == n && strncmp(p, q, n) == 0;
+      q += m + (q[m] == ',');
+    }
+    if (!found) return 0;
+    p += n + (p[n] == ',');
+  }
+  return 1;
+}
+
+/* The section of a canonical key: "deq.widths" -> "deq", "deq.wide.seeds"
+ * -> "deq.wide", "deq.data_file.content" -> "deq" (length into *len). */
+static void canon_section(const char *key, size_t *len) {
+  size_t n = strlen(key);
+  if (n > 8 && strcmp(key + n - 8, ".content") == 0) n -= 8;
+  while (n && key[n - 1] != '.') --n;
+  *len = n ? n - 1 : 0;
+}
+
+static int section_in(const canon_line *l, int n, const char *key) {
+  size_t a, b;
+  canon_section(key, &a);
+  for (int i = 0; i < n; ++i) {
+    canon_section(l[i].key, &b);
+    if (a == b && strncmp(key, l[i].key, a) == 0) return 1;
+  }
+  return 0;
+}
+
+int isw_spec_extends(const char *old, const char *new_text, char *why, size_t size) {
+  int err = 0, n_old = 0, n_new = 0, bad = 0;
+  char *a = strdup(old ? old : ""), *b = strdup(new_text ? new_text : "");
+  canon_line *lo = NULL, *ln = NULL;
+  ISW_CHECK(a && b, ISW_ENOMEM, "out of memory comparing canonical texts");
+  ISW_CALL(canon_split(&lo, &n_old, a));
+  ISW_CALL(canon_split(&ln, &n_new, b));
+  for (int i = 0; i < n_old && !bad; ++i) {
+    const canon_line *o = &lo[i], *x = canon_find(ln, n_new, o->key);
+    size_t kl = strlen(o->key);
+    int exact = strncmp(o->key, "sweep.", 6) == 0 || (kl > 11 && strcmp(o->key + kl - 11, ".test_iters") == 0) ||
+                (kl > 8 && strcmp(o->key + kl - 8, ".content") == 0);
+    if (strcmp(o->key, "sweep.tasks") == 0) exact = 0;
+    int ok = x && (exact ? strcmp(o->val, x->val) == 0 : tokens_within(o->val, x->val));
+    if (!ok) {
+      bad = o->line;
+      snprintf(why, size, "canonical line %d is '%.100s = %.100s' in the file, %s%.100s%s%.100s%s in this spec", o->line,
+               o->key, o->val, x ? "'" : "", x ? x->key : "(missing)", x ? " = " : "", x ? x->val : "",
+               x ? "'" : "");
+    }
+  }
+  for (int i = 0; i < n_new && !bad; ++i) {
+    const canon_line *x = &ln[i];
+    if (canon_find(lo, n_old, x->key) || !section_in(lo, n_old, x->key)) continue;
+    bad = x->line;
+    snprintf(why, size, "canonical line %d of this spec, '%.100s = %.100s', is not in the file", x->line, x->key,
+             x->val);
+  }
+  err = bad ? ISW_EUSAGE : 0;
+  if (!bad && why && size) why[0] = '\0';
+cleanup:
+  free(lo);
+  free(ln);
+  free(a);
+  free(b);
+  return err;
 }

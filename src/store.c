@@ -14,7 +14,8 @@
  * Parallel discipline afterwards (the HDF Group's rule: collective structure
  * first, then independent I/O): open and close are collective over the
  * communicator.  Between them the only HDF5 calls are independent raw-data
- * reads and writes of already allocated, filled, contiguous datasets through
+ * reads and writes of already allocated, filled datasets (chunked rows, every
+ * chunk allocated at creation or at an extension's H5Dset_extent) through
  * handles kept open here, so no metadata changes (and no new space is
  * needed) after creation and a file killed mid-run opens with every row
  * written so far.
@@ -53,6 +54,7 @@
 
 #include "isweep/error.h"
 #include "isweep/lock.h"
+#include "isweep/rng.h"
 
 extern const char isw_version_string[];
 extern const char isw_git_commit[];
@@ -61,6 +63,7 @@ extern const char isw_git_commit[];
 #define STRING_LEN ISW_STRING_LEN /* STRING parameter columns, bytes */
 #define TIME_LEN 32    /* start_time / end_time attributes, bytes */
 #define MSG_MAX 1024   /* an error message crossing ranks */
+#define ISW_STORE_MAX_GROUPS 256 /* task groups of one file (families and their number are few) */
 
 /* ---- columns (declared in schema.c) -------------------------------------- */
 
@@ -88,6 +91,8 @@ typedef isw_kind col_kind;
 typedef struct {
   const isw_task *task;
   int n_configs, n_test;
+  int *map;            /* (n_configs) file row of each spec config (row order of the spec's group):
+                          the identity on a new file, by config_id after an extension */
   hid_t group;
   hid_t fspace_rows;   /* (C) file space of every 1-D column; selection scratch */
   hid_t fspace_curves; /* (C, T) file space of every curve; selection scratch */
@@ -376,7 +381,9 @@ cleanup:
 
 /* ---- datasets ----------------------------------------------------------- */
 
-/* Create dataset `name` in group `gr` over `space`: contiguous, allocated at
+/* Create dataset `name` in group `gr` over `space`: chunked by
+ * ISW_STORE_CHUNK_ROWS rows when its first dimension is unlimited (a row
+ * dataset, which an extension grows), else contiguous; allocated at
  * creation, filled with `fill`; with a "description" attribute, dim 0
  * attached to `scale0` and dim 1 to `scale1` when those are valid.
  * Collective. */
@@ -391,7 +398,14 @@ static int dset_create(hid_t *out, const isw_store *s, const store_group *gr, co
             "task %s: column name '%s' is used twice (rename the parameter, scalar or curve)", task,
             name);
   H5_TRY(dcpl = H5Pcreate(H5P_DATASET_CREATE), "cannot create a property list");
-  H5_TRY(H5Pset_layout(dcpl, H5D_CONTIGUOUS), "cannot set the contiguous layout");
+  hsize_t dims[2] = {0, 0}, maxd[2] = {0, 0};
+  int nd = H5Sget_simple_extent_dims(space, dims, maxd);
+  if (nd >= 1 && maxd[0] == H5S_UNLIMITED) { /* a row dataset: chunks of ISW_STORE_CHUNK_ROWS rows */
+    hsize_t chunk[2] = {ISW_STORE_CHUNK_ROWS, nd == 2 ? dims[1] : 1};
+    H5_TRY(H5Pset_chunk(dcpl, nd, chunk), "cannot set the chunk shape of %s", name);
+  } else {
+    H5_TRY(H5Pset_layout(dcpl, H5D_CONTIGUOUS), "cannot set the contiguous layout");
+  }
   H5_TRY(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), "cannot set early allocation");
   H5_TRY(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC), "cannot set the fill time");
   H5_TRY(H5Pset_fill_value(dcpl, ftype, fill), "cannot set the fill value of %s", name);
@@ -478,6 +492,7 @@ static int store_free(isw_store *s, int pending) {
     group_close(&s->groups[g]);
     free(s->groups[g].d_scalars);
     free(s->groups[g].d_curves);
+    free(s->groups[g].map);
   }
   free(s->groups);
   h5_close_id(&s->mspace_one);
@@ -520,6 +535,8 @@ static int store_alloc(isw_store **out, const char *path, const isw_spec *spec, 
     gr->task = spec->groups[g].task;
     gr->n_configs = spec->groups[g].n_configs;
     gr->n_test = spec->groups[g].n_test;
+    ISW_ALLOC(gr->map, gr->n_configs);
+    for (int i = 0; i < gr->n_configs; ++i) gr->map[i] = i;
     gr->group = gr->fspace_rows = gr->fspace_curves = gr->mspace_curve = H5I_INVALID_HID;
     for (int k = 0; k < N_RUN; ++k) gr->d_run[k] = H5I_INVALID_HID;
     ISW_ALLOC(gr->d_scalars, gr->task->n_scalars);
@@ -544,9 +561,9 @@ cleanup:
 static int make_spaces(store_group *gr) {
   int err = 0;
   hsize_t rows = (hsize_t)gr->n_configs, cur[2] = {(hsize_t)gr->n_configs, (hsize_t)gr->n_test};
-  hsize_t t = (hsize_t)gr->n_test;
-  H5_TRY(gr->fspace_rows = H5Screate_simple(1, &rows, NULL), "cannot create a dataspace");
-  H5_TRY(gr->fspace_curves = H5Screate_simple(2, cur, NULL), "cannot create a dataspace");
+  hsize_t t = (hsize_t)gr->n_test, max1 = H5S_UNLIMITED, max2[2] = {H5S_UNLIMITED, (hsize_t)gr->n_test};
+  H5_TRY(gr->fspace_rows = H5Screate_simple(1, &rows, &max1), "cannot create a dataspace");
+  H5_TRY(gr->fspace_curves = H5Screate_simple(2, cur, max2), "cannot create a dataspace");
   H5_TRY(gr->mspace_curve = H5Screate_simple(1, &t, NULL), "cannot create a dataspace");
 cleanup:
   return err;
@@ -685,6 +702,76 @@ static void clean_leftovers(const char *dir, const char *base, const char *path,
   closedir(d);
 }
 
+/* ---- history: one record per creation or extension ----------------------- */
+
+#define HISTORY_CMD_LEN 512 /* bytes of the command line kept per record */
+
+typedef struct {
+  char time[TIME_LEN];          /* ISO 8601 UTC */
+  char command[HISTORY_CMD_LEN]; /* argv joined by spaces, cut to fit */
+  int64_t configs_added;        /* configs this run added to the file */
+  int64_t configs_total;        /* configs in the file after it */
+} history_rec;
+
+static int history_type(hid_t *t) {
+  int err = 0;
+  hid_t ts = H5I_INVALID_HID, tc = H5I_INVALID_HID;
+  ISW_CALL(make_str_type(&ts, TIME_LEN, H5T_STR_NULLTERM));
+  ISW_CALL(make_str_type(&tc, HISTORY_CMD_LEN, H5T_STR_NULLTERM));
+  H5_TRY(*t = H5Tcreate(H5T_COMPOUND, sizeof(history_rec)), "cannot create the history type");
+  H5_TRY(H5Tinsert(*t, "time", HOFFSET(history_rec, time), ts), "cannot build the history type");
+  H5_TRY(H5Tinsert(*t, "command", HOFFSET(history_rec, command), tc), "cannot build the history type");
+  H5_TRY(H5Tinsert(*t, "configs_added", HOFFSET(history_rec, configs_added), H5T_NATIVE_INT64),
+         "cannot build the history type");
+  H5_TRY(H5Tinsert(*t, "configs_total", HOFFSET(history_rec, configs_total), H5T_NATIVE_INT64),
+         "cannot build the history type");
+cleanup:
+  h5_close_id(&ts);
+  h5_close_id(&tc);
+  return err;
+}
+
+/* Append a record to the root attribute `history` (a 1-D array of
+ * {time, command, configs_added, configs_total}, made when missing).  An
+ * attribute, not a dataset: readers take every root member for a task
+ * group.  Rank 0 alone, on a file it builds or extends serially. */
+static int history_append(hid_t f, const char *path, const char *time, const char *command, int64_t added,
+                          int64_t total) {
+  int err = 0;
+  hid_t t = H5I_INVALID_HID, a = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+  history_rec *rec = NULL;
+  hsize_t n = 0;
+  ISW_CALL(history_type(&t));
+  if (H5Aexists(f, "history") > 0) {
+    H5_TRY(a = H5Aopen(f, "history", H5P_DEFAULT), "%s: cannot open attribute history", path);
+    H5_TRY(sp = H5Aget_space(a), "%s: cannot read attribute history", path);
+    ISW_CHECK(H5Sget_simple_extent_ndims(sp) == 1, ISW_EUSAGE, "%s: attribute history is not a list", path);
+    H5Sget_simple_extent_dims(sp, &n, NULL);
+    ISW_ALLOC(rec, n + 1);
+    H5_TRY(H5Aread(a, t, rec), "%s: cannot read attribute history", path);
+    h5_close_id(&sp);
+    h5_close_id(&a);
+    H5_TRY(H5Adelete(f, "history"), "%s: cannot replace attribute history", path);
+  } else {
+    ISW_ALLOC(rec, 1);
+  }
+  copy_padded(rec[n].time, TIME_LEN, time);
+  copy_padded(rec[n].command, HISTORY_CMD_LEN, command ? command : "");
+  rec[n].configs_added = added;
+  rec[n].configs_total = total;
+  ++n;
+  H5_TRY(sp = H5Screate_simple(1, &n, NULL), "cannot create a dataspace");
+  H5_TRY(a = H5Acreate2(f, "history", t, sp, H5P_DEFAULT, H5P_DEFAULT), "%s: cannot create attribute history",
+         path);
+  H5_TRY(H5Awrite(a, t, rec), "%s: cannot write attribute history", path);
+cleanup:
+  free(rec);
+  h5_close_id(&sp);
+  h5_close_id(&a);
+  h5_close_id(&t);
+  return err;
+}
+
 /* The resolved ΔN list as the root's int64 (K) attribute "delta_n" (every
  * rank holds the same spec). */
 static int attr_delta_n(hid_t f, const char *path, const isw_spec *spec) {
@@ -732,6 +819,8 @@ static int write_root_attrs(isw_store *s, const isw_spec *spec, const isw_store_
   ISW_CALL(attr_str(f, p, "start_time", now, TIME_LEN));
   ISW_CALL(attr_str(f, p, "end_time", "", TIME_LEN));
   ISW_CALL(attr_num(f, p, "runs", H5T_STD_I32LE, H5T_NATIVE_INT, &runs));
+  int64_t total = isw_spec_n_configs(spec);
+  ISW_CALL(history_append(f, p, now, meta ? meta->command_line : "", total, total));
   ISW_CALL(attr_delta_n(f, p, spec));
 cleanup:
   return err;
@@ -796,6 +885,8 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
   ISW_CALL(attr_str(gr->group, path, "task", t->name, 0));
   ISW_CALL(attr_str(gr->group, path, "summary", t->summary, 0));
   ISW_CALL(attr_num(gr->group, path, "n_configs", H5T_STD_I64LE, H5T_NATIVE_INT64, &nc));
+  int chunk_rows = ISW_STORE_CHUNK_ROWS;
+  ISW_CALL(attr_num(gr->group, path, "chunk_rows", H5T_STD_I32LE, H5T_NATIVE_INT, &chunk_rows));
   ISW_CALL(make_spaces(gr));
 
   /* the dimension scales */
@@ -1023,8 +1114,8 @@ static int sys_fail(const char *file, int line, const char *func, const char *pa
 /* Test hook, compiled in always, inert unless ISW_TEST_CREATE_FAULT is set:
  * "kill" raises SIGKILL once the temporary file holds half its bytes, the
  * moment a crash is most likely to leave a broken file behind. */
-static void create_fault_hook(void) {
-  const char *v = getenv("ISW_TEST_CREATE_FAULT");
+static void create_fault_hook(const char *env) {
+  const char *v = getenv(env);
   if (v && strcmp(v, "kill") == 0) raise(SIGKILL);
 }
 
@@ -1032,7 +1123,7 @@ static void create_fault_hook(void) {
  * *made is set once tmp exists (its identity in *id), so the caller removes
  * exactly that file and nothing else on failure. */
 static int write_temp(int *made, struct stat *id, const char *tmp, const char *path, const void *image,
-                      size_t n) {
+                      size_t n, const char *fault_env) {
   int err = 0;
   int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
   if (fd < 0) {
@@ -1056,7 +1147,7 @@ static int write_temp(int *made, struct stat *id, const char *tmp, const char *p
       goto cleanup;
     }
     done += (size_t)w;
-    if (done == half) create_fault_hook();
+    if (done == half) create_fault_hook(fault_env);
   }
   if (fsync(fd) != 0) {
     err = sys_fail(__FILE__, __LINE__, __func__, path, tmp, "write the new results file to disk");
@@ -1131,7 +1222,7 @@ static int make_file_root(isw_store *s, const char *path, int overwrite, const i
   ISW_ALLOC(tmp, len);
   snprintf(tmp, len, "%s/.%s" TMP_TAG "%s.%ld", dir, base, host, (long)getpid());
   ISW_CALL(build_image(&image, &n, s, tmp, spec, meta));
-  ISW_CALL(write_temp(&made, &id, tmp, path, image, n));
+  ISW_CALL(write_temp(&made, &id, tmp, path, image, n, "ISW_TEST_CREATE_FAULT"));
   ISW_CALL(move_into_place(&moved, tmp, path, dir, overwrite));
 cleanup:
   if (made && !moved) {
@@ -1236,12 +1327,16 @@ cleanup:
   return err;
 }
 
-/* Rank 0: group g of the file matches the spec (every column, shapes, config ids). */
-static int check_group(hid_t f, const char *path, const isw_spec_group *sg) {
+/* Rank 0: group g of the file matches the spec (every column, shapes, the
+ * same set of config ids); map (C) <- the file row of each spec config,
+ * found by config_id (rows of an extended file are not grid positions). */
+static int check_group(int *map, hid_t f, const char *path, const isw_spec_group *sg) {
   int err = 0;
   const isw_task *t = sg->task;
   hid_t grp = H5I_INVALID_HID, d = H5I_INVALID_HID;
   uint64_t *ids = NULL; /* (C) */
+  int *slot = NULL;     /* (cap) open addressing: 1 + file row, 0 = free */
+  size_t cap = 1;
   const hsize_t C = (hsize_t)sg->n_configs, T = (hsize_t)sg->n_test;
   ISW_CHECK(H5Lexists(f, t->name, H5P_DEFAULT) > 0 &&
                 (grp = H5Gopen2(f, t->name, H5P_DEFAULT)) >= 0,
@@ -1264,13 +1359,29 @@ static int check_group(hid_t f, const char *path, const isw_spec_group *sg) {
   H5_TRY(d = H5Dopen2(grp, "config_id", H5P_DEFAULT), "%s: cannot open /%s/config_id", path, t->name);
   H5_TRY(H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids),
          "%s: cannot read /%s/config_id", path, t->name);
-  for (hsize_t i = 0; i < C; ++i)
-    ISW_CHECK(ids[i] == sg->configs[i].id, ISW_EUSAGE,
-              "%s: /%s/config_id row %llu is %llu, the spec gives %llu (config ids changed: "
-              "resume with the isweep that made the file, or use --force to start over)",
-              path, t->name, (unsigned long long)i, (unsigned long long)ids[i],
-              (unsigned long long)sg->configs[i].id);
+  while (cap < 2 * (size_t)C) cap *= 2;
+  ISW_ALLOC(slot, cap);
+  for (hsize_t i = 0; i < C; ++i) {
+    size_t h = (size_t)isw_mix64(ids[i]) & (cap - 1);
+    while (slot[h] && ids[slot[h] - 1] != ids[i]) h = (h + 1) & (cap - 1);
+    ISW_CHECK(!slot[h], ISW_EUSAGE, "%s: /%s/config_id %016llx is in rows %d and %llu (a damaged file: use "
+              "--force to start over)", path, t->name, (unsigned long long)ids[i], slot[h] - 1,
+              (unsigned long long)i);
+    slot[h] = (int)i + 1;
+  }
+  for (hsize_t i = 0; i < C; ++i) {
+    uint64_t id = sg->configs[i].id;
+    size_t h = (size_t)isw_mix64(id) & (cap - 1);
+    while (slot[h] && ids[slot[h] - 1] != id) h = (h + 1) & (cap - 1);
+    ISW_CHECK(slot[h], ISW_EUSAGE,
+              "%s: config %016llx (group /%s, width %lld, seed %lld) of the spec is not in the file "
+              "(config ids changed: resume with the isweep that made the file, or use --force to start over)",
+              path, (unsigned long long)id, t->name, (long long)sg->configs[i].width,
+              (long long)sg->configs[i].seed);
+    map[i] = slot[h] - 1;
+  }
 cleanup:
+  free(slot);
   free(ids);
   h5_close_id(&d);
   h5_close_id(&grp);
@@ -1279,7 +1390,7 @@ cleanup:
 
 /* Rank 0, read-only, before anything is written: is `path` an isweep file
  * of this schema, made from this spec? */
-static int check_resume(const char *path, const isw_spec *spec) {
+static int check_resume(int **maps, const char *path, const isw_spec *spec) {
   int err = 0, schema = 0;
   hid_t f = H5I_INVALID_HID, fapl = H5I_INVALID_HID;
   char *canon = NULL;
@@ -1314,7 +1425,7 @@ static int check_resume(const char *path, const isw_spec *spec) {
               "(resume with the same spec and --set values, or use --force to start over)",
               path, line, a, b);
   }
-  for (int g = 0; g < spec->n_groups; ++g) ISW_CALL(check_group(f, path, &spec->groups[g]));
+  for (int g = 0; g < spec->n_groups; ++g) ISW_CALL(check_group(maps[g], f, path, &spec->groups[g]));
 cleanup:
   free(canon);
   h5_close_id(&f);
@@ -1359,6 +1470,34 @@ cleanup:
   return err;
 }
 
+/* Rank 0: remove (or note) temporaries of killed creations and extensions. */
+static void clean_path_leftovers(const char *path, const isw_store_meta *meta) {
+  char *dir = NULL, *base = NULL;
+  if (split_path(&dir, &base, path) == 0 && base[0]) clean_leftovers(dir, base, path, meta ? meta->notes : NULL);
+  free(dir);
+  free(base);
+}
+
+/* The rest of an open for resume, after store_alloc: check, map rows by
+ * config_id, open, mark resumed.  Collective. */
+static int open_existing(isw_store *s, const char *path, const isw_spec *spec, const isw_store_meta *meta) {
+  int err = 0;
+  int *maps[ISW_STORE_MAX_GROUPS];
+  ISW_CHECK(s->n_groups <= ISW_STORE_MAX_GROUPS, ISW_EINTERNAL, "more than %d task groups", ISW_STORE_MAX_GROUPS);
+  for (int g = 0; g < s->n_groups; ++g) maps[g] = s->groups[g].map;
+  ISW_CALL(agree_root(s->comm, s->rank, s->rank == 0 ? check_resume(maps, path, spec) : 0));
+  for (int g = 0; g < s->n_groups; ++g) /* every rank writes its rows where the file has them */
+    STORE_MPI(MPI_Bcast(s->groups[g].map, s->groups[g].n_configs, MPI_INT, 0, s->comm), "broadcasting the row map");
+  ISW_CALL(open_all(s));
+  errno = 0;
+  int local = mark_resumed(s, meta);
+  if (!local && H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0)
+    local = h5_fail(__FILE__, __LINE__, __func__, "%s: cannot flush the file", path);
+  ISW_CALL(agree_all(s->comm, s->rank, s->size, local));
+cleanup:
+  return err;
+}
+
 int isw_store_open(isw_store **out, const char *path, const isw_spec *spec,
                    const isw_store_meta *meta, MPI_Comm comm) {
   int err = 0;
@@ -1367,19 +1506,306 @@ int isw_store_open(isw_store **out, const char *path, const isw_spec *spec,
   *out = NULL;
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   ISW_CALL(store_alloc(&s, path, spec, comm));
-  if (s->rank == 0) { /* a --force creation killed earlier may have left its temporary */
-    char *dir = NULL, *base = NULL;
-    if (split_path(&dir, &base, path) == 0 && base[0]) clean_leftovers(dir, base, path, meta ? meta->notes : NULL);
-    free(dir);
-    free(base);
+  if (s->rank == 0) clean_path_leftovers(path, meta); /* a killed --force creation or extension */
+  ISW_CALL(open_existing(s, path, spec, meta));
+  *out = s;
+  s = NULL;
+cleanup:
+  if (s) store_free(s, 1);
+  return err;
+}
+
+/* ---- extend ------------------------------------------------------------- */
+
+/* Rank 0: read the whole regular file `path` into *buf (*n bytes). */
+static int read_whole(void **buf, size_t *n, const char *path) {
+  int err = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  char *b = NULL;
+  *buf = NULL;
+  *n = 0;
+  ISW_CHECK(fd >= 0 && fstat(fd, &st) == 0, ISW_EIO, "%s: cannot read the results file (%s)", path, strerror(errno));
+  ISW_ALLOC(b, (size_t)st.st_size);
+  size_t done = 0;
+  while (done < (size_t)st.st_size) {
+    ssize_t r = read(fd, b + done, (size_t)st.st_size - done);
+    if (r < 0 && errno == EINTR) continue;
+    ISW_CHECK(r > 0, ISW_EIO, "%s: cannot read the results file (%s)", path, r < 0 ? strerror(errno) : "it shrank");
+    done += (size_t)r;
   }
-  ISW_CALL(agree_root(s->comm, s->rank, s->rank == 0 ? check_resume(path, spec) : 0));
-  ISW_CALL(open_all(s));
-  errno = 0;
-  int local = mark_resumed(s, meta);
-  if (!local && H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0)
-    local = h5_fail(__FILE__, __LINE__, __func__, "%s: cannot flush the file", path);
-  ISW_CALL(agree_all(s->comm, s->rank, s->size, local));
+  *buf = b;
+  *n = done;
+  b = NULL;
+cleanup:
+  free(b);
+  if (fd >= 0) close(fd);
+  return err;
+}
+
+/* Replace (or make) a string attribute with `value`, sized to fit. */
+static int attr_replace_str(hid_t loc, const char *path, const char *name, const char *value) {
+  int err = 0;
+  if (H5Aexists(loc, name) > 0) H5_TRY(H5Adelete(loc, name), "%s: cannot replace attribute %s", path, name);
+  ISW_CALL(attr_str(loc, path, name, value, 0));
+cleanup:
+  return err;
+}
+
+/* In the open in-memory file: add the spec's configs that group g lacks at
+ * the end of its rows (every row dataset grown by H5Dset_extent, which
+ * fills the new rows: status pending, floats NaN; identity columns
+ * written), or lay the group out whole when the file has none.  *added
+ * receives the number of new rows. */
+static int extend_group(int64_t *added, isw_store *s, int g, const isw_spec_group *sg) {
+  int err = 0;
+  const isw_task *t = sg->task;
+  const char *path = s->path;
+  hid_t grp = H5I_INVALID_HID, d = H5I_INVALID_HID, sp = H5I_INVALID_HID, ms = H5I_INVALID_HID;
+  hid_t t_str = H5I_INVALID_HID, a = H5I_INVALID_HID;
+  uint64_t *ids = NULL;              /* (C_old) */
+  int *fresh = NULL;                 /* (C_new) spec rows of the new configs */
+  unsigned char *seen = NULL;
+  void *col = NULL;
+  *added = 0;
+  if (H5Lexists(s->file, t->name, H5P_DEFAULT) <= 0) { /* a family the file does not have yet */
+    H5Eclear2(H5E_DEFAULT);
+    ISW_CALL(layout_group(s, g, sg));
+    group_close(&s->groups[g]);
+    *added = sg->n_configs;
+    goto cleanup;
+  }
+  H5_TRY(grp = H5Gopen2(s->file, t->name, H5P_DEFAULT), "%s: cannot open group /%s", path, t->name);
+  H5_TRY(d = H5Dopen2(grp, "config_id", H5P_DEFAULT), "%s: cannot open /%s/config_id", path, t->name);
+  H5_TRY(sp = H5Dget_space(d), "%s: cannot read /%s/config_id", path, t->name);
+  hsize_t old = 0, maxd = 0;
+  H5Sget_simple_extent_dims(sp, &old, &maxd);
+  ISW_CHECK(maxd == H5S_UNLIMITED, ISW_EUSAGE,
+            "%s: cannot extend: its datasets have a fixed size (made by an isweep before extensions; run the "
+            "larger spec into a new file)", path);
+  ISW_ALLOC(ids, old);
+  H5_TRY(H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids), "%s: cannot read /%s/config_id", path,
+         t->name);
+  h5_close_id(&sp);
+  h5_close_id(&d);
+  /* which of the spec's configs are new: a hash set of the file's ids */
+  size_t cap = 1;
+  while (cap < 2 * (size_t)old + 2) cap *= 2;
+  uint64_t *tab = NULL;
+  ISW_ALLOC(tab, cap);
+  ISW_ALLOC(seen, cap);
+  for (hsize_t i = 0; i < old; ++i) {
+    size_t h = (size_t)isw_mix64(ids[i]) & (cap - 1);
+    while (seen[h] && tab[h] != ids[i]) h = (h + 1) & (cap - 1);
+    seen[h] = 1;
+    tab[h] = ids[i];
+  }
+  ISW_ALLOC(fresh, sg->n_configs);
+  int n_new = 0;
+  for (int i = 0; i < sg->n_configs; ++i) {
+    uint64_t id = sg->configs[i].id;
+    size_t h = (size_t)isw_mix64(id) & (cap - 1);
+    while (seen[h] && tab[h] != id) h = (h + 1) & (cap - 1);
+    if (!seen[h]) fresh[n_new++] = i;
+  }
+  free(tab);
+  ISW_CHECK((hsize_t)(sg->n_configs - n_new) == old, ISW_EUSAGE,
+            "%s: cannot extend: /%s has %llu configs, of which only %d are in this spec (a sweep is extended "
+            "by a spec that contains it)", path, t->name, (unsigned long long)old, sg->n_configs - n_new);
+  if (n_new == 0) goto cleanup;
+  /* grow every row dataset: identity, run, scalar and curve columns */
+  const char *names[3 + ISW_MAX_PARAMS + N_RUN + 64 + 64];
+  int nn = 0;
+  names[nn++] = "config_id", names[nn++] = "width", names[nn++] = "train_iters", names[nn++] = "seed";
+  for (int k = 0; k < t->n_params; ++k) names[nn++] = t->params[k].name;
+  for (int k = 0; k < N_RUN; ++k) names[nn++] = run_cols[k].name;
+  ISW_CHECK(t->n_scalars + t->n_curves <= 128, ISW_EINTERNAL, "task %s: too many columns", t->name);
+  for (int k = 0; k < t->n_scalars; ++k) names[nn++] = t->scalars[k].name;
+  for (int k = 0; k < t->n_curves; ++k) names[nn++] = t->curves[k].name;
+  hsize_t total = old + (hsize_t)n_new;
+  for (int k = 0; k < nn; ++k) {
+    hsize_t dims[2];
+    H5_TRY(d = H5Dopen2(grp, names[k], H5P_DEFAULT), "%s: cannot open /%s/%s", path, t->name, names[k]);
+    H5_TRY(sp = H5Dget_space(d), "%s: cannot read /%s/%s", path, t->name, names[k]);
+    int nd = H5Sget_simple_extent_dims(sp, dims, NULL);
+    ISW_CHECK(nd >= 1 && dims[0] == old, ISW_EUSAGE, "%s: /%s/%s has %llu rows, config_id %llu (a damaged file)",
+              path, t->name, names[k], (unsigned long long)dims[0], (unsigned long long)old);
+    dims[0] = total;
+    H5_TRY(H5Dset_extent(d, dims), "%s: cannot grow /%s/%s", path, t->name, names[k]);
+    h5_close_id(&sp);
+    h5_close_id(&d);
+  }
+  /* the identity columns of the new rows */
+  hsize_t start = old, count = (hsize_t)n_new;
+  H5_TRY(ms = H5Screate_simple(1, &count, NULL), "cannot create a dataspace");
+  ISW_ALLOC(col, (size_t)n_new * STRING_LEN);
+  for (int k = 0; k < 4 + t->n_params; ++k) {
+    hid_t mt = H5T_NATIVE_INT64;
+    for (int j = 0; j < n_new; ++j) {
+      const isw_config *c = &sg->configs[fresh[j]];
+      if (k == 0) ((uint64_t *)col)[j] = c->id, mt = H5T_NATIVE_UINT64;
+      else if (k <= 3) ((int64_t *)col)[j] = k == 1 ? c->width : k == 2 ? c->train_iters : c->seed;
+      else {
+        const isw_param_def *pd = &t->params[k - 4];
+        if (pd->type == ISW_PARAM_INT) ((int64_t *)col)[j] = (int64_t)llround(c->p[k - 4].num);
+        else if (pd->type == ISW_PARAM_REAL) ((double *)col)[j] = c->p[k - 4].num, mt = H5T_NATIVE_DOUBLE;
+        else {
+          size_t w = pd->type == ISW_PARAM_ENUM ? ENUM_LEN : STRING_LEN;
+          const char *v = c->p[k - 4].str ? c->p[k - 4].str : "";
+          ISW_CHECK(strlen(v) < w, ISW_EUSAGE, "task %s, parameter %s: value '%.40s...' is longer than %zu bytes",
+                    t->name, pd->name, v, w - 1);
+          copy_padded((char *)col + (size_t)j * w, w, v);
+          if (!j) {
+            h5_close_id(&t_str);
+            ISW_CALL(make_str_type(&t_str, w, H5T_STR_NULLTERM));
+          }
+          mt = t_str;
+        }
+      }
+    }
+    H5_TRY(d = H5Dopen2(grp, names[k], H5P_DEFAULT), "%s: cannot open /%s/%s", path, t->name, names[k]);
+    H5_TRY(sp = H5Dget_space(d), "%s: cannot read /%s/%s", path, t->name, names[k]);
+    H5_TRY(H5Sselect_hyperslab(sp, H5S_SELECT_SET, &start, NULL, &count, NULL), "cannot select the new rows");
+    H5_TRY(H5Dwrite(d, mt, ms, sp, H5P_DEFAULT, col), "%s: cannot write /%s/%s", path, t->name, names[k]);
+    h5_close_id(&sp);
+    h5_close_id(&d);
+  }
+  int64_t nc = (int64_t)total;
+  H5_TRY(a = H5Aopen(grp, "n_configs", H5P_DEFAULT), "%s: cannot open /%s n_configs", path, t->name);
+  H5_TRY(H5Awrite(a, H5T_NATIVE_INT64, &nc), "%s: cannot write /%s n_configs", path, t->name);
+  *added = n_new;
+cleanup:
+  free(col);
+  free(fresh);
+  free(seen);
+  free(ids);
+  h5_close_id(&a);
+  h5_close_id(&t_str);
+  h5_close_id(&ms);
+  h5_close_id(&sp);
+  h5_close_id(&d);
+  h5_close_id(&grp);
+  return err;
+}
+
+/* Rank 0: if `spec` extends the sweep of the file at `path` (see
+ * isw_spec_extends), make the extended file under a temporary name beside
+ * it and rename it over the original: the file is read into memory, opened
+ * there (core driver), grown, given the new canonical spec and a history
+ * record, closed, written to the temporary (fsync) and moved into place.
+ * So the path holds the old file or the whole extended one at any moment.
+ * Equal canonical texts: nothing to do (*added 0, *changed 0). */
+static int extend_file_root(int64_t *added, int *changed, isw_store *s, const char *path, const isw_spec *spec,
+                            const isw_store_meta *meta) {
+  int err = 0, made = 0, moved = 0, schema = 0;
+  hid_t f = H5I_INVALID_HID, fapl = H5I_INVALID_HID, check = H5I_INVALID_HID;
+  char *canon = NULL, *dir = NULL, *base = NULL, *tmp = NULL, host[ISW_HOST_LEN], why[600], now[TIME_LEN];
+  void *old = NULL;
+  size_t n_old = 0, n = 0;
+  image_keep keep = {NULL, 0, NULL, 0};
+  H5FD_file_image_callbacks_t cb = {img_malloc, img_memcpy, img_realloc, img_free, img_udata_copy, img_udata_free,
+                                    &keep};
+  struct stat st, id;
+  *added = 0;
+  *changed = 0;
+  ISW_CHECK(lstat(path, &st) == 0, ISW_EUSAGE, "%s: cannot extend: %s", path, strerror(errno));
+  ISW_CHECK(S_ISREG(st.st_mode), ISW_EUSAGE, "%s: not an isweep results file (not a regular file)", path);
+  htri_t is = H5Fis_hdf5(path);
+  H5Eclear2(H5E_DEFAULT);
+  ISW_CHECK(is > 0, ISW_EUSAGE, "%s: not an isweep results file (not an HDF5 file)", path);
+  H5_TRY(fapl = H5Pcreate(H5P_FILE_ACCESS), "cannot create a file access property list");
+  H5_TRY(H5Pset_fapl_sec2(fapl), "cannot select the sec2 driver");
+  H5_TRY(f = H5Fopen(path, H5F_ACC_RDONLY, fapl), "%s: cannot open the results file", path);
+  ISW_CHECK(H5Aexists(f, "schema_version") > 0 && H5Aexists(f, "spec_canonical") > 0, ISW_EUSAGE,
+            "%s: not an isweep results file (no schema_version or spec_canonical attribute)", path);
+  ISW_CALL(attr_get_int(&schema, f, path, "schema_version"));
+  ISW_CHECK(schema == ISW_SCHEMA_VERSION, ISW_EUSAGE, "%s: schema version %d, this isweep reads %d", path, schema,
+            ISW_SCHEMA_VERSION);
+  ISW_CALL(attr_get_str(&canon, f, path, "spec_canonical"));
+  h5_close_id(&f);
+  h5_close_id(&fapl);
+  int rc = isw_spec_extends(canon, spec->canonical, why, sizeof why);
+  if (rc == ISW_EUSAGE)
+    ISW_CHECK(0, ISW_EUSAGE,
+              "%s: cannot extend: %s (only grid axes may gain values and families or sub-grids be added; "
+              "run the spec into a new file with -o, or use --force to start over)", path, why);
+  ISW_CALL(rc);
+  if (strcmp(canon, spec->canonical) == 0) goto cleanup; /* the same sweep: a resume */
+  *changed = 1;
+
+  /* the copy, in memory */
+  ISW_CALL(split_path(&dir, &base, path));
+  host_name(host);
+  size_t len = strlen(dir) + strlen(base) + strlen(host) + 64;
+  ISW_ALLOC(tmp, len);
+  snprintf(tmp, len, "%s/.%s" TMP_TAG "%s.%ld", dir, base, host, (long)getpid());
+  ISW_CALL(read_whole(&old, &n_old, path));
+  H5_TRY(fapl = H5Pcreate(H5P_FILE_ACCESS), "cannot create a file access property list");
+  H5_TRY(H5Pset_fapl_core(fapl, (size_t)1 << 20, 0), "cannot select the in-memory driver");
+  H5_TRY(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18), "cannot set the file format bounds");
+  H5_TRY(H5Pset_file_image_callbacks(fapl, &cb), "cannot set the file image callbacks");
+  H5_TRY(H5Pset_file_image(fapl, old, n_old), "cannot hand the file to the in-memory driver");
+  free(old);
+  old = NULL;
+  H5_TRY(s->file = H5Fopen(tmp, H5F_ACC_RDWR, fapl), "%s: cannot open a copy of the results file in memory", path);
+  int64_t total = 0;
+  for (int g = 0; g < spec->n_groups; ++g) {
+    int64_t a = 0;
+    ISW_CALL(extend_group(&a, s, g, &spec->groups[g]));
+    *added += a;
+    total += spec->groups[g].n_configs;
+  }
+  iso_utc_now(now);
+  ISW_CALL(attr_replace_str(s->file, path, "spec_canonical", spec->canonical));
+  ISW_CALL(attr_replace_str(s->file, path, "spec_text", spec->text));
+  ISW_CALL(attr_replace_str(s->file, path, "spec_path", spec->path));
+  ISW_CALL(history_append(s->file, path, now, meta ? meta->command_line : "", *added, total));
+  hid_t fh = s->file;
+  s->file = H5I_INVALID_HID;
+  H5_TRY(H5Fclose(fh), "%s: cannot close the extended copy in memory", path);
+  n = keep.buf ? image_eof(keep.buf, keep.size) : 0;
+  ISW_CHECK(n > 0, ISW_EINTERNAL, "%s: HDF5 did not hand back the extended file", path);
+  H5_TRY(check = H5LTopen_file_image(keep.buf, n, H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE),
+         "%s: the extended file made in memory does not open", path);
+  h5_close_id(&check);
+  /* ISW_TEST_EXTEND_FAULT=kill: SIGKILL with half the temporary written */
+  ISW_CALL(write_temp(&made, &id, tmp, path, keep.buf, n, "ISW_TEST_EXTEND_FAULT"));
+  ISW_CALL(move_into_place(&moved, tmp, path, dir, 1));
+cleanup:
+  if (made && !moved) {
+    struct stat now_st;
+    if (lstat(tmp, &now_st) == 0 && now_st.st_dev == id.st_dev && now_st.st_ino == id.st_ino) unlink(tmp);
+  }
+  for (int g = 0; g < s->n_groups; ++g) group_close(&s->groups[g]);
+  if (s->file >= 0) H5Fclose(s->file);
+  s->file = H5I_INVALID_HID;
+  h5_close_id(&check);
+  h5_close_id(&f);
+  h5_close_id(&fapl);
+  H5Eclear2(H5E_DEFAULT);
+  free(keep.buf);
+  free(old);
+  free(canon);
+  free(tmp);
+  free(dir);
+  free(base);
+  return err;
+}
+
+int isw_store_extend(isw_store **out, int64_t *added, const char *path, const isw_spec *spec,
+                     const isw_store_meta *meta, MPI_Comm comm) {
+  int err = 0, changed = 0;
+  isw_store *s = NULL;
+  int64_t n = 0;
+  ISW_CHECK(out && path && spec, ISW_EINTERNAL, "isw_store_extend: NULL argument");
+  *out = NULL;
+  if (added) *added = 0;
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  ISW_CALL(store_alloc(&s, path, spec, comm));
+  if (s->rank == 0) clean_path_leftovers(path, meta);
+  ISW_CALL(agree_root(s->comm, s->rank, s->rank == 0 ? extend_file_root(&n, &changed, s, path, spec, meta) : 0));
+  STORE_MPI(MPI_Bcast(&n, 1, MPI_INT64_T, 0, s->comm), "broadcasting the configs added");
+  ISW_CALL(open_existing(s, path, spec, meta));
+  if (added) *added = n;
   *out = s;
   s = NULL;
 cleanup:
@@ -1404,7 +1830,7 @@ cleanup:
 static int write_cell(isw_store *s, store_group *gr, hid_t d, hid_t mtype, int row, const void *v,
                       const char *name) {
   int err = 0;
-  hsize_t start = (hsize_t)row, one = 1;
+  hsize_t start = (hsize_t)gr->map[row], one = 1; /* the config's row in the file */
   H5_TRY(H5Sselect_hyperslab(gr->fspace_rows, H5S_SELECT_SET, &start, NULL, &one, NULL),
          "cannot select row %d", row);
   errno = 0; /* h5_fail reads the errno a failed write leaves */
@@ -1426,14 +1852,18 @@ cleanup:
 
 int isw_store_read_status(isw_store *s, int g, uint8_t *status) {
   int err = 0;
+  uint8_t *by_row = NULL; /* (C) in file row order */
   ISW_CALL(check_row(s, g, 0));
   store_group *gr = &s->groups[g];
+  ISW_ALLOC(by_row, gr->n_configs);
   H5_TRY(H5Sselect_all(gr->fspace_rows), "cannot select every row");
   /* the enum's base type is int8: its values 0..4 read bit-identically into uint8 */
   H5_TRY(H5Dread(gr->d_run[C_STATUS], s->t_status, gr->fspace_rows, gr->fspace_rows, s->dxpl_ind,
-                 status),
+                 by_row),
          "%s: cannot read /%s/status", s->path, gr->task->name);
+  for (int i = 0; i < gr->n_configs; ++i) status[i] = by_row[gr->map[i]];
 cleanup:
+  free(by_row);
   return err;
 }
 
@@ -1474,7 +1904,7 @@ int isw_store_write_row(isw_store *s, int g, int row, const isw_result *r) {
   for (int k = 0; k < t->n_scalars; ++k)
     ISW_CALL(write_cell(s, gr, gr->d_scalars[k], H5T_NATIVE_DOUBLE, row, &r->scalars[k],
                         t->scalars[k].name));
-  hsize_t start[2] = {(hsize_t)row, 0}, count[2] = {1, (hsize_t)gr->n_test};
+  hsize_t start[2] = {(hsize_t)gr->map[row], 0}, count[2] = {1, (hsize_t)gr->n_test};
   H5_TRY(H5Sselect_hyperslab(gr->fspace_curves, H5S_SELECT_SET, start, NULL, count, NULL),
          "cannot select curve row %d", row);
   errno = 0;

@@ -478,10 +478,23 @@ def run_bounded(cmd, what, timeout=180):
 
 def test_disk_full(tmp):
     """A full disk at creation (1 and 2 ranks, new file and --force over an old one) and during rows."""
-    big = os.path.join(SPECS, "kill.ini")  # its file (106 kB) cannot fit in 64 kB
+    big = os.path.join(SPECS, "kill.ini")
     small = os.path.join(SPECS, "small.ini")
+    # a file system with room for the small results file but not for the big one: both
+    # sizes are measured first (they follow the layout: chunked row datasets)
+    sizes = {}
+    for name, spec, extra in (("small", small, TINY), ("big", big, ())):
+        probe = os.path.join(tmp, "probe-%s.h5" % name)
+        p, _ = run(mpirun(2, "run", spec, "-o", probe, "--quiet", *extra))
+        if p.returncode != 0:
+            fail("the %s probe run failed: %s" % (name, p.stderr[-2000:]))
+        sizes[name] = os.path.getsize(probe)
+    if sizes["big"] < sizes["small"] + 64 * 1024:
+        fail("the big results file (%d B) is not clearly larger than the small one (%d B)" % (sizes["big"], sizes["small"]))
+    room = (sizes["small"] + (sizes["big"] - sizes["small"]) // 2) // 4096 * 4096
+    print("results files: small %d B, big %d B; tmpfs of %d B" % (sizes["small"], sizes["big"], room))
     mnt = os.path.join(tmp, "small-fs")
-    mount_tmpfs(mnt, "64k")
+    mount_tmpfs(mnt, str(room))
     try:
         for np_ in (1, 2):
             out = os.path.join(mnt, "new%d.h5" % np_)

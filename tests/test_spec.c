@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "isweep/error.h"
+#include "isweep/select.h"
 #include "isweep/spec.h"
 #include "testutil.h"
 
@@ -973,6 +974,226 @@ static void test_real_files_load(void) {
   remove(dir);
 }
 
+/* --set sweep.tasks=FAMILY cuts a spec down to that family: the other
+ * families' sections are dropped with a note, not refused. */
+static void test_tasks_override_cuts_families(void) {
+  const char *sets[] = {"sweep.tasks=linear-meta"};
+  isw_spec *s = parse_ok_sets(isw_spec_default_text(), sets, 1);
+  EXPECT_FATAL(s != NULL, "the default spec cut to linear-meta parses");
+  EXPECT(s->n_groups == 1 && strcmp(s->groups[0].task->name, "linear-meta") == 0,
+         "only the family named in the override is left");
+  EXPECT(s->notes && strstr(s->notes, "left out section [deq]") && strstr(s->notes, "left out section [maml]"),
+         "each dropped section is named in a note");
+  EXPECT(strstr(s->canonical, "deq.") == NULL, "a dropped family is not in the canonical text");
+  isw_spec *full = parse_ok(isw_spec_default_text());
+  EXPECT(full && full->notes == NULL, "a spec used as written has no notes");
+  int same = full && full->groups[0].n_configs == s->groups[0].n_configs;
+  for (int i = 0; same && i < s->groups[0].n_configs; ++i) same = full->groups[0].configs[i].id == s->groups[0].configs[i].id;
+  EXPECT(same, "the cut keeps the family's configs and their ids");
+  isw_spec_destroy(&full);
+  isw_spec_destroy(&s);
+  /* in the file itself a section outside tasks stays an error */
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 16\ntrain_iters = 5\ntest_iters = 0:4\n[deq]\n", "t.ini:6",
+             "is not in sweep.tasks");
+}
+
+/* Relative paths written in a spec resolve against its folder; ids and the
+ * canonical text keep them as written. */
+static void test_relative_paths_resolve_against_the_spec(void) {
+  const char *t2 = "[sweep]\ntasks = deq\nwidths = 4\ntrain_iters = 2\ntest_iters = 0:2\noutput = r.h5\n"
+                   "[deq]\ndataset = file\ndata_file = d.h5\n";
+  isw_spec *a = NULL, *b = NULL;
+  int rc = isw_spec_parse(&a, "/some/where/spec.ini", t2, NULL, 0);
+  EXPECT_FATAL(rc == 0 && a, "the spec parses");
+  int p = isw_task_param_index(isw_task_find("deq"), "data_file");
+  EXPECT(strcmp(a->groups[0].configs[0].p[p].str, "/some/where/d.h5") == 0,
+         "a relative data file resolves against the spec file's folder");
+  EXPECT(strcmp(a->output, "/some/where/r.h5") == 0, "a relative output resolves against the spec file's folder");
+  rc = isw_spec_parse(&b, "spec.ini", t2, NULL, 0);
+  EXPECT_FATAL(rc == 0 && b, "the spec parses");
+  EXPECT(strcmp(b->groups[0].configs[0].p[p].str, "d.h5") == 0 && strcmp(b->output, "r.h5") == 0,
+         "a spec in the current folder keeps its paths");
+  EXPECT(a->groups[0].configs[0].id == b->groups[0].configs[0].id && strcmp(a->canonical, b->canonical) == 0,
+         "config ids and the canonical text hold the paths as written, wherever the spec is");
+  isw_spec_destroy(&b);
+  const char *sets[] = {"sweep.output=cwd.h5", "deq.data_file=here.h5"};
+  rc = isw_spec_parse(&b, "/some/where/spec.ini", t2, sets, 2);
+  EXPECT_FATAL(rc == 0 && b, "the spec parses with overrides");
+  EXPECT(strcmp(b->output, "cwd.h5") == 0 && strcmp(b->groups[0].configs[0].p[p].str, "here.h5") == 0,
+         "paths given with --set are typed in the current folder and stay relative to it");
+  isw_spec_destroy(&b);
+  isw_spec_destroy(&a);
+}
+
+/* The canonical text of a loaded spec carries each data file's content
+ * hash, so a resume after the data changed is refused. */
+static void test_data_file_content_is_canonical(void) {
+  char dir[600], spec[700], data[700];
+  snprintf(dir, sizeof dir, "%s", isw_test_tmpdir());
+  snprintf(spec, sizeof spec, "%s/spec.ini", dir);
+  snprintf(data, sizeof data, "%s/d.h5", dir);
+  FILE *f = fopen(spec, "w");
+  EXPECT_FATAL(f != NULL, "the temp spec can be written");
+  fputs("[sweep]\ntasks = deq\nwidths = 4\ntrain_iters = 2\ntest_iters = 0:2\n[deq]\ndataset = file\n"
+        "data_file = d.h5\n", f);
+  fclose(f);
+  isw_spec *a = NULL, *b = NULL, *c = NULL;
+  EXPECT(isw_spec_load(&a, spec, NULL, 0) == 0 && a, "the spec loads with its data file missing");
+  EXPECT(a && strstr(a->canonical, "deq.data_file.content = missing\n"), "a missing data file is named so");
+  f = fopen(data, "w");
+  fputs("version 1", f);
+  fclose(f);
+  EXPECT(isw_spec_load(&b, spec, NULL, 0) == 0 && b, "the spec loads");
+  f = fopen(data, "w");
+  fputs("version 2", f);
+  fclose(f);
+  EXPECT(isw_spec_load(&c, spec, NULL, 0) == 0 && c, "the spec loads");
+  EXPECT(b && c && strstr(b->canonical, "deq.data_file.content = ") && strcmp(b->canonical, c->canonical) != 0,
+         "changing the data file's content changes the canonical text");
+  EXPECT(a && b && a->groups[0].configs[0].id == b->groups[0].configs[0].id,
+         "the content does not change config ids");
+  isw_spec_destroy(&a);
+  isw_spec_destroy(&b);
+  isw_spec_destroy(&c);
+  remove(data);
+  remove(spec);
+  remove(dir);
+}
+
+/* --only: comma = and, numeric parameters compare as numbers, the others as
+ * text; an unknown parameter is refused. */
+static void test_only_selects_configs(void) {
+  isw_spec *s = parse_ok(isw_spec_default_text());
+  EXPECT_FATAL(s != NULL, "the default spec parses");
+  isw_select *sel = NULL;
+  int rc = isw_select_parse(&sel, "task=deq, width<=8 ,grad=implicit", s);
+  EXPECT_FATAL(rc == 0 && sel, "a valid expression parses");
+  int n = 0, wrong = 0, g = 1;
+  int grad = isw_task_param_index(s->groups[g].task, "grad");
+  for (int i = 0; i < s->groups[g].n_configs; ++i) {
+    const isw_config *c = &s->groups[g].configs[i];
+    int want = c->width <= 8 && strcmp(c->p[grad].str, "implicit") == 0;
+    wrong += want != isw_select_match(sel, c);
+    n += want;
+  }
+  for (int i = 0; i < s->groups[0].n_configs; ++i) wrong += isw_select_match(sel, &s->groups[0].configs[i]);
+  EXPECT(wrong == 0 && n == 9, "task=deq,width<=8,grad=implicit selects exactly those deq configs");
+  isw_select_destroy(&sel);
+  EXPECT(sel == NULL, "destroy NULLs the pointer");
+  rc = isw_select_parse(&sel, "width>64,width!=2048,train_iters<10", s);
+  EXPECT_FATAL(rc == 0, "numeric conditions parse");
+  n = 0;
+  for (int i = 0; i < s->groups[0].n_configs; ++i) n += isw_select_match(sel, &s->groups[0].configs[i]);
+  EXPECT(n == 4 * 2 * 3, "width 128..1024 (not 2048), N 2 and 5: 4 widths x 2 N x 3 seeds of linear-meta");
+  isw_select_destroy(&sel);
+  rc = isw_select_parse(&sel, "grad!=unrolled", s);
+  EXPECT(rc == 0 && !isw_select_match(sel, &s->groups[0].configs[0]),
+         "a condition on a parameter a family lacks excludes that family");
+  isw_select_destroy(&sel);
+  static const char *const bad[][2] = {{"colour=red", "unknown parameter 'colour'"},
+                                       {"width<=abc", "'abc' is not a number"},
+                                       {"width", "is not a condition"},
+                                       {"task=deq,,width=2", "'' is not a condition"},
+                                       {"width=<3", "needs a name and a value"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    isw_error_clear();
+    rc = isw_select_parse(&sel, bad[i][0], s);
+    const char *m = isw_error_message();
+    EXPECT(rc == ISW_EUSAGE && sel == NULL && strncmp(m, "--only ", 7) == 0 && strstr(m, bad[i][1]) &&
+               !strchr(m, '\n'),
+           "a bad --only expression is one usage line naming what is wrong");
+    if (!strstr(m, bad[i][1])) fprintf(stderr, "\n  '%s': %s\n", bad[i][0], m);
+  }
+  isw_spec_destroy(&s);
+}
+
+/* Sub-grids: [TASK.NAME] sections add their grids to the family's group;
+ * a config two sections produce is one config. */
+static void test_sub_grids_union(void) {
+  const char *text = "[sweep]\ntasks = deq\ntrain_iters = 2\ntest_iters = 0:2\nseeds = 0:1\n"
+                     "[deq]\nwidths = 2,4\nsteps = 20\n"
+                     "[deq.wide]\nwidths = 4,8\nseeds = 0\ntest_iters = 5\n";
+  isw_spec *s = parse_ok(text);
+  EXPECT_FATAL(s != NULL, "a spec with a sub-grid parses");
+  EXPECT(s->n_groups == 1, "a sub-grid is part of its family's group");
+  const isw_spec_group *g = &s->groups[0];
+  EXPECT(g->n_configs == 5, "widths 2,4 x seeds 0,1 plus widths 4,8 x seed 0, (4, 0) once: 5 configs");
+  int steps = isw_task_param_index(g->task, "steps"), rows_ok = 1, distinct = 1;
+  for (int i = 0; i < g->n_configs; ++i) {
+    rows_ok &= g->configs[i].row == i && g->configs[i].group == 0;
+    for (int j = 0; j < i; ++j) distinct &= g->configs[i].id != g->configs[j].id;
+  }
+  EXPECT(rows_ok && distinct, "rows are positions in the group and config ids are distinct");
+  EXPECT(g->configs[4].width == 8 && g->configs[4].seed == 0 && g->configs[4].p[steps].num == 20,
+         "the sub-grid's new config comes last and inherits the main section's parameters");
+  static const int64_t ti[] = {0, 1, 2, 5};
+  EXPECT(ints_are(g->test_iters, g->n_test, ti, 4), "test_iters is the union over the family's sections");
+  EXPECT(strstr(s->canonical, "deq.wide.widths = 4,8\n") && strstr(s->canonical, "deq.widths = 2,4\n"),
+         "each section's axes are in the canonical text under its own name");
+  isw_spec *one = parse_ok("[sweep]\ntasks = deq\ntrain_iters = 2\ntest_iters = 0:2\nseeds = 0:1\n"
+                           "[deq]\nwidths = 2,4,8\nsteps = 20\n");
+  int found = 0;
+  for (int i = 0; one && i < g->n_configs; ++i)
+    for (int j = 0; j < one->groups[0].n_configs; ++j) found += g->configs[i].id == one->groups[0].configs[j].id;
+  EXPECT(found == 5, "a config keeps its id whichever section makes it");
+  isw_spec_destroy(&one);
+  isw_spec_destroy(&s);
+  expect_bad("[sweep]\ntasks = linear-meta\nwidths = 16\ntrain_iters = 5\ntest_iters = 0:4\n[deq.wide]\n", "t.ini:6",
+             "is not in sweep.tasks");
+  expect_bad("[sweep]\ntasks = deq\nwidths = 4\ntrain_iters = 5\ntest_iters = 0:4\n[deq.wide]\ncolour = 1\n",
+             "t.ini:7", "unknown key 'colour' in [deq.wide]");
+}
+
+/* isw_spec_extends: axes may gain values and sections be added; anything
+ * else is refused naming the first offending line. */
+static void test_extends_allows_only_growth(void) {
+  const char *base = "[sweep]\ntasks = deq\ntrain_iters = 2\ntest_iters = 0:2\nseeds = 0:1\n[deq]\nwidths = 2,4\n";
+  isw_spec *a = parse_ok(base);
+  EXPECT_FATAL(a != NULL, "the base spec parses");
+  char why[600];
+  struct {
+    const char *sets[3];
+    int ok;
+    const char *line;
+  } cases[] = {
+      {{"sweep.seeds=0:3"}, 1, NULL},
+      {{"deq.widths=8,4,2"}, 1, NULL},
+      {{"deq.grad=unrolled,implicit"}, 1, NULL},
+      {{"sweep.tasks=deq,linear-meta", "linear-meta.widths=16"}, 1, NULL},
+      {{"deq.wide.widths=64"}, 1, NULL}, /* a sub-grid made on the command line */
+      {{"sweep.seeds=1"}, 0, "deq.seeds = 0,1"},
+      {{"deq.lr=0.01"}, 0, "deq.lr = 0.001"},
+      {{"deq.test_iters=0:3"}, 0, "deq.test_iters = 0,1,2"},
+      {{"sweep.seed=3"}, 0, "sweep.seed = 0"},
+      {{"sweep.tasks=linear-meta", "linear-meta.widths=16"}, 0, "deq."},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    int n = 0;
+    while (n < 3 && cases[i].sets[n]) ++n;
+    isw_spec *b = NULL;
+    isw_error_clear();
+    if (isw_spec_parse(&b, "t.ini", base, cases[i].sets, n) != 0) {
+      EXPECT(!cases[i].ok, "a spec that does not parse is never an extension");
+      continue;
+    }
+    int rc = isw_spec_extends(a->canonical, b->canonical, why, sizeof why);
+    EXPECT(cases[i].ok ? rc == 0 && why[0] == '\0' : rc == ISW_EUSAGE && strstr(why, cases[i].line) != NULL,
+           cases[i].ok ? "added values or families extend a sweep"
+                       : "any other change is refused, naming the first differing canonical line");
+    if (cases[i].ok != (rc == 0)) fprintf(stderr, "\n  --set %s: rc %d, %s\n", cases[i].sets[0], rc, why);
+    isw_spec_destroy(&b);
+  }
+  isw_spec *w = parse_ok("[sweep]\ntasks = deq\ntrain_iters = 2\ntest_iters = 0:2\nseeds = 0:1\n[deq]\nwidths = 2,4\n"
+                         "[deq.wide]\nwidths = 64\nseeds = 0\n");
+  EXPECT(w && isw_spec_extends(a->canonical, w->canonical, why, sizeof why) == 0,
+         "a sub-grid added to a family extends its sweep");
+  EXPECT(w && isw_spec_extends(w->canonical, a->canonical, why, sizeof why) == ISW_EUSAGE && strstr(why, "deq.wide"),
+         "a sub-grid removed is refused");
+  EXPECT(isw_spec_extends(a->canonical, a->canonical, why, sizeof why) == 0, "a sweep extends itself");
+  isw_spec_destroy(&w);
+  isw_spec_destroy(&a);
+}
+
 int main(int argc, char **argv) {
   static const isw_test_case cases[] = {
       {"unknown section is refused", test_unknown_section_is_refused},
@@ -1020,6 +1241,12 @@ int main(int argc, char **argv) {
       {"each data set is visited once", test_each_data_set_is_visited_once},
       {"data errors are located", test_data_errors_are_located},
       {"real files load", test_real_files_load},
+      {"tasks override cuts families", test_tasks_override_cuts_families},
+      {"relative paths resolve against the spec", test_relative_paths_resolve_against_the_spec},
+      {"data file content is canonical", test_data_file_content_is_canonical},
+      {"only selects configs", test_only_selects_configs},
+      {"sub-grids union", test_sub_grids_union},
+      {"extends allows only growth", test_extends_allows_only_growth},
       {NULL, NULL},
   };
   return isw_test_main(argc, argv, "spec", cases);

@@ -35,12 +35,15 @@ typedef struct {
   int n_sets;
   char output_set[4200];           /* -o PATH, turned into "sweep.output=PATH" */
   int resume;                      /* --resume: continue an existing results file */
+  int extend;                      /* --extend: grow an existing results file to the spec, then resume */
   int retry_failed;                /* --retry-failed: also re-run failed/diverged rows */
   int force;                       /* --force: overwrite an existing results file */
   int quiet;                       /* --quiet: no progress, no summary */
   isw_progress_mode progress;      /* --progress bar|lines|none|auto */
   double status_every;             /* --status-every MINUTES, in seconds; 0: on SIGUSR2 only */
   int ranks;                       /* plan --ranks P (default 1) */
+  int verbose;                     /* plan --verbose: every parameter of each config */
+  const char *only;                /* --only EXPR: run / plan only the matching configs; NULL: all */
   const char *topic;               /* help TASK */
   const char *const *report_args;  /* report: the arguments after "report" (argv's) */
   int n_report_args;

@@ -35,7 +35,9 @@ typedef struct isw_spec {
   char *text;      /* raw text as read (stored in the results file) */
   char *canonical; /* canonical resolved spec: every key of every used section with
                       its expanded value, sorted; equal texts mean the same sweep */
-  char *output;    /* results file path */
+  char *notes;     /* NULL, or lines for the user ("left out section [deq] ..."), each ending in '\n' */
+  char *output;    /* results file path (relative paths written in the spec file: resolved
+                      against its folder) */
   uint64_t sweep_seed;
   int64_t team_width; /* team-capable configs with width >= this run on a team; 0 = never */
   int team_ranks;     /* ranks per team, 1 .. ISW_SPEC_MAX_TEAM_RANKS */
@@ -64,12 +66,24 @@ typedef struct isw_spec {
 
 /* Read and expand the spec file at `path`, or the embedded default spec when
  * path is NULL, then apply the `n_sets` overrides "SECTION.KEY=VALUE".
+ * Paths: a relative output or *_file parameter written in the file resolves
+ * against the file's folder (given with --set: against the current
+ * directory); config ids and the canonical text hold them as written.  The
+ * canonical text carries the content hash of each named file
+ * ("deq.data_file.content = 16 hex digits", or missing / unreadable), so a
+ * resume after the data changed is refused.  When sweep.tasks is set by an
+ * override, sections of the families it leaves out are dropped (a note in
+ * spec->notes) rather than refused.
  * The file must be a regular file of at most ISW_SPEC_MAX_BYTES bytes: a
  * FIFO, device, directory or socket is refused without reading from it
  * (ISW_EUSAGE, "PATH: cannot read spec file (it is a FIFO; ...)").
  * On success *out owns everything; on failure *out is NULL. */
 int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int n_sets);
-/* The same from text in memory; `name` is used in messages. */
+/* The same from text in memory; `name` is used in messages, and a relative
+ * path written in the text (output, a *_file parameter) resolves against
+ * the folder of `name` when it has one.  Unlike isw_spec_load, it does not
+ * read data files, so its canonical text has no "TASK.data_file.content"
+ * lines: only the rank that loads the spec compares canonical texts. */
 int isw_spec_parse(isw_spec **out, const char *name, const char *text,
                    const char *const *sets, int n_sets);
 /* NULL-safe; NULLs the pointer. */
@@ -93,6 +107,17 @@ int isw_spec_each_data_set(const isw_spec *spec, int (*fn)(const isw_config *c, 
  * usage error is re-raised located at the group's section,
  * "FILE:LINE: [deq] data file ...".  Returns 0 or the first error. */
 int isw_spec_validate(const isw_spec *spec);
+
+/* Does the sweep of canonical text `new_text` extend that of `old` (an
+ * existing results file's)?  Yes when every line of old is in new with the
+ * same value, except that a grid axis or parameter may gain values (old's
+ * values a subset of new's), sweep.tasks may gain families, and new may add
+ * sections old does not have (families, sub-grids); sweep-wide keys,
+ * test_iters and data-file contents must be equal.  Returns 0 (why = ""),
+ * or ISW_EUSAGE (nothing raised) with the first offending line described in
+ * why, e.g. "canonical line 5 is 'deq.lr = 0.001' in the file, 'deq.lr =
+ * 0.01' in this spec"; ISW_ENOMEM. */
+int isw_spec_extends(const char *old, const char *new_text, char *why, size_t size);
 
 /* Total number of configs over all groups. */
 int64_t isw_spec_n_configs(const isw_spec *spec);

@@ -15,9 +15,14 @@
  *   /TASK/rho, n_params     (C)
  *   /TASK/<each task scalar>  float64 (C)
  *   /TASK/<each task curve>   float64 (C, T), dim 1 attached to test_iters
- * Every dataset is contiguous, allocated and filled at creation (status
- * pending, floats NaN); afterwards ranks only do independent writes of their
- * own rows, so a file killed mid-run opens.
+ * Every row dataset is chunked (ISW_STORE_CHUNK_ROWS rows a chunk, the group
+ * attribute chunk_rows) with an unlimited first dimension, allocated and
+ * filled at creation (status pending, floats NaN): a reader tells unwritten
+ * rows by status pending.  Afterwards ranks only do independent writes of
+ * their own rows, so a file killed mid-run opens.  The root attribute
+ * `history` lists each creation and extension {time, command,
+ * configs_added, configs_total}.  Rows are found by config_id: after an
+ * extension a row is not the config's position in the spec's grid.
  *
  * Creation never leaves a broken file at the output path: rank 0 builds the
  * whole file in memory, writes it to DIR/.NAME.isweep-tmp.HOST.PID beside the
@@ -38,6 +43,10 @@
 #include "isweep/spec.h"
 #include "isweep/task.h"
 
+/* Rows per chunk of every row dataset (also the group attribute chunk_rows):
+ * 256 rows, ~40 KiB for a 160-byte message column, 160 KiB for a curve of
+ * 80 doubles; a batched writer writes whole chunks. */
+#define ISW_STORE_CHUNK_ROWS 256
 /* The name of the store's own communicator (a duplicate of the caller's,
  * set to return errors: MPI failures become ISW_EMPI, never an abort). */
 #define ISW_STORE_COMM_NAME "isweep results file"
@@ -71,7 +80,22 @@ int isw_store_create(isw_store **out, const char *path, int overwrite, const isw
  * killed creations of `path`. */
 int isw_store_open(isw_store **out, const char *path, const isw_spec *spec,
                    const isw_store_meta *meta, MPI_Comm comm);
-/* Read group g's status column into status (n_configs).  Independent. */
+/* Open an existing results file to run `spec`, a superset of its sweep
+ * (isw_spec_extends): the configs the file lacks are added first, at the
+ * end of their group's rows (new families as new groups); the rows already
+ * there keep their data, ids and positions.  Then it is opened as a resume
+ * (rows mapped by config_id).  Collective; rank 0 extends serially: the
+ * file is copied in memory, grown there (H5Dset_extent of every row
+ * dataset, new identity columns, the new canonical spec, a record in the
+ * root attribute `history`), written to DIR/.NAME.isweep-tmp.HOST.PID,
+ * fsynced and renamed over the original, so the path holds the old or the
+ * whole extended file at any moment.  *added <- configs added (0: the same
+ * sweep, a plain resume).  ISW_EUSAGE, file byte-identical, when the spec
+ * does not extend the file's sweep (the message names the first differing
+ * canonical line) or the file cannot grow (made before chunked layouts). */
+int isw_store_extend(isw_store **out, int64_t *added, const char *path, const isw_spec *spec,
+                     const isw_store_meta *meta, MPI_Comm comm);
+/* Read group g's status column into status (n_configs, spec row order).  Independent. */
 int isw_store_read_status(isw_store *s, int g, uint8_t *status);
 /* Mark a row running: rank, host, start_time (Unix seconds), then status.
  * Independent. */
