@@ -537,9 +537,13 @@ static void test_default_spec_parses(void) {
   EXPECT_FATAL(rc == 0 && s, "the embedded default spec parses");
   EXPECT(strcmp(s->path, "(default spec)") == 0, "the default spec is named (default spec)");
   EXPECT(strcmp(s->text, isw_spec_default_text()) == 0, "the default spec's text is kept verbatim");
-  EXPECT(s->n_groups == 3 && s->groups[0].task == isw_task_find("linear-meta") &&
-             s->groups[1].task == isw_task_find("deq") && s->groups[2].task == isw_task_find("maml"),
-         "the default spec sweeps linear-meta, deq and maml");
+  EXPECT(s->n_groups == 4 && s->groups[0].task == isw_task_find("linear-meta") &&
+             s->groups[1].task == isw_task_find("deq") && s->groups[2].task == isw_task_find("maml") &&
+             s->groups[3].task == isw_task_find("imaml"),
+         "the default spec sweeps linear-meta, deq, maml and imaml");
+  /* imaml: widths 16,32 (2) x lambda 0.5,2 (2) x seeds (3) */
+  EXPECT(s->n_groups == 4 && s->groups[3].n_configs == 12,
+         "the default imaml grid is 2 widths x 2 lambdas x 3 seeds");
   /* linear-meta: widths 32:2048:x2 (7) x train_iters 2,5,10 (3) x seeds 0:2 (3) */
   EXPECT(s->groups[0].n_configs == 63, "the default linear-meta grid is 7 widths x 3 train_iters x 3 seeds");
   /* deq: widths 2:64:x2 (6) x grad (3) x seeds (3); maml: widths 16:64:x2 (3) x train_iters 1,3 (2) x seeds (3) */

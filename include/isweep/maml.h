@@ -28,6 +28,8 @@
 
 #include "isweep/rng.h"
 
+struct isw_config;
+
 typedef enum { ISW_MAML_RELU = 0, ISW_MAML_TANH = 1 } isw_maml_act;
 
 typedef struct {
@@ -53,6 +55,42 @@ void isw_maml_sample_tasks(double *xs /* (B, K) */, double *ys /* (B, K) */,
                            double *xq /* (B, Q) */, double *yq /* (B, Q) */,
                            int B, int K, int Q, isw_rng *r);
 
+/* The task streams of one config, shared by the maml and imaml families so
+ * that the two see the same tasks config for config:
+ *   meta-batches           (id, ISW_STREAM_TRAIN): fresh tasks, or pool indices
+ *   fixed training tasks   (data_id, ISW_STREAM_DATA): the evaluation set, or
+ *                          the task pool (drawn first, by isw_maml_tasks_init)
+ *   held-out test tasks    (data_id, ISW_STREAM_TEST_DATA)
+ * A pool task has K support and K query points. */
+typedef struct {
+  int K, pool;         /* support (and training query) points; pool size, 0 = fresh tasks */
+  double *pool_data;   /* (pool, 4, K): support x, support y, query x, query y; owned */
+  isw_rng r_train, r_data, r_test;
+} isw_maml_tasks;
+
+/* Seeds the three streams and draws the pool.  Returns ISW_ENOMEM on
+ * allocation failure (then isw_maml_tasks_free is still safe). */
+int isw_maml_tasks_init(isw_maml_tasks *t, uint64_t sweep_seed, uint64_t id, uint64_t data_id,
+                        int K, int pool);
+void isw_maml_tasks_free(isw_maml_tasks *t);
+/* The next meta-batch of B tasks, K support and K query points each. */
+void isw_maml_tasks_meta_batch(isw_maml_tasks *t, double *xs /* (B, K) */, double *ys /* (B, K) */,
+                               double *xq /* (B, K) */, double *yq /* (B, K) */, int B);
+/* Evaluation set `set` (0: the fixed training tasks, the pool's first T
+ * tasks when there is a pool, then Q must be K; 1: held-out tasks). */
+void isw_maml_tasks_eval_set(isw_maml_tasks *t, int set, double *xs /* (T, K) */,
+                             double *ys /* (T, K) */, double *xq /* (T, Q) */,
+                             double *yq /* (T, Q) */, int T, int Q);
+
+/* The identities the spec gives the maml config whose parameters take the
+ * values of c's parameters of the same name (c may belong to another family,
+ * e.g. imaml; a maml parameter c's family lacks takes maml's default):
+ * *id as the config id, *data_id as the data identity (spec.c's formula,
+ * checked against it by test_imaml).  An imaml config keys its streams and
+ * its initialisation by these, so it trains from the same θ₀ on the same
+ * tasks as that maml config. */
+void isw_maml_identity(uint64_t *id, uint64_t *data_id, const struct isw_config *c);
+
 /* Tasks per sub-batch of the family's meta-gradient: run() sizes its
  * workspace for this many tasks and isw_maml_meta_grad takes the meta-batch
  * through in sub-batches.  Measured on the development machine (CPU ms per
@@ -75,6 +113,8 @@ void isw_maml_ws_destroy(isw_maml_ws **ws);
 /* on = 1: every matrix product runs through the plain-loop reference
  * instead of BLAS (for tests); 0 (the default): BLAS. */
 void isw_maml_ws_set_reference(isw_maml_ws *ws, int on);
+/* P of the workspace's network. */
+int64_t isw_maml_ws_params(const isw_maml_ws *ws);
 
 /* Per-task MSE and gradient on M points: loss (B) and grad (B, P) (zeroed
  * and filled; NULL to skip).  params is (B, P), or (P) when shared.
@@ -89,6 +129,20 @@ int isw_maml_loss_grad(double *loss /* (B) */, double *grad /* (B, P) */, isw_ma
 int isw_maml_hvp(double *hv /* (B, P) */, double *loss /* (B) or NULL */, isw_maml_ws *ws,
                  const double *params, int shared, const double *v /* (B, P) */,
                  const double *x /* (B, M) */, const double *y /* (B, M) */, int B, int M);
+
+/* Repeated Hessian-vector products at one point (imaml's conjugate
+ * gradient): _prepare runs the forward and backward pass of B tasks on M <=
+ * K points at params (kept by pointer: it must stay unchanged until the last
+ * _prepared call), fills grad (B, P) with the per-task gradients and loss
+ * (B) when non-NULL; each _prepared call then costs only the R-operator
+ * passes: hv (B, P) = H_b(params_b) v_b, equal to isw_maml_hvp to rounding.
+ * isw_maml_loss_grad and isw_maml_hvp leave the preparation in place;
+ * isw_maml_meta_grad and isw_maml_evaluate end it (_prepared then fails
+ * with ISW_EINTERNAL). */
+int isw_maml_hvp_prepare(double *grad /* (B, P) or NULL */, double *loss /* (B) or NULL */,
+                         isw_maml_ws *ws, const double *params, int shared,
+                         const double *x /* (B, M) */, const double *y /* (B, M) */, int B, int M);
+int isw_maml_hvp_prepared(double *hv /* (B, P) */, isw_maml_ws *ws, const double *v /* (B, P) */);
 
 /* The MAML meta-loss of B tasks and its gradient in θ:
  *   phi_0 = θ, phi_{k+1} = phi_k - alpha ∇L_s(phi_k) (k < N),

@@ -235,16 +235,14 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   isw_maml_ws *ws = NULL;
   isw_nn_adam *adam = NULL;
   double *theta = NULL, *grad = NULL, *xs = NULL, *ys = NULL, *xq = NULL,
-         *yq = NULL, *pool = NULL, *recent = NULL;
+         *yq = NULL, *recent = NULL;
   double *t_xs = NULL, *t_ys = NULL, *t_xq = NULL, *t_yq = NULL, *qloss = NULL, *sloss = NULL,
          *lim = NULL;
   int64_t *rec = NULL, *lsteps = NULL;
   int *col = NULL;
-  isw_rng r_init, r_train, r_data, r_test;
+  isw_maml_tasks tasks = {0};
+  isw_rng r_init;
   isw_rng_init(&r_init, c->sweep_seed, c->id, ISW_STREAM_INIT);
-  isw_rng_init(&r_train, c->sweep_seed, c->id, ISW_STREAM_TRAIN);
-  isw_rng_init(&r_data, c->sweep_seed, c->data_id, ISW_STREAM_DATA);
-  isw_rng_init(&r_test, c->sweep_seed, c->data_id, ISW_STREAM_TEST_DATA);
 
   res->status = ISW_ST_OK;
   res->n_params = P;
@@ -263,13 +261,7 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   enum { RECENT = 100 };
   ISW_ALLOC(recent, RECENT);
   isw_maml_init_params(theta, &net, &r_init);
-  if (a.pool > 0) { /* (pool, 4, K): support x, support y, query x, query y of each task */
-    ISW_ALLOC(pool, (size_t)a.pool * 4 * a.K);
-    for (int t = 0; t < a.pool; ++t) {
-      double *pt = pool + (size_t)t * 4 * a.K;
-      isw_maml_sample_tasks(pt, pt + a.K, pt + 2 * a.K, pt + 3 * a.K, 1, a.K, a.K, &r_data);
-    }
-  }
+  ISW_CALL(isw_maml_tasks_init(&tasks, c->sweep_seed, c->id, c->data_id, a.K, a.pool));
   ISW_CALL(isw_maml_ws_create(&ws, &net, a.B < ISW_MAML_SUB_BATCH ? a.B : ISW_MAML_SUB_BATCH, a.K, a.K, a.N));
   double first_sum = 0.0;
   int64_t n_first = a.S < RECENT ? a.S : RECENT;
@@ -277,18 +269,7 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
     /* a stop request abandons the config: the sweep leaves it pending for --resume */
     ISW_CHECK(s % 64 != 0 || !isw_stop_requested(), ISW_EINTERRUPT,
               "maml: stopped by a signal at meta-step %lld", (long long)s);
-    if (a.pool > 0) {
-      for (int b = 0; b < a.B; ++b) {
-        const double *pt = pool + (size_t)isw_rng_below(&r_train, (uint64_t)a.pool) * 4 * a.K;
-        size_t o = (size_t)b * a.K, n = sizeof(double) * a.K;
-        memcpy(xs + o, pt, n);
-        memcpy(ys + o, pt + a.K, n);
-        memcpy(xq + o, pt + 2 * a.K, n);
-        memcpy(yq + o, pt + 3 * a.K, n);
-      }
-    } else {
-      isw_maml_sample_tasks(xs, ys, xq, yq, a.B, a.K, a.K, &r_train);
-    }
+    isw_maml_tasks_meta_batch(&tasks, xs, ys, xq, yq, a.B);
     double loss = NAN;
     ISW_CALL(isw_maml_meta_grad(grad, &loss, ws, theta, xs, ys, xq, yq, a.B, a.K, a.K, a.N,
                                 a.alpha, a.order));
@@ -351,18 +332,7 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   double steps_sum = 0.0;
   for (int set = 0; set < 2; ++set) { /* 0: training tasks, 1: held-out tasks */
     int Ts = set == 0 ? a.Ttr : a.Tt, Qs = set == 0 ? Qt : a.Q;
-    if (set == 0 && a.pool > 0) {
-      for (int t = 0; t < Ts; ++t) {
-        const double *pt = pool + (size_t)t * 4 * a.K;
-        size_t n = sizeof(double) * a.K;
-        memcpy(t_xs + (size_t)t * a.K, pt, n);
-        memcpy(t_ys + (size_t)t * a.K, pt + a.K, n);
-        memcpy(t_xq + (size_t)t * a.K, pt + 2 * a.K, n);
-        memcpy(t_yq + (size_t)t * a.K, pt + 3 * a.K, n);
-      }
-    } else {
-      isw_maml_sample_tasks(t_xs, t_ys, t_xq, t_yq, Ts, a.K, Qs, set == 0 ? &r_data : &r_test);
-    }
+    isw_maml_tasks_eval_set(&tasks, set, t_xs, t_ys, t_xq, t_yq, Ts, Qs);
     ISW_CALL(isw_maml_evaluate(qloss, sloss, lim, lsteps, ws, theta, t_xs, t_ys, t_xq, t_yq, Ts,
                                a.K, Qs, rec, R, a.alpha, a.tol, a.cap));
     int k_mean = set == 0 ? MC_TRAIN : MC_TEST, k_std = set == 0 ? MC_TRAIN_STD : MC_TEST_STD;
@@ -402,7 +372,7 @@ cleanup:
   free(ys);
   free(xq);
   free(yq);
-  free(pool);
+  isw_maml_tasks_free(&tasks);
   free(recent);
   free(t_xs);
   free(t_ys);
@@ -415,6 +385,39 @@ cleanup:
   free(rec);
   free(col);
   return err;
+}
+
+/* appends "name=value;" as spec.c's config identities spell it: integers
+ * %lld, reals %.17g, enums and strings by their text */
+static size_t identity_add(char *buf, size_t len, size_t cap, const isw_param_def *d,
+                           double num, const char *str) {
+  int n = 0;
+  if (len >= cap) return len;
+  switch (d->type) {
+    case ISW_PARAM_INT: n = snprintf(buf + len, cap - len, "%s=%lld;", d->name, (long long)num); break;
+    case ISW_PARAM_REAL: n = snprintf(buf + len, cap - len, "%s=%.17g;", d->name, num); break;
+    case ISW_PARAM_ENUM:
+    case ISW_PARAM_STRING: n = snprintf(buf + len, cap - len, "%s=%s;", d->name, str ? str : ""); break;
+  }
+  return n > 0 ? len + (size_t)n : len;
+}
+
+void isw_maml_identity(uint64_t *id, uint64_t *data_id, const isw_config *c) {
+  char ib[2048], db[1024];
+  size_t il = (size_t)snprintf(ib, sizeof ib, "task=maml;width=%lld;train_iters=%lld;seed=%lld;",
+                               (long long)c->width, (long long)c->train_iters, (long long)c->seed);
+  size_t dl = (size_t)snprintf(db, sizeof db, "task=maml;seed=%lld;", (long long)c->seed);
+  for (int p = 0; p < MP_N_PARAMS; ++p) {
+    const isw_param_def *d = &mp_params[p];
+    int q = isw_task_param_index(c->task, d->name);
+    double num = q >= 0 ? c->p[q].num : 0.0;
+    const char *str = q >= 0 ? c->p[q].str : d->def;
+    if (q < 0 && (d->type == ISW_PARAM_INT || d->type == ISW_PARAM_REAL)) num = strtod(d->def, NULL);
+    il = identity_add(ib, il, sizeof ib, d, num, str);
+    if (d->data) dl = identity_add(db, dl, sizeof db, d, num, str);
+  }
+  *id = isw_hash64(ib, il < sizeof ib ? il : sizeof ib - 1, 0);
+  *data_id = isw_hash64(db, dl < sizeof db ? dl : sizeof db - 1, 0);
 }
 
 const isw_task isw_task_maml = {

@@ -76,6 +76,69 @@ void isw_maml_sample_tasks(double *xs, double *ys, double *xq, double *yq, int B
   }
 }
 
+/* ---- task streams ---------------------------------------------------------- */
+
+/* (pool, 4, K): support x, support y, query x, query y of pool task t */
+static void copy_pool_task(double *xs, double *ys, double *xq, double *yq, const double *pt, int K) {
+  size_t n = sizeof(double) * (size_t)K;
+  memcpy(xs, pt, n);
+  memcpy(ys, pt + K, n);
+  memcpy(xq, pt + 2 * (size_t)K, n);
+  memcpy(yq, pt + 3 * (size_t)K, n);
+}
+
+int isw_maml_tasks_init(isw_maml_tasks *t, uint64_t sweep_seed, uint64_t id, uint64_t data_id,
+                        int K, int pool) {
+  int err = 0;
+  memset(t, 0, sizeof *t);
+  t->K = K;
+  t->pool = pool;
+  isw_rng_init(&t->r_train, sweep_seed, id, ISW_STREAM_TRAIN);
+  isw_rng_init(&t->r_data, sweep_seed, data_id, ISW_STREAM_DATA);
+  isw_rng_init(&t->r_test, sweep_seed, data_id, ISW_STREAM_TEST_DATA);
+  if (pool > 0) {
+    ISW_ALLOC(t->pool_data, (size_t)pool * 4 * K);
+    for (int i = 0; i < pool; ++i) {
+      double *pt = t->pool_data + (size_t)i * 4 * K;
+      isw_maml_sample_tasks(pt, pt + K, pt + 2 * K, pt + 3 * K, 1, K, K, &t->r_data);
+    }
+  }
+cleanup:
+  return err;
+}
+
+void isw_maml_tasks_free(isw_maml_tasks *t) {
+  free(t->pool_data);
+  t->pool_data = NULL;
+}
+
+void isw_maml_tasks_meta_batch(isw_maml_tasks *t, double *xs, double *ys, double *xq, double *yq,
+                               int B) {
+  int K = t->K;
+  if (t->pool == 0) {
+    isw_maml_sample_tasks(xs, ys, xq, yq, B, K, K, &t->r_train);
+    return;
+  }
+  for (int b = 0; b < B; ++b) {
+    const double *pt = t->pool_data + (size_t)isw_rng_below(&t->r_train, (uint64_t)t->pool) * 4 * K;
+    size_t o = (size_t)b * K;
+    copy_pool_task(xs + o, ys + o, xq + o, yq + o, pt, K);
+  }
+}
+
+void isw_maml_tasks_eval_set(isw_maml_tasks *t, int set, double *xs, double *ys, double *xq,
+                             double *yq, int T, int Q) {
+  int K = t->K;
+  if (set == 0 && t->pool > 0) {
+    for (int i = 0; i < T; ++i) {
+      size_t o = (size_t)i * K;
+      copy_pool_task(xs + o, ys + o, xq + o, yq + o, t->pool_data + (size_t)i * 4 * K, K);
+    }
+    return;
+  }
+  isw_maml_sample_tasks(xs, ys, xq, yq, T, K, Q, set == 0 ? &t->r_data : &t->r_test);
+}
+
 /* ---- workspace ----------------------------------------------------------- */
 
 /* What a forward/backward pass at one parameter point leaves behind. */
@@ -102,6 +165,9 @@ struct isw_maml_ws {
   double *ra1, *rh1, *ra2, *rh2, *rda2, *rdh1, *da1;
   double *ryhat, *re;
   double *scratch_mem;
+  /* isw_maml_hvp_prepare: the point caches[0] holds (NULL: none) */
+  const double *prep_params;
+  int prep_shared;
 };
 
 static double *slot(isw_maml_ws *ws, int k) {
@@ -176,6 +242,8 @@ void isw_maml_ws_destroy(isw_maml_ws **ws) {
 }
 
 void isw_maml_ws_set_reference(isw_maml_ws *ws, int on) { ws->reference = on; }
+
+int64_t isw_maml_ws_params(const isw_maml_ws *ws) { return ws->net.P; }
 
 /* ---- matrix products ------------------------------------------------------ */
 
@@ -498,6 +566,37 @@ cleanup:
   return err;
 }
 
+int isw_maml_hvp_prepare(double *grad, double *loss, isw_maml_ws *ws, const double *params,
+                         int shared, const double *x, const double *y, int B, int M) {
+  int err = 0;
+  ISW_CALL(check_fit(ws, B, M));
+  ISW_CHECK(M <= ws->K, ISW_EINTERNAL, "maml: prepared HVPs need M=%d <= K=%d", M, ws->K);
+  mcache *c = &ws->caches[0];
+  forward(ws, c, params, shared, x, y, B, M);
+  if (grad) {
+    memset(grad, 0, sizeof(double) * (size_t)B * ws->net.P);
+    backward(ws, c, grad, 1, 1.0, params, shared);
+  } else {
+    backward_deltas(ws, c, params, shared);
+  }
+  if (loss) memcpy(loss, c->loss, sizeof(double) * B);
+  ws->prep_params = params;
+  ws->prep_shared = shared;
+cleanup:
+  return err;
+}
+
+int isw_maml_hvp_prepared(double *hv, isw_maml_ws *ws, const double *v) {
+  int err = 0;
+  ISW_CHECK(ws->prep_params != NULL, ISW_EINTERNAL,
+            "maml: isw_maml_hvp_prepared without a current isw_maml_hvp_prepare");
+  const mcache *c = &ws->caches[0];
+  memset(hv, 0, sizeof(double) * (size_t)c->B * ws->net.P);
+  hvp_accumulate(ws, c, hv, 1, 1.0, ws->prep_params, ws->prep_shared, v);
+cleanup:
+  return err;
+}
+
 /* dst_b = src for every task b (dst (B, P), src (P)) */
 static void broadcast(double *dst, const double *src, int B, size_t P) {
   for (int b = 0; b < B; ++b) memcpy(dst + b * P, src, sizeof(double) * P);
@@ -508,6 +607,7 @@ static void meta_grad_batch(double *grad, double *loss, isw_maml_ws *ws, const d
                             const double *xs, const double *ys, const double *xq,
                             const double *yq, int B, int K, int Q, int N, double alpha, int order) {
   size_t P = (size_t)ws->net.P;
+  ws->prep_params = NULL; /* caches[0] is overwritten */
   /* inner loop: phi_{k+1} (slot k+1) = phi_k - alpha ∇L_s(phi_k); phi_0 = θ (shared) */
   for (int k = 0; k < N; ++k) {
     const double *pk = k == 0 ? theta : slot(ws, k);
@@ -592,6 +692,7 @@ static void evaluate_chunk(double *query_loss /* (Bc, R) */, double *support_los
   int64_t nmax = rec[R - 1], stop = cap > nmax ? cap : nmax;
   int shared = 1, j = 0;
   char *dead = ws->dead; /* non-finite gradient: can never converge */
+  ws->prep_params = NULL; /* caches[0] is overwritten */
   memset(dead, 0, (size_t)Bc);
   for (int b = 0; b < Bc; ++b) limit_steps[b] = -1;
   for (int64_t n = 0;; ++n) {

@@ -8,8 +8,10 @@ extern const isw_task isw_task_linear_meta;
 extern const isw_task isw_task_maml;
 extern const isw_task isw_task_deq;
 extern const isw_task isw_task_exec;
+extern const isw_task isw_task_imaml;
 
-const isw_task *const isw_tasks[] = {&isw_task_linear_meta, &isw_task_maml, &isw_task_deq, &isw_task_exec};
+const isw_task *const isw_tasks[] = {&isw_task_linear_meta, &isw_task_maml, &isw_task_deq,
+                                      &isw_task_imaml, &isw_task_exec};
 const int isw_n_tasks = (int)(sizeof isw_tasks / sizeof isw_tasks[0]);
 
 const isw_task *isw_task_find(const char *name) {
