@@ -37,6 +37,48 @@ typedef enum { ISW_DEQ_UNROLLED = 0, ISW_DEQ_IMPLICIT = 1, ISW_DEQ_JFB = 2, ISW_
 enum { ISW_DEQ_W, ISW_DEQ_U, ISW_DEQ_B, ISW_DEQ_V, ISW_DEQ_C, ISW_DEQ_N_BLOCKS };
 
 typedef struct {
+  double state_max;  /* max |z_N| over the batch (NaN if a state is not finite) */
+  int64_t bwd_iters; /* implicit: fixed-point iterations used (0 when solved directly) */
+  int bwd_converged; /* implicit: 1 when the backward met tol (or was solved directly) */
+  double jac;        /* the Jacobian term gamma · (1 / (B H)) Σ ||J_fᵀ eps||² (0 without jac_reg) */
+  int64_t fwd_fallbacks, bwd_fallbacks; /* safeguard Picard steps (sample-steps) of this call */
+} isw_deq_info;
+
+typedef struct {
+  double limit_tol;       /* the limit: iterate until every row's residual < this */
+  int64_t limit_max_iter; /* ... or this many iterations (counted from z_0) */
+  double rho_w;           /* spectral radius of W: identity's direct limit is flagged when >= 1 */
+  isw_solver_opts solver; /* the test solver of the recorded steps; zeroed (beta 0 reads 1): Picard */
+  isw_solver_opts limit_solver; /* the limit's solver from the last recorded state; zeroed: Picard */
+  int64_t chunk;          /* rows evaluated together (memory bound); 0 = 2048 */
+} isw_deq_eval_opts;
+
+typedef struct {
+  double *loss;     /* (T) caller-provided: loss at n = iters[j] */
+  double *acc;      /* (T) caller-provided or NULL: accuracy (classification) */
+  double *res_mean; /* (T) caller-provided or NULL: mean over rows of ||f(z_n) - z_n|| / ||f(z_n)|| */
+  double *res_max;  /* (T) caller-provided or NULL: max over rows of the same */
+  double limit_loss, limit_acc; /* at n = infinity */
+  double limit_residual;        /* max relative residual at the limit state */
+  int limit_converged;          /* 1: residual < limit_tol reached (identity: rho_w < 1) */
+  int64_t limit_iters;          /* iterations the limit took (0 for identity's direct solve) */
+  int64_t first_nonfinite;      /* first n at which a state was non-finite, or -1 */
+  int64_t fallbacks;            /* safeguard Picard steps (sample-steps) of the recorded steps */
+} isw_deq_eval;
+
+#endif
+
+/* ---- typed part: once per precision (nn.h) ---- */
+#if (defined(ISW_REAL_FLOAT) && !defined(ISWEEP_DEQ_H_S)) || (!defined(ISW_REAL_FLOAT) && !defined(ISWEEP_DEQ_H_D))
+#ifdef ISW_REAL_FLOAT
+#define ISWEEP_DEQ_H_S
+#else
+#define ISWEEP_DEQ_H_D
+#endif
+#include "isweep/nn.h"
+#include "isweep/solvers.h"
+
+typedef struct {
   int64_t h, d, k;     /* H width, D inputs, K outputs */
   isw_deq_act act;
   int classification;  /* 1: softmax cross-entropy over K classes; 0: MSE */
@@ -94,13 +136,6 @@ typedef struct {
   const isw_real *probe; /* (B, H) the Hutchinson probe eps (needed when jac_reg > 0) */
 } isw_deq_bwd_opts;
 
-typedef struct {
-  double state_max;  /* max |z_N| over the batch (NaN if a state is not finite) */
-  int64_t bwd_iters; /* implicit: fixed-point iterations used (0 when solved directly) */
-  int bwd_converged; /* implicit: 1 when the backward met tol (or was solved directly) */
-  double jac;        /* the Jacobian term gamma · (1 / (B H)) Σ ||J_fᵀ eps||² (0 without jac_reg) */
-  int64_t fwd_fallbacks, bwd_fallbacks; /* safeguard Picard steps (sample-steps) of this call */
-} isw_deq_info;
 
 typedef struct isw_deq_work isw_deq_work;
 /* Buffers for batches of up to max_rows rows and up to n_iters
@@ -141,27 +176,7 @@ int isw_deq_loss_grad(double *loss, isw_real *grad /* (P) or NULL */, isw_deq_in
 
 /* ---- evaluation ---------------------------------------------------------- */
 
-typedef struct {
-  double limit_tol;       /* the limit: iterate until every row's residual < this */
-  int64_t limit_max_iter; /* ... or this many iterations (counted from z_0) */
-  double rho_w;           /* spectral radius of W: identity's direct limit is flagged when >= 1 */
-  isw_solver_opts solver; /* the test solver of the recorded steps; zeroed (beta 0 reads 1): Picard */
-  isw_solver_opts limit_solver; /* the limit's solver from the last recorded state; zeroed: Picard */
-  int64_t chunk;          /* rows evaluated together (memory bound); 0 = 2048 */
-} isw_deq_eval_opts;
 
-typedef struct {
-  double *loss;     /* (T) caller-provided: loss at n = iters[j] */
-  double *acc;      /* (T) caller-provided or NULL: accuracy (classification) */
-  double *res_mean; /* (T) caller-provided or NULL: mean over rows of ||f(z_n) - z_n|| / ||f(z_n)|| */
-  double *res_max;  /* (T) caller-provided or NULL: max over rows of the same */
-  double limit_loss, limit_acc; /* at n = infinity */
-  double limit_residual;        /* max relative residual at the limit state */
-  int limit_converged;          /* 1: residual < limit_tol reached (identity: rho_w < 1) */
-  int64_t limit_iters;          /* iterations the limit took (0 for identity's direct solve) */
-  int64_t first_nonfinite;      /* first n at which a state was non-finite, or -1 */
-  int64_t fallbacks;            /* safeguard Picard steps (sample-steps) of the recorded steps */
-} isw_deq_eval;
 
 /* Evaluate on n rows (x (n, D) with y (n, K) or label (n)) at every
  * n = iters[j] (ascending, >= 0) from ONE pass of max(iters) + 1

@@ -56,6 +56,23 @@ typedef struct {
   double lambda; /* anderson regularization, relative (see above), >= 0 */
 } isw_solver_opts;
 
+typedef struct {
+  int64_t evals;    /* evaluations of f used */
+  int converged;    /* 1: every row's relative residual met tol */
+  double residual;  /* max over rows of ||f(z) - z|| / ||f(z)|| at the returned z */
+} isw_solver_result;
+
+#endif
+
+/* ---- typed part: once per precision (nn.h) ---- */
+#if (defined(ISW_REAL_FLOAT) && !defined(ISWEEP_SOLVERS_H_S)) || (!defined(ISW_REAL_FLOAT) && !defined(ISWEEP_SOLVERS_H_D))
+#ifdef ISW_REAL_FLOAT
+#define ISWEEP_SOLVERS_H_S
+#else
+#define ISWEEP_SOLVERS_H_D
+#endif
+#include "isweep/nn.h"
+
 typedef struct isw_solver isw_solver;
 
 /* A solver for up to max_rows rows of size h.  Returns ISW_ENOMEM or
@@ -76,11 +93,6 @@ int64_t isw_solver_fallbacks(const isw_solver *s);
 /* fz (B, H) <- f(z (B, H)) for `rows` rows; returns 0 or an error code. */
 typedef int (*isw_solver_map)(void *ctx, isw_real *fz, const isw_real *z, int64_t rows);
 
-typedef struct {
-  int64_t evals;    /* evaluations of f used */
-  int converged;    /* 1: every row's relative residual met tol */
-  double residual;  /* max over rows of ||f(z) - z|| / ||f(z)|| at the returned z */
-} isw_solver_result;
 
 /* Solve from z (B, H) (in: the start; out: the first iterate at which every
  * row has ||f(z) - z|| <= tol ||f(z)||, or the last one tried) with at most

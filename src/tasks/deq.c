@@ -2,7 +2,10 @@
  * table, columns, validate, cost model and run (train with Adam, then
  * evaluate); the kernels live in deq_net.c (deq.h).  Runs on one rank:
  * team_capable = 0, it never touches the team communicator.  Data come from
- * data.h; nothing here talks to HDF5 or the results file. */
+ * data.h; nothing here talks to HDF5 or the results file.
+ * Precision: the training and evaluation (isw_deq_train) is typed source,
+ * built for double here and for float by deq_s.c (nn.h); the family table,
+ * validate and cost are built once, and run dispatches on `precision`. */
 #include <math.h>
 #include <mpi.h>
 #include <stdint.h>
@@ -21,7 +24,7 @@
  * task may use any stream number beyond the common ones). */
 #define DEQ_STREAM_JAC 16
 
-static int all_finite(const double *x, int64_t n) {
+static int all_finite(const isw_real *x, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     if (!isfinite(x[i])) return 0;
   return 1;
@@ -34,9 +37,10 @@ enum {
   P_NOISE, P_ACTIVATION, P_GRAD, P_LR, P_STEPS, P_BATCH, P_W_SCALE, P_BWD_TOL,
   P_BWD_MAX_ITER, P_BWD_DIRECT_WIDTH, P_LIMIT_TOL, P_LIMIT_MAX_ITER, P_BLOWUP, P_SOLVER,
   P_TEST_SOLVER, P_SOLVER_BETA, P_SOLVER_M, P_SOLVER_LAMBDA, P_BWD_SOLVER, P_LIMIT_SOLVER,
-  P_PHANTOM_K, P_PHANTOM_DAMPING, P_JAC_REG, P_N_PARAMS
+  P_PHANTOM_K, P_PHANTOM_DAMPING, P_JAC_REG, P_PRECISION, P_N_PARAMS
 };
 enum { DS_TEACHER = 0, DS_DIGITS = 1, DS_FILE = 2 };
+enum { PREC_FLOAT64 = 0, PREC_FLOAT32 = 1 };
 
 static const isw_param_def deq_params[P_N_PARAMS] = {
     [P_DATASET] = {"dataset", ISW_PARAM_ENUM, "teacher", 0, 0, "teacher|digits|file", 1,
@@ -94,8 +98,11 @@ static const isw_param_def deq_params[P_N_PARAMS] = {
                            "phantom: lambda of the steps z <- (1 - lambda) z + lambda f(z)"},
     [P_JAC_REG] = {"jac_reg", ISW_PARAM_REAL, "0", 0, 1e6, NULL, 0,
                    "gamma: adds gamma ||J_f(z_N)||_F^2 / width (Hutchinson, one probe per sample and step) to the training loss"},
+    [P_PRECISION] = {"precision", ISW_PARAM_ENUM, "float64", 0, 0, "float64|float32", 0,
+                     "scalar of the model, states and kernels (README: what stays double); results are stored as float64 either way"},
 };
 
+#ifndef ISW_REAL_FLOAT /* the columns are declared once */
 enum {
   S_TRAIN_N, S_TEST_N, S_TRAIN_ACC_N, S_TEST_ACC_N, S_TRAIN_LIM, S_TEST_LIM, S_TRAIN_ACC_LIM,
   S_TEST_ACC_LIM, S_LIM_CONV, S_LIM_ITERS, S_LIM_RES, S_RHO_W, S_NORM_W, S_DIV_STEP,
@@ -137,6 +144,15 @@ static const isw_column_def deq_curves[C_N_CURVES] = {
     [C_RES] = {"residual", "MEAN over test samples of ||f(z_n) - z_n|| / ||f(z_n)||: the convergence curve", .role = ISW_ROLE_RESIDUAL, .split = "test"},
     [C_RES_MAX] = {"residual_max", "MAX over test samples of ||f(z_n) - z_n|| / ||f(z_n)||", .role = ISW_ROLE_SPREAD, .split = "test"},
 };
+#else
+enum {
+  S_TRAIN_N, S_TEST_N, S_TRAIN_ACC_N, S_TEST_ACC_N, S_TRAIN_LIM, S_TEST_LIM, S_TRAIN_ACC_LIM,
+  S_TEST_ACC_LIM, S_LIM_CONV, S_LIM_ITERS, S_LIM_RES, S_RHO_W, S_NORM_W, S_DIV_STEP,
+  S_FINAL_BATCH_LOSS, S_BWD_ITERS, S_BWD_UNCONV, S_N_TRAIN, S_N_TEST, S_FWD_FALLBACKS,
+  S_BWD_FALLBACKS, S_TEST_FALLBACKS, S_JAC_FINAL, S_N_SCALARS
+};
+enum { C_TRAIN, C_TEST, C_TRAIN_ACC, C_TEST_ACC, C_RES, C_RES_MAX, C_N_CURVES };
+#endif
 
 /* The task's parameters of one config, decoded. */
 typedef struct {
@@ -200,13 +216,17 @@ static void deq_cfg_read(deq_cfg *k, const isw_config *c) {
  * limit_solver, limit_tol, limit_max_iter).  It keys the initialisation,
  * minibatch and probe streams, so configs that differ only in how they are
  * evaluated train bitwise the same model: a grid over test_solver compares
- * solvers on one trained model, not across draws. */
+ * solvers on one trained model, not across draws.  precision is left out
+ * too: float32 and float64 train from the same draws (and float64 ids are
+ * those of the builds before the parameter existed). */
 static uint64_t deq_train_id(const isw_config *c) {
   char buf[4096];
   int n = snprintf(buf, sizeof buf, "deq-train;width=%lld;train_iters=%lld;seed=%lld;",
                    (long long)c->width, (long long)c->train_iters, (long long)c->seed);
   for (int p = 0; p < P_N_PARAMS && n < (int)sizeof buf; ++p) {
-    if (p == P_TEST_SOLVER || p == P_LIMIT_SOLVER || p == P_LIMIT_TOL || p == P_LIMIT_MAX_ITER) continue;
+    if (p == P_TEST_SOLVER || p == P_LIMIT_SOLVER || p == P_LIMIT_TOL || p == P_LIMIT_MAX_ITER ||
+        p == P_PRECISION)
+      continue;
     const isw_param_def *d = &deq_params[p];
     if (d->type == ISW_PARAM_ENUM || d->type == ISW_PARAM_STRING)
       n += snprintf(buf + n, sizeof buf - (size_t)n, "%s=%s;", d->name, c->p[p].str ? c->p[p].str : "");
@@ -230,6 +250,7 @@ static int deq_load(isw_dataset **ds, const deq_cfg *k, const isw_config *c) {
  * remembered (only the split's emptiness depends on the seed, and it does
  * not depend on which rows are drawn), so a sweep over many configs of one
  * file reads it once. */
+#ifndef ISW_REAL_FLOAT /* validate and cost: built once */
 static int deq_validate(const isw_config *c) {
   static char accepted[1200];
   int err = 0;
@@ -311,9 +332,47 @@ static double deq_cost(const isw_config *c) {
   return (double)k.steps * step + eval + dense;
 }
 
+#endif
+
+/* A copy of x (n) in the build's precision, or NULL for x NULL. */
+static int to_real(isw_real **out, const double *x, int64_t n) {
+  int err = 0;
+  *out = NULL;
+  if (!x) return 0;
+  ISW_ALLOC(*out, n > 0 ? n : 1);
+  for (int64_t i = 0; i < n; ++i) (*out)[i] = (isw_real)x[i];
+cleanup:
+  return err;
+}
+
+/* The data set's arrays in the build's precision (float64: exact copies). */
+typedef struct {
+  isw_real *x_train, *y_train, *x_test, *y_test; /* (Ntr, D), (Ntr, K) or NULL, (Nte, D), ... */
+} deq_rdata;
+
+static void deq_rdata_free(deq_rdata *r) {
+  free(r->x_train);
+  free(r->y_train);
+  free(r->x_test);
+  free(r->y_test);
+  memset(r, 0, sizeof *r);
+}
+
+static int deq_rdata_make(deq_rdata *r, const isw_dataset *ds) {
+  int err = 0;
+  memset(r, 0, sizeof *r);
+  ISW_CALL(to_real(&r->x_train, ds->x_train, ds->n_train * ds->d));
+  ISW_CALL(to_real(&r->y_train, ds->y_train, ds->n_train * ds->k));
+  ISW_CALL(to_real(&r->x_test, ds->x_test, ds->n_test * ds->d));
+  ISW_CALL(to_real(&r->y_test, ds->y_test, ds->n_test * ds->k));
+cleanup:
+  if (err) deq_rdata_free(r);
+  return err;
+}
+
 /* Fill the curves and scalars from a finished model. */
 static int deq_evaluate_all(isw_result *res, const isw_deq_model *m, const isw_dataset *ds,
-                            const deq_cfg *k, const isw_config *c) {
+                            const deq_rdata *rd, const deq_cfg *k, const isw_config *c) {
   int err = 0;
   int t = c->n_test, nt = 0;
   int64_t *iters = NULL;
@@ -343,9 +402,9 @@ static int deq_evaluate_all(isw_result *res, const isw_deq_model *m, const isw_d
   isw_deq_eval tr = {.loss = buf, .acc = buf + nt, .res_mean = NULL, .res_max = NULL};
   isw_deq_eval te = {.loss = buf + 2 * nt, .acc = buf + 3 * nt, .res_mean = buf + 4 * nt,
                      .res_max = buf + 5 * nt};
-  ISW_CALL(isw_deq_evaluate(&tr, m, ds->x_train, ds->y_train, ds->label_train, ds->n_train, iters,
+  ISW_CALL(isw_deq_evaluate(&tr, m, rd->x_train, rd->y_train, ds->label_train, ds->n_train, iters,
                             nt, &eo));
-  ISW_CALL(isw_deq_evaluate(&te, m, ds->x_test, ds->y_test, ds->label_test, ds->n_test, iters,
+  ISW_CALL(isw_deq_evaluate(&te, m, rd->x_test, rd->y_test, ds->label_test, ds->n_test, iters,
                             nt, &eo));
   int64_t tt = c->n_test;
   for (int j = 0, jc = 0; j < nt; ++j) {
@@ -377,15 +436,21 @@ cleanup:
   return err;
 }
 
-static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
+/* Train and evaluate one config in the build's precision (isw_deq_train
+ * for float64, isw_deq_train_s for float32): the family's run. */
+int isw_deq_train(isw_result *res, const isw_config *c, MPI_Comm team);
+int isw_deq_train(isw_result *res, const isw_config *c, MPI_Comm team) {
   (void)team;
   int err = 0;
   deq_cfg k;
   isw_dataset *ds = NULL;
+  deq_rdata rd = {0};
+  isw_real *probe_r = NULL;
   isw_deq_model *m = NULL;
   isw_deq_work *ws = NULL;
   isw_nn_adam *adam = NULL;
-  double *grad = NULL, *xb = NULL, *yb = NULL, *probe = NULL;
+  isw_real *grad = NULL, *xb = NULL, *yb = NULL;
+  double *probe = NULL;
   int32_t *lb = NULL;
   int64_t *perm = NULL;
   deq_cfg_read(&k, c);
@@ -401,6 +466,7 @@ static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
     goto cleanup;
   }
   ISW_CALL(derr);
+  ISW_CALL(deq_rdata_make(&rd, ds));
   int64_t h = c->width, n_it = c->train_iters, ntr = ds->n_train;
   int64_t b = (k.batch == 0 || k.batch >= ntr) ? ntr : k.batch;
   ISW_CHECK(n_it >= 1, ISW_EINTERNAL, "deq needs train_iters >= 1, got %lld", (long long)n_it);
@@ -420,7 +486,8 @@ static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   isw_rng_init(&rjac, c->sweep_seed, tid, DEQ_STREAM_JAC);
   if (k.bwd.jac_reg > 0.0) {
     ISW_ALLOC(probe, b * h);
-    k.bwd.probe = probe;
+    ISW_ALLOC(probe_r, b * h);
+    k.bwd.probe = probe_r;
   }
   int64_t p = m->n_params;
   ISW_ALLOC(grad, p);
@@ -440,7 +507,7 @@ static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   for (step = 1; step <= k.steps; ++step) {
     /* a stop request abandons the config: the sweep leaves it pending for --resume */
     ISW_CHECK(!isw_stop_requested(), ISW_EINTERRUPT, "deq: stopped by a signal at step %lld", (long long)step);
-    const double *xs = ds->x_train, *ys = ds->y_train;
+    const isw_real *xs = rd.x_train, *ys = rd.y_train;
     const int32_t *ls = ds->label_train;
     if (b < ntr) {
       if (pos + b > ntr) {
@@ -449,9 +516,9 @@ static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
       }
       for (int64_t i = 0; i < b; ++i) {
         int64_t r = perm[pos + i];
-        memcpy(xb + i * ds->d, ds->x_train + r * ds->d, (size_t)ds->d * sizeof *xb);
+        memcpy(xb + i * ds->d, rd.x_train + r * ds->d, (size_t)ds->d * sizeof *xb);
         if (lb) lb[i] = ds->label_train[r];
-        if (yb) memcpy(yb + i * ds->k, ds->y_train + r * ds->k, (size_t)ds->k * sizeof *yb);
+        if (yb) memcpy(yb + i * ds->k, rd.y_train + r * ds->k, (size_t)ds->k * sizeof *yb);
       }
       pos += b;
       xs = xb;
@@ -459,7 +526,10 @@ static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
       ls = lb;
     }
     isw_deq_info info;
-    if (probe) isw_rng_normal_fill(&rjac, probe, (size_t)(b * h), 0.0, 1.0);
+    if (probe) {
+      isw_rng_normal_fill(&rjac, probe, (size_t)(b * h), 0.0, 1.0);
+      for (int64_t i = 0; i < b * h; ++i) probe_r[i] = (isw_real)probe[i];
+    }
     ISW_CALL(isw_deq_loss_grad(&loss, grad, &info, m, ws, xs, ys, ls, b, n_it, k.grad, &k.bwd));
     bwd_iters += (double)info.bwd_iters;
     unconv += !info.bwd_converged;
@@ -493,9 +563,11 @@ static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   if (k.bwd.jac_reg > 0.0) res->scalars[S_JAC_FINAL] = jac_last;
   double t1 = MPI_Wtime();
   res->train_seconds = t1 - t0;
-  if (res->status == ISW_ST_OK) ISW_CALL(deq_evaluate_all(res, m, ds, &k, c));
+  if (res->status == ISW_ST_OK) ISW_CALL(deq_evaluate_all(res, m, ds, &rd, &k, c));
   res->eval_seconds = MPI_Wtime() - t1;
 cleanup:
+  deq_rdata_free(&rd);
+  free(probe_r);
   isw_data_destroy(&ds);
   isw_deq_model_destroy(&m);
   isw_deq_work_destroy(&ws);
@@ -507,6 +579,14 @@ cleanup:
   free(lb);
   free(perm);
   return err;
+}
+
+#ifndef ISW_REAL_FLOAT /* the dispatch and the family table: built once */
+int isw_deq_train_s(isw_result *res, const isw_config *c, MPI_Comm team); /* deq_s.c */
+
+static int deq_run(isw_result *res, const isw_config *c, MPI_Comm team) {
+  if ((int)c->p[P_PRECISION].num == PREC_FLOAT32) return isw_deq_train_s(res, c, team);
+  return isw_deq_train(res, c, team);
 }
 
 const isw_task isw_task_deq = {
@@ -524,3 +604,4 @@ const isw_task isw_task_deq = {
     .cost = deq_cost,
     .run = deq_run,
 };
+#endif

@@ -39,35 +39,54 @@
 #define DEQ_CLONES
 #endif
 
-typedef double deq_v8 __attribute__((vector_size(64)));
-typedef long long deq_v8i __attribute__((vector_size(64)));
+/* One 32-byte register of isw_real (8 floats or 4 doubles) and the integer
+ * lanes of its comparisons.  32 bytes, not 64: on the AVX2 clone GCC 12
+ * lowered 64-byte double vectors through the stack and general registers
+ * (perf annotate, width 16: tanh_fast was 68 % of a float64 step); the
+ * arithmetic per element is the same at any lane count (no FP contraction
+ * under -std=c17), so results are bitwise unchanged. */
+#define DEQ_LANES ((int)(32 / sizeof(isw_real)))
+#ifdef ISW_REAL_FLOAT
+typedef float deq_v8 __attribute__((vector_size(32)));
+typedef int deq_v8i __attribute__((vector_size(32)));
+#else
+typedef double deq_v8 __attribute__((vector_size(32)));
+typedef long long deq_v8i __attribute__((vector_size(32)));
+#endif
+#define RC(v) ((isw_real)(v)) /* a constant in the lanes' type */
+#ifdef ISW_REAL_FLOAT
+#define DEQ_NOSIGN INT32_MAX /* every bit of a lane but the sign */
+#else
+#define DEQ_NOSIGN INT64_MAX
+#endif
 
-/* p (8) <- tanh(p) in place. */
+/* p (DEQ_LANES) <- tanh(p) in place. */
 static inline __attribute__((always_inline)) void tanh8(isw_real *p) {
   deq_v8 x;
   memcpy(&x, p, sizeof x);
-  const deq_v8 hi = {20, 20, 20, 20, 20, 20, 20, 20};
+  const deq_v8 hi = (deq_v8){0} + RC(20);
   deq_v8i over = x > hi, under = x < -hi; /* false for NaN: NaN stays NaN */
   x = (deq_v8)((over & (deq_v8i)hi) | (~over & (deq_v8i)x));
   x = (deq_v8)((under & (deq_v8i)(-hi)) | (~under & (deq_v8i)x));
-  deq_v8 r = x * (2.0 / 256.0);
+  deq_v8 r = x * RC(2.0 / 256.0);
   /* expm1(r) = r (1 + r/2! + r²/3! + ... + r⁹/10!), Estrin: pairs, then r², r⁴, r⁸ */
   deq_v8 r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-  deq_v8 a0 = 1.0 + r * (1.0 / 2.0), a1 = 1.0 / 6.0 + r * (1.0 / 24.0);
-  deq_v8 a2 = 1.0 / 120.0 + r * (1.0 / 720.0), a3 = 1.0 / 5040.0 + r * (1.0 / 40320.0);
-  deq_v8 a4 = 1.0 / 362880.0 + r * (1.0 / 3628800.0);
+  deq_v8 a0 = RC(1.0) + r * RC(1.0 / 2.0), a1 = RC(1.0 / 6.0) + r * RC(1.0 / 24.0);
+  deq_v8 a2 = RC(1.0 / 120.0) + r * RC(1.0 / 720.0), a3 = RC(1.0 / 5040.0) + r * RC(1.0 / 40320.0);
+  deq_v8 a4 = RC(1.0 / 362880.0) + r * RC(1.0 / 3628800.0);
   deq_v8 e = r * ((a0 + r2 * a1) + r4 * (a2 + r2 * a3) + r8 * a4);
-  for (int i = 0; i < 8; ++i) e = e * (e + 2.0); /* expm1(2t) = expm1(t)(expm1(t) + 2) */
-  x = e / (e + 2.0);
+  for (int i = 0; i < 8; ++i) e = e * (e + RC(2.0)); /* expm1(2t) = expm1(t)(expm1(t) + 2) */
+  x = e / (e + RC(2.0));
   memcpy(p, &x, sizeof x);
 }
 
 /* x (n) <- tanh(x), vector kernel. */
 DEQ_CLONES static void tanh_fast(isw_real *x, int64_t n) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) tanh8(x + i);
+  for (; i + DEQ_LANES <= n; i += DEQ_LANES) tanh8(x + i);
   if (i < n) {
-    double t[8] = {0};
+    isw_real t[DEQ_LANES];
+    memset(t, 0, sizeof t);
     memcpy(t, x + i, (size_t)(n - i) * sizeof *t);
     tanh8(t);
     memcpy(x + i, t, (size_t)(n - i) * sizeof *t);
@@ -79,11 +98,11 @@ DEQ_CLONES static void tanh_fast(isw_real *x, int64_t n) {
 DEQ_CLONES static void tanh_back_fast(isw_real *da, isw_real *acc, int first, const isw_real *g,
                                       const isw_real *s, int64_t n) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
+  for (; i + DEQ_LANES <= n; i += DEQ_LANES) {
     deq_v8 gv, sv, av;
     memcpy(&gv, g + i, sizeof gv);
     memcpy(&sv, s + i, sizeof sv);
-    gv = gv * (1.0 - sv * sv);
+    gv = gv * (RC(1.0) - sv * sv);
     memcpy(da + i, &gv, sizeof gv);
     if (acc) {
       if (!first) {
@@ -225,7 +244,7 @@ int isw_deq_spectral_norm(double *norm, const isw_real *a, int64_t h) {
   ISW_ALLOC(copy, h * h);
   ISW_ALLOC(s, h);
   memcpy(copy, a, (size_t)(h * h) * sizeof *copy);
-  lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)h, (lapack_int)h, copy,
+  lapack_int info = ISW_LAPACKE(gesdd)(LAPACK_ROW_MAJOR, 'N', (lapack_int)h, (lapack_int)h, copy,
                                    (lapack_int)h, s, NULL, (lapack_int)h, NULL, (lapack_int)h);
   ISW_CHECK(info == 0, ISW_ENUMERIC, "dgesdd failed (info %d) on a %lld x %lld matrix", (int)info,
             (long long)h, (long long)h);
@@ -245,7 +264,7 @@ int isw_deq_spectral_radius(double *rho, const isw_real *a, int64_t h) {
   ISW_ALLOC(wr, h);
   ISW_ALLOC(wi, h);
   memcpy(copy, a, (size_t)(h * h) * sizeof *copy);
-  lapack_int info = LAPACKE_dgeev(LAPACK_ROW_MAJOR, 'N', 'N', (lapack_int)h, copy, (lapack_int)h,
+  lapack_int info = ISW_LAPACKE(geev)(LAPACK_ROW_MAJOR, 'N', 'N', (lapack_int)h, copy, (lapack_int)h,
                                   wr, wi, NULL, (lapack_int)h, NULL, (lapack_int)h);
   ISW_CHECK(info == 0, ISW_ENUMERIC, "dgeev failed (info %d) on a %lld x %lld matrix", (int)info,
             (long long)h, (long long)h);
@@ -259,17 +278,34 @@ cleanup:
   return err;
 }
 
+/* x (n) <- N(mean, sd²) draws from r: the same draws in both precisions
+ * (float: drawn in double, then rounded).  Returns ISW_ENOMEM. */
+static int normal_fill(isw_rng *r, isw_real *x, int64_t n, double mean, double sd) {
+  int err = 0;
+#ifdef ISW_REAL_FLOAT
+  double *t = NULL;
+  ISW_ALLOC(t, n > 0 ? n : 1);
+  isw_rng_normal_fill(r, t, (size_t)n, mean, sd);
+  for (int64_t i = 0; i < n; ++i) x[i] = (isw_real)t[i];
+cleanup:
+  free(t);
+#else
+  isw_rng_normal_fill(r, x, (size_t)n, mean, sd);
+#endif
+  return err;
+}
+
 int isw_deq_model_init(isw_deq_model *m, double w_scale, isw_rng *r) {
   int err = 0;
   int64_t h = m->h, d = m->d, k = m->k;
   memset(m->theta, 0, (size_t)m->n_params * sizeof *m->theta);
-  isw_rng_normal_fill(r, m->W, (size_t)(h * h), 0.0, 1.0);
+  ISW_CALL(normal_fill(r, m->W, h * h, 0.0, 1.0));
   double norm = 0.0;
   ISW_CALL(isw_deq_spectral_norm(&norm, m->W, h));
   double scale = norm > 0.0 ? w_scale / norm : 0.0;
   for (int64_t i = 0; i < h * h; ++i) m->W[i] *= scale;
-  isw_rng_normal_fill(r, m->U, (size_t)(h * d), 0.0, 1.0 / sqrt((double)d));
-  isw_rng_normal_fill(r, m->V, (size_t)(k * h), 0.0, 1.0 / sqrt((double)h));
+  ISW_CALL(normal_fill(r, m->U, h * d, 0.0, 1.0 / sqrt((double)d)));
+  ISW_CALL(normal_fill(r, m->V, k * h, 0.0, 1.0 / sqrt((double)h)));
 cleanup:
   return err;
 }
@@ -448,11 +484,10 @@ static int plain_picard(const isw_solver_opts *o) {
 
 /* max_i |x_i|, or NaN when some x_i is not finite; vector kernel. */
 DEQ_CLONES static double max_abs(const isw_real *x, int64_t n) {
-  const deq_v8i nosign = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX,
-                          INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
+  const deq_v8i nosign = (deq_v8i){0} + DEQ_NOSIGN;
   deq_v8 mx = {0}, bad = {0};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
+  for (; i + DEQ_LANES <= n; i += DEQ_LANES) {
     deq_v8 v;
     memcpy(&v, x + i, sizeof v);
     bad += v * 0.0; /* NaN as soon as one entry is NaN or infinite */
@@ -461,7 +496,7 @@ DEQ_CLONES static double max_abs(const isw_real *x, int64_t n) {
     mx = (deq_v8)((gt & (deq_v8i)v) | (~gt & (deq_v8i)mx));
   }
   double m = 0.0, b = 0.0;
-  for (int j = 0; j < 8; ++j) {
+  for (int j = 0; j < DEQ_LANES; ++j) {
     m = mx[j] > m ? mx[j] : m;
     b += bad[j];
   }
@@ -520,7 +555,7 @@ static int implicit_solve(isw_real **u, isw_deq_info *info, const isw_deq_model 
         for (int64_t j = 0; j < h; ++j)
           ws->mat[i * h + j] = (i == j ? 1.0 : 0.0) - m->W[j * h + i] * dr[j];
       memcpy(ur, g + r * h, (size_t)h * sizeof *ur);
-      lapack_int info_l = LAPACKE_dgesv(LAPACK_ROW_MAJOR, (lapack_int)h, 1, ws->mat, (lapack_int)h,
+      lapack_int info_l = ISW_LAPACKE(gesv)(LAPACK_ROW_MAJOR, (lapack_int)h, 1, ws->mat, (lapack_int)h,
                                         ws->ipiv, ur, 1);
       if (info_l != 0)
         for (int64_t j = 0; j < h; ++j) ur[j] = NAN;
@@ -870,7 +905,7 @@ int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *
   if (chunk > n) chunk = n;
   isw_real *xu = NULL, *z = NULL, *f = NULL, *yhat = NULL;
   double *loss = NULL, *rsum = NULL, *rmax = NULL;
-  double *lu = NULL; /* LAPACK factor: double */
+  isw_real *lu = NULL; /* LAPACK factor */
   int64_t *correct = NULL;
   char *dead = NULL; /* (T) a chunk's state was non-finite at or before iters[j] */
   lapack_int *ipiv = NULL;
@@ -902,7 +937,7 @@ int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *
     for (int64_t i = 0; i < h; ++i)
       for (int64_t j = 0; j < h; ++j) lu[i + j * h] = (i == j ? 1.0 : 0.0) - m->W[i * h + j];
     lu_ok = all_finite(lu, h * h) &&
-            LAPACKE_dgetrf(LAPACK_COL_MAJOR, (lapack_int)h, (lapack_int)h, lu, (lapack_int)h, ipiv) == 0;
+            ISW_LAPACKE(getrf)(LAPACK_COL_MAJOR, (lapack_int)h, (lapack_int)h, lu, (lapack_int)h, ipiv) == 0;
   }
   int64_t nmax = t > 0 ? iters[t - 1] : 0;
   double lim_loss = 0.0, lim_res = 0.0;
@@ -938,7 +973,7 @@ int isw_deq_evaluate(isw_deq_eval *out, const isw_deq_model *m, const isw_real *
       isw_deq_affine(0, z, xc, m->U, m->b, rows, h, d);
       /* (I - W) Zᵀ = XUᵀ: Z (B, H) row-major is Zᵀ (H, B) column-major */
       if (!lu_ok ||
-          LAPACKE_dgetrs(LAPACK_COL_MAJOR, 'N', (lapack_int)h, (lapack_int)rows, lu, (lapack_int)h,
+          ISW_LAPACKE(getrs)(LAPACK_COL_MAJOR, 'N', (lapack_int)h, (lapack_int)rows, lu, (lapack_int)h,
                          ipiv, z, (lapack_int)h) != 0)
         for (int64_t i = 0; i < bh; ++i) z[i] = NAN;
       isw_deq_step(0, m->act, f, z, m->W, xu, rows, h);

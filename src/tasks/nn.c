@@ -1,5 +1,6 @@
 /* nn.c — the GEMM entry and Adam shared by the neural families (nn.h).
- * Owns no state; never talks MPI or HDF5. */
+ * Owns no state; never talks MPI or HDF5.  Typed source: built for double
+ * as it is and for float by nn_s.c (nn.h). */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@ void isw_nn_gemm(int ref, int ta, int tb, int64_t m, int64_t n, int64_t k, isw_r
   if (m <= 0 || n <= 0) return;
   if (!ref) {
     /* C (m, n) <- alpha op(A) (m, k) · op(B) (k, n) + beta C */
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+    ISW_BLAS(gemm)(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
     return;
   }
@@ -26,6 +27,7 @@ void isw_nn_gemm(int ref, int ta, int tb, int64_t m, int64_t n, int64_t k, isw_r
     }
 }
 
+#ifndef ISW_REAL_FLOAT /* precision-neutral: built once */
 int isw_nn_adam_create(isw_nn_adam **out, int64_t n, double lr) {
   int err = 0;
   isw_nn_adam *a = NULL;
@@ -53,6 +55,7 @@ void isw_nn_adam_destroy(isw_nn_adam **a) {
   free(*a);
   *a = NULL;
 }
+#endif
 
 void isw_nn_adam_step(isw_nn_adam *a, isw_real *theta, const isw_real *grad) {
   const double b1 = a->beta1, b2 = a->beta2;

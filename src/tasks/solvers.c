@@ -16,7 +16,9 @@
 #include "isweep/error.h"
 #include "isweep/solvers.h"
 
+#ifndef ISW_REAL_FLOAT /* precision-neutral: built once */
 const char *const isw_solver_names[3] = {"picard", "anderson", "broyden"};
+#endif
 
 struct isw_solver {
   isw_solver_opts o;
@@ -28,7 +30,7 @@ struct isw_solver {
   int64_t nmem;      /* broyden: updates held in slots 0 .. nmem-1 (<= M) */
   double *gnorm;     /* (B) ||g|| at the previous step */
   char *accel;       /* (B) 1 when the row's previous step was accelerated */
-  double *gram, *rhs; /* anderson: (M, M) scratch; (M) scratch */
+  isw_real *gram, *rhs; /* anderson: (M, M) scratch; (M) scratch (isw_real: the small solve runs in the build's precision) */
   lapack_int *ipiv;  /* (M) */
 };
 
@@ -138,7 +140,7 @@ static void anderson_step(isw_solver *s, isw_real *znext, const isw_real *z, con
       zh[slot * h + q] = zr[q];
       gh[slot * h + q] = (isw_real)((double)fr[q] - zr[q]);
     }
-    double gn = sqrt(cblas_ddot((int)h, gh + slot * h, 1, gh + slot * h, 1));
+    double gn = sqrt(ISW_DOT_D((int)h, gh + slot * h, 1, gh + slot * h, 1));
     int fallback = grew(s, r, gn);
     if (n == 1 || fallback) {
       picard_row(out, zr, fr, beta, h);
@@ -147,7 +149,7 @@ static void anderson_step(isw_solver *s, isw_real *znext, const isw_real *z, con
       continue;
     }
     /* Gram (n, n) = G Gᵀ over the held slots (G (n, H) row-major) */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)h, 1.0, gh, (int)h,
+    ISW_BLAS(gemm)(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)h, 1.0, gh, (int)h,
                 gh, (int)h, 0.0, s->gram, (int)n);
     double trace = 0.0;
     for (int64_t i = 0; i < n; ++i) trace += s->gram[i * n + i];
@@ -157,7 +159,7 @@ static void anderson_step(isw_solver *s, isw_real *znext, const isw_real *z, con
       s->rhs[i] = 1.0;
     }
     /* (G Gᵀ + lambda' I) w = 1 */
-    lapack_int info = isfinite(trace) ? LAPACKE_dgesv(LAPACK_ROW_MAJOR, (lapack_int)n, 1, s->gram,
+    lapack_int info = isfinite(trace) ? ISW_LAPACKE(gesv)(LAPACK_ROW_MAJOR, (lapack_int)n, 1, s->gram,
                                                       (lapack_int)n, s->ipiv, s->rhs, 1)
                                       : -1;
     if (info == 0)
@@ -170,8 +172,8 @@ static void anderson_step(isw_solver *s, isw_real *znext, const isw_real *z, con
     }
     /* znext = Σ alpha_i ((1 - beta) Z_i + beta F_i) = Zᵀ alpha + beta Gᵀ alpha, alpha = w / Σ w */
     for (int64_t i = 0; i < n; ++i) s->rhs[i] /= sum;
-    cblas_dgemv(CblasRowMajor, CblasTrans, (int)n, (int)h, 1.0, zh, (int)h, s->rhs, 1, 0.0, out, 1);
-    cblas_dgemv(CblasRowMajor, CblasTrans, (int)n, (int)h, beta, gh, (int)h, s->rhs, 1, 1.0, out, 1);
+    ISW_BLAS(gemv)(CblasRowMajor, CblasTrans, (int)n, (int)h, 1.0, zh, (int)h, s->rhs, 1, 0.0, out, 1);
+    ISW_BLAS(gemv)(CblasRowMajor, CblasTrans, (int)n, (int)h, beta, gh, (int)h, s->rhs, 1, 1.0, out, 1);
     s->accel[r] = 1;
   }
 }
@@ -185,7 +187,7 @@ static void broyden_step(isw_solver *s, isw_real *znext, const isw_real *z, cons
   int64_t slot = s->nmem;     /* where this step's update goes */
   int64_t held = s->nmem;     /* updates usable before this step's */
   int any_update = 0;
-  double *t = s->rhs;         /* (M) scratch */
+  isw_real *t = s->rhs;         /* (M) scratch */
   for (int64_t r = 0; r < b; ++r) {
     const isw_real *zr = z + r * h, *fr = fz + r * h;
     isw_real *out = znext + r * h, *zp = s->zp + r * h, *gp = s->gp + r * h;
@@ -205,10 +207,10 @@ static void broyden_step(isw_solver *s, isw_real *znext, const isw_real *z, cons
         zp[q] = -un[q];
       }
       if (held > 0) {
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)held, (int)h, 1.0, V, (int)h, vn, 1, 0.0, t, 1);
-        cblas_dgemv(CblasRowMajor, CblasTrans, (int)held, (int)h, 1.0, U, (int)h, t, 1, 1.0, gp, 1);
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)held, (int)h, 1.0, U, (int)h, un, 1, 0.0, t, 1);
-        cblas_dgemv(CblasRowMajor, CblasTrans, (int)held, (int)h, 1.0, V, (int)h, t, 1, 1.0, zp, 1);
+        ISW_BLAS(gemv)(CblasRowMajor, CblasNoTrans, (int)held, (int)h, 1.0, V, (int)h, vn, 1, 0.0, t, 1);
+        ISW_BLAS(gemv)(CblasRowMajor, CblasTrans, (int)held, (int)h, 1.0, U, (int)h, t, 1, 1.0, gp, 1);
+        ISW_BLAS(gemv)(CblasRowMajor, CblasNoTrans, (int)held, (int)h, 1.0, U, (int)h, un, 1, 0.0, t, 1);
+        ISW_BLAS(gemv)(CblasRowMajor, CblasTrans, (int)held, (int)h, 1.0, V, (int)h, t, 1, 1.0, zp, 1);
       }
       double den = dot(un, gp, h), ns = sqrt(dot(un, un, h)), nhy = sqrt(dot(gp, gp, h));
       if (isfinite(den) && fabs(den) > 1e-14 * ns * nhy && ns > 0.0) {
@@ -236,8 +238,8 @@ static void broyden_step(isw_solver *s, isw_real *znext, const isw_real *z, cons
     }
     /* znext = z - H g = f - Uᵀ (V g), over the held updates and this one */
     memcpy(out, fr, (size_t)h * sizeof *out);
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)(held + 1), (int)h, 1.0, V, (int)h, gp, 1, 0.0, t, 1);
-    cblas_dgemv(CblasRowMajor, CblasTrans, (int)(held + 1), (int)h, -1.0, U, (int)h, t, 1, 1.0, out, 1);
+    ISW_BLAS(gemv)(CblasRowMajor, CblasNoTrans, (int)(held + 1), (int)h, 1.0, V, (int)h, gp, 1, 0.0, t, 1);
+    ISW_BLAS(gemv)(CblasRowMajor, CblasTrans, (int)(held + 1), (int)h, -1.0, U, (int)h, t, 1, 1.0, out, 1);
     s->accel[r] = 1;
   }
   if (any_update) s->nmem += 1;
