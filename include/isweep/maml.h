@@ -179,4 +179,15 @@ int isw_maml_evaluate(double *query_loss /* (T, R) */, double *support_loss /* (
                       int Q, const int64_t *rec /* (R) */, int R, double alpha, double tol,
                       int64_t cap);
 
+/* rec (T + 1) <- test_iters (T, ascending) with N inserted in order (once);
+ * col[j] = index of test_iters[j] in rec, *jN = index of N.  Returns R,
+ * the length of rec.  Shared by maml and imaml's one-pass evaluations. */
+int isw_maml_record_steps(int64_t *rec, int *col, int *jN, const int64_t *test_iters, int T, int64_t N);
+/* Mean, population std and paired standard error against column jN of
+ * column j of loss (T, R) over T tasks. */
+void isw_maml_column_stats(double *mean, double *std, double *delta_se, const double *loss /* (T, R) */,
+                           int T, int R, int j, int jN);
+/* 1 when every x[i] is finite. */
+int isw_maml_all_finite(const double *x, int64_t n);
+
 #endif

@@ -200,29 +200,6 @@ static double maml_cost(const isw_config *c) {
   return (double)a.S * step + eval;
 }
 
-/* mean, population std and paired standard error against column jN over T tasks */
-static void column_stats(double *mean, double *std, double *delta_se, const double *loss /* (T, R) */,
-                         int T, int R, int j, int jN) {
-  double s = 0, s2 = 0, d = 0, d2 = 0;
-  for (int t = 0; t < T; ++t) {
-    double x = loss[(size_t)t * R + j], dx = x - loss[(size_t)t * R + jN];
-    s += x;
-    s2 += x * x;
-    d += dx;
-    d2 += dx * dx;
-  }
-  *mean = s / T;
-  double var = s2 / T - *mean * *mean;
-  *std = sqrt(var > 0 ? var : 0);
-  double dm = d / T, dv = T > 1 ? (d2 - T * dm * dm) / (T - 1) : 0;
-  *delta_se = sqrt((dv > 0 ? dv : 0) / T);
-}
-
-static int is_finite_vec(const double *x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    if (!isfinite(x[i])) return 0;
-  return 1;
-}
 
 static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   (void)team;
@@ -273,7 +250,7 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
     double loss = NAN;
     ISW_CALL(isw_maml_meta_grad(grad, &loss, ws, theta, xs, ys, xq, yq, a.B, a.K, a.K, a.N,
                                 a.alpha, a.order));
-    if (!isfinite(loss) || !is_finite_vec(grad, P)) {
+    if (!isfinite(loss) || !isw_maml_all_finite(grad, P)) {
       res->status = ISW_ST_DIVERGED;
       snprintf(res->message, ISW_MESSAGE_LEN, "non-finite meta-%s at meta-step %lld",
                isfinite(loss) ? "gradient" : "loss", (long long)s);
@@ -281,7 +258,7 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
       break;
     }
     isw_nn_adam_step(adam, theta, grad);
-    if (!is_finite_vec(theta, P)) {
+    if (!isw_maml_all_finite(theta, P)) {
       res->status = ISW_ST_DIVERGED;
       snprintf(res->message, ISW_MESSAGE_LEN, "non-finite parameters after meta-step %lld",
                (long long)s);
@@ -306,17 +283,7 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   int T = c->n_test, R = 0, jN = -1;
   ISW_ALLOC(rec, T + 1);
   ISW_ALLOC(col, T);
-  for (int j = 0, added = 0; j < T || !added;) { /* rec = test_iters ∪ {N}, ascending */
-    if (!added && (j == T || a.N <= c->test_iters[j])) {
-      added = 1;
-      jN = R;
-      if (j < T && c->test_iters[j] == a.N) continue;
-      rec[R++] = a.N;
-      continue;
-    }
-    col[j] = R;
-    rec[R++] = c->test_iters[j++];
-  }
+  R = isw_maml_record_steps(rec, col, &jN, c->test_iters, T, a.N);
   int Qt = a.pool > 0 ? a.K : a.Q; /* query points of the training tasks */
   int Tmax = a.Tt > a.Ttr ? a.Tt : a.Ttr, Qmax = a.Q > Qt ? a.Q : Qt;
   ISW_ALLOC(t_xs, (size_t)Tmax * a.K);
@@ -338,17 +305,17 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
     int k_mean = set == 0 ? MC_TRAIN : MC_TEST, k_std = set == 0 ? MC_TRAIN_STD : MC_TEST_STD;
     for (int j = 0; j < T; ++j) {
       double mean, std, dse;
-      column_stats(&mean, &std, &dse, qloss, Ts, R, col[j], jN);
+      isw_maml_column_stats(&mean, &std, &dse, qloss, Ts, R, col[j], jN);
       res->curves[(size_t)k_mean * T + j] = mean;
       res->curves[(size_t)k_std * T + j] = std;
       if (set == 1) {
         res->curves[(size_t)MC_TEST_DELTA_SE * T + j] = dse;
-        column_stats(&mean, &std, &dse, sloss, Ts, R, col[j], jN);
+        isw_maml_column_stats(&mean, &std, &dse, sloss, Ts, R, col[j], jN);
         res->curves[(size_t)MC_TEST_SUPPORT * T + j] = mean;
       }
     }
     double mean, std, dse, lsum = 0.0;
-    column_stats(&mean, &std, &dse, qloss, Ts, R, jN, jN);
+    isw_maml_column_stats(&mean, &std, &dse, qloss, Ts, R, jN, jN);
     res->scalars[set == 0 ? MS_TRAIN_N : MS_TEST_N] = mean;
     for (int t = 0; t < Ts; ++t) {
       lsum += lim[t];

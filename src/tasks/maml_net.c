@@ -753,3 +753,43 @@ int isw_maml_evaluate(double *query_loss, double *support_loss, double *limit_qu
 cleanup:
   return err;
 }
+
+int isw_maml_record_steps(int64_t *rec, int *col, int *jN, const int64_t *test_iters, int T, int64_t N) {
+  int R = 0;
+  *jN = -1;
+  for (int j = 0, added = 0; j < T || !added;) {
+    if (!added && (j == T || N <= test_iters[j])) {
+      added = 1;
+      *jN = R;
+      if (j < T && test_iters[j] == N) continue;
+      rec[R++] = N;
+      continue;
+    }
+    col[j] = R;
+    rec[R++] = test_iters[j++];
+  }
+  return R;
+}
+
+void isw_maml_column_stats(double *mean, double *std, double *delta_se, const double *loss /* (T, R) */,
+                           int T, int R, int j, int jN) {
+  double s = 0, s2 = 0, d = 0, d2 = 0;
+  for (int t = 0; t < T; ++t) {
+    double x = loss[(size_t)t * R + j], dx = x - loss[(size_t)t * R + jN];
+    s += x;
+    s2 += x * x;
+    d += dx;
+    d2 += dx * dx;
+  }
+  *mean = s / T;
+  double var = s2 / T - *mean * *mean;
+  *std = sqrt(var > 0 ? var : 0);
+  double dm = d / T, dv = T > 1 ? (d2 - T * dm * dm) / (T - 1) : 0;
+  *delta_se = sqrt((dv > 0 ? dv : 0) / T);
+}
+
+int isw_maml_all_finite(const double *x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!isfinite(x[i])) return 0;
+  return 1;
+}
