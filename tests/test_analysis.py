@@ -234,6 +234,9 @@ def case_summary(tmp):
     r = load(h5)
     P = stats.points(r)
     check(len(c) == len(P), "the C summary has one row per grid point (%d vs %d)" % (len(c), len(P)))
+    families = set(h5py.File(h5, "r").keys())
+    check(set(k[0] for k in c) == families, "the C summary has a table for every family in the file: %s of %s"
+          % (sorted(set(k[0] for k in c)), sorted(families)))
     compared = 0
     for _, p in P.iterrows():
         key = None

@@ -102,13 +102,13 @@ enum {
   IS_N
 };
 static const isw_column_def ip_scalars[IS_N] = {
-    [IS_TRAIN_N] = {"train_loss_at_N", "mean query MSE of the fixed training tasks after n = train_iters steps"},
-    [IS_TEST_N] = {"test_loss_at_N", "mean query MSE of the held-out tasks after n = train_iters steps"},
-    [IS_TRAIN_LIMIT] = {"train_loss_limit", "training tasks' query MSE at the n = infinity proxy (see limit_tol)"},
-    [IS_TEST_LIMIT] = {"test_loss_limit", "held-out tasks' query MSE at the n = infinity proxy"},
+    [IS_TRAIN_N] = {"train_loss_at_N", "mean query MSE of the fixed training tasks after n = train_iters steps", .role = ISW_ROLE_LOSS, .split = "train", .at = "N"},
+    [IS_TEST_N] = {"test_loss_at_N", "mean query MSE of the held-out tasks after n = train_iters steps", .role = ISW_ROLE_LOSS, .split = "test", .at = "N"},
+    [IS_TRAIN_LIMIT] = {"train_loss_limit", "training tasks' query MSE at the n = infinity proxy (see limit_tol)", .role = ISW_ROLE_LOSS, .split = "train", .at = "limit"},
+    [IS_TEST_LIMIT] = {"test_loss_limit", "held-out tasks' query MSE at the n = infinity proxy", .role = ISW_ROLE_LOSS, .split = "test", .at = "limit"},
     [IS_LIMIT_REACHED] = {"limit_reached_fraction",
                           "fraction of evaluation tasks (train and test) that met limit_tol within "
-                          "limit_max_steps"},
+                          "limit_max_steps", .role = ISW_ROLE_VALIDITY, .valid_min = 0.9, .valid_max = 1, .qualifies = "limit"},
     [IS_LIMIT_STEPS] = {"limit_steps_mean", "mean adaptation steps to reach limit_tol, over the tasks that did"},
     [IS_INITIAL_META] = {"initial_meta_loss", "meta-loss (query MSE at phi_N) averaged over the first min(100, S) meta-steps"},
     [IS_FINAL_META] = {"final_meta_loss", "meta-loss averaged over the last min(100, S) meta-steps"},
@@ -126,12 +126,12 @@ static const isw_column_def ip_scalars[IS_N] = {
 
 enum { IC_TRAIN, IC_TEST, IC_TRAIN_STD, IC_TEST_STD, IC_TEST_DELTA_SE, IC_TEST_SUPPORT, IC_N };
 static const isw_column_def ip_curves[IC_N] = {
-    [IC_TRAIN] = {"train_loss", "mean query MSE of the fixed training tasks after n adaptation steps"},
-    [IC_TEST] = {"test_loss", "mean query MSE of the held-out tasks after n adaptation steps"},
-    [IC_TRAIN_STD] = {"train_loss_std", "standard deviation over the training tasks of their query MSE"},
-    [IC_TEST_STD] = {"test_loss_std", "standard deviation over the held-out tasks of their query MSE"},
+    [IC_TRAIN] = {"train_loss", "mean query MSE of the fixed training tasks after n adaptation steps", .role = ISW_ROLE_LOSS, .split = "train"},
+    [IC_TEST] = {"test_loss", "mean query MSE of the held-out tasks after n adaptation steps", .role = ISW_ROLE_LOSS, .split = "test"},
+    [IC_TRAIN_STD] = {"train_loss_std", "standard deviation over the training tasks of their query MSE", .role = ISW_ROLE_SPREAD, .split = "train"},
+    [IC_TEST_STD] = {"test_loss_std", "standard deviation over the held-out tasks of their query MSE", .role = ISW_ROLE_SPREAD, .split = "test"},
     [IC_TEST_DELTA_SE] = {"test_delta_se",
-                          "standard error over held-out tasks of the paired change L_t(n) - L_t(N)"},
+                          "standard error over held-out tasks of the paired change L_t(n) - L_t(N)", .role = ISW_ROLE_SPREAD, .split = "test"},
     [IC_TEST_SUPPORT] = {"test_support_loss", "mean support MSE of the held-out tasks after n steps (inner fit)"},
 };
 
