@@ -169,6 +169,11 @@ def case_mixed(tmp):
     check(np.allclose(bt.identity, bt.D, rtol=1e-6, atol=1e-12), "D equals ½‖Δ‖² + ⟨P⊥Δ, r_N⟩ (per T q)")
     for _, _, fig, _ in figs:
         figures.plt.close(fig)
+    most = 0
+    for _, _, fig, _ in figures.iter_figures(r, P):
+        most = max(most, len(figures.plt.get_fignums()))
+        figures.plt.close(fig)
+    check(most == 1, "the report holds one figure open at a time (at most %d were)" % most)
     out = os.path.join(tmp, "rep")
     p = report(h5, "-o", out, "--quiet")
     check(p.returncode == 0, "report exits 0")

@@ -152,9 +152,8 @@ def write_report(r, out_dir, quiet=False):
     P.to_csv(path("points.csv"), index=False)
     with open(path("summary.md"), "w") as f:
         f.write(summary_md(r, P))
-    figs = figures.all_figures(r, P)
     parts = []
-    for stem, title, fig, data in figs:
+    for stem, title, fig, data in figures.iter_figures(r, P):
         fig.savefig(path(stem + ".png"), dpi=150, bbox_inches="tight")
         fig.savefig(path(stem + ".svg"), bbox_inches="tight")
         figures.plt.close(fig)

@@ -261,13 +261,19 @@ def compare(r, task, P, fixed, param):
 
 
 def all_figures(r, P):
-    """Every figure of the report: a list of (file stem, title, figure,
-    data).  Per task and data set (stats.classes: one value of every varying
+    """iter_figures as a list (every figure open at once: for a few)."""
+    return list(iter_figures(r, P))
+
+
+def iter_figures(r, P):
+    """Every figure of the report, one at a time: yields (file stem, title,
+    figure, data); the caller saves and closes each figure before asking for
+    the next, so a sweep with many data sets never holds more than one open.
+    Per task and data set (stats.classes: one value of every varying
     parameter but width, N and seed): fig1 the held-out loss gap, fig1acc
     the accuracy change where the data set has accuracy, fig2 D against ρ;
     per data set and text parameter that does not shape the data: fig3 the
     comparison of its values."""
-    out = []
     for task in r.tasks:
         split, comp = stats.classes(r, task)
         cf = r.configs[r.configs.task == task]
@@ -276,25 +282,24 @@ def all_figures(r, P):
             label = _label(fx) or "all configs"
             fig, d = main_gap(r, task, fx, "loss")
             if fig is not None:
-                out.append((_stem("fig1_" + task, fx), "%s: held-out loss gap against n (%s)" % (task, label), fig, d))
+                yield (_stem("fig1_" + task, fx), "%s: held-out loss gap against n (%s)" % (task, label), fig, d)
             if r.curve(task, "accuracy", "test"):
                 fig, d = main_gap(r, task, fx, "accuracy")
                 if fig is not None and np.isfinite(d["mean"]).any():
-                    out.append((_stem("fig1acc_" + task, fx), "%s: held-out accuracy change against n (%s)"
-                                % (task, label), fig, d))
+                    yield (_stem("fig1acc_" + task, fx), "%s: held-out accuracy change against n (%s)"
+                           % (task, label), fig, d)
                 elif fig is not None:
                     plt.close(fig)
             fig, d = d_vs_rho(r, task, P, fx)
             if fig is not None:
-                out.append((_stem("fig2_" + task, fx), "%s: D against ρ (%s)" % (task, label), fig, d))
+                yield (_stem("fig2_" + task, fx), "%s: D against ρ (%s)" % (task, label), fig, d)
         data_combos = cf[split].drop_duplicates().to_dict("records") if split else [{}]
         for fx in data_combos:
             for c in comp:
                 fig, d = compare(r, task, P, fx, c)
                 if fig is not None:
-                    out.append((_stem("fig3_%s_%s" % (task, c), fx), "%s: %s compared (%s)"
-                                % (task, c, _label(fx) or "all configs"), fig, d))
-    return out
+                    yield (_stem("fig3_%s_%s" % (task, c), fx), "%s: %s compared (%s)"
+                           % (task, c, _label(fx) or "all configs"), fig, d)
 
 
 def _stem(prefix, fixed):
