@@ -187,6 +187,29 @@ def case_mixed(tmp):
     check(os.path.exists(os.path.join(out, "summary.md")), "summary.md written")
 
 
+def case_compare(tmp):
+    from isweep_analysis import figures, load, stats
+
+    h5, _ = sweep(tmp, "analysis-compare.ini", "compare.h5")
+    r = load(h5)
+    P = stats.points(r)
+    fig3 = {}
+    for stem, _, fig, d in figures.iter_figures(r, P):
+        if stem.startswith("fig3_"):
+            fig3[stem] = d
+        figures.plt.close(fig)
+    print("comparison figures:", ", ".join(sorted(fig3)))
+    for param, other, values in (("grad", "test_solver", ("picard", "broyden")),
+                                 ("test_solver", "grad", ("unrolled", "implicit"))):
+        for v in values:
+            stem = "fig3_deq_%s_%s-%s" % (param, other, v)
+            if check(stem in fig3, "%s is drawn (one %s comparison per %s)" % (stem, param, other)):
+                d = fig3[stem]
+                dup = d.duplicated(["N", param, "width"]).sum()
+                check(len(d) and dup == 0, "%s: one point per (N, %s, width), %d duplicated" % (stem, param, dup))
+    check(len(fig3) == 4, "four comparison figures (got %d)" % len(fig3))
+
+
 def case_verdict(tmp):
     from isweep_analysis import stats
 

@@ -293,9 +293,12 @@ def iter_figures(r, P):
             fig, d = d_vs_rho(r, task, P, fx)
             if fig is not None:
                 yield (_stem("fig2_" + task, fx), "%s: D against ρ (%s)" % (task, label), fig, d)
-        data_combos = cf[split].drop_duplicates().to_dict("records") if split else [{}]
-        for fx in data_combos:
-            for c in comp:
+        for c in comp:
+            # one figure per data set and value of every other compared parameter, so a
+            # point of the figure is one grid point (e.g. test_solver compared for each
+            # gradient mode and training solver)
+            rest = split + [o for o in comp if o != c]
+            for fx in cf[rest].drop_duplicates().to_dict("records") if rest else [{}]:
                 fig, d = compare(r, task, P, fx, c)
                 if fig is not None:
                     yield (_stem("fig3_%s_%s" % (task, c), fx), "%s: %s compared (%s)"
