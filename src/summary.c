@@ -247,6 +247,14 @@ cleanup:
   return err;
 }
 
+/* "3 diverged", "2 diverged, 1 failed" or "1 failed" into buf (len bytes). */
+static const char *no_ok_reason(char *buf, size_t len, int n_div, int n_fail) {
+  if (n_div && n_fail) snprintf(buf, len, "%d diverged, %d failed", n_div, n_fail);
+  else if (n_div) snprintf(buf, len, "%d diverged", n_div);
+  else snprintf(buf, len, "%d failed", n_fail);
+  return buf;
+}
+
 /* Rows a and b are the same grid point: every parameter but seed equal. */
 static int same_point(const group *g, long a, long b) {
   for (int k = 0; k < g->n_par; ++k) {
@@ -362,11 +370,13 @@ static int print_group(const group *g, const int64_t *dn, int n_dn, FILE *out) {
     long rep = first[p];
     int64_t N = (int64_t)llround(g->par[g->i_N].num[rep]);
     long jN = find_iter(g, N);
-    int seeds = 0, ok = 0, flagged = 0;
+    int seeds = 0, ok = 0, flagged = 0, n_div_rows = 0, n_fail_rows = 0;
     double rho = 0, ltr = 0, lte = 0;
     int n_rho = 0, n_tr = 0, n_te = 0;
     for (long i = rep; i >= 0; i = next[i]) {
       seeds++;
+      n_div_rows += g->status[i] == ISW_ST_DIVERGED;
+      n_fail_rows += g->status[i] == ISW_ST_FAILED;
       if (g->status[i] != ISW_ST_OK) continue;
       ok++;
       flagged |= g->flagged[i];
@@ -424,7 +434,9 @@ static int print_group(const group *g, const int64_t *dn, int n_dn, FILE *out) {
       cell(c2, sizeof c2, rte, dte, k_te, rel_te);
       fprintf(out, " %15s %15s", c1, c2);
     }
-    if (!ok) fprintf(out, "  pending");
+    if (!ok && n_div_rows + n_fail_rows == seeds)  /* nothing left to run: say why there is no verdict */
+      fprintf(out, "  no ok seed (%s)", no_ok_reason(v, sizeof v, n_div_rows, n_fail_rows));
+    else if (!ok) fprintf(out, "  pending");
     else if (jN < 0) fprintf(out, "  n = N not evaluated");
     else if (!have) fprintf(out, "  no N+dN evaluated");
     else if (verdict == ISW_V_UNDECIDED) fprintf(out, "  undecided (%d seed%s)", k_verdict, k_verdict == 1 ? "" : "s");

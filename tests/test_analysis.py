@@ -210,6 +210,21 @@ def case_compare(tmp):
     check(len(fig3) == 4, "four comparison figures (got %d)" % len(fig3))
 
 
+def case_diverged(tmp):
+    from isweep_analysis import load, stats
+
+    h5, stdout = sweep(tmp, "analysis-diverged.ini", "div.h5", quiet=False)
+    r = load(h5)
+    P = stats.points(r)
+    bad = P[P.lr.astype(float) == 10]
+    check(len(bad) == 1 and bad.n_diverged.iloc[0] == 2, "the lr = 10 point has two diverged seeds")
+    want = "no ok seed (2 diverged)"
+    check(len(bad) == 1 and bad.verdict.iloc[0] == want, "Python verdict %r == %r" % (list(bad.verdict), want))
+    line = [x for x in stdout.splitlines() if x.split()[2:3] == ["10"]]
+    check(len(line) == 1 and line[0].endswith(want), "C summary line ends with %r: %s" % (want, line))
+    print("lr = 10:", list(bad.verdict), line)
+
+
 def case_verdict(tmp):
     from isweep_analysis import stats
 

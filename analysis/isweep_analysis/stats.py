@@ -20,7 +20,7 @@ VERDICT_RULE = (
     "N+ΔN evaluated, and each seed's paired change D_i = (L_test(N+ΔN) − L_test(N)) / L_test(N) (absolute "
     "when some |L_test(N)| ≤ 1e-12; then 'large' means larger than 10 % of the mean |L_test(N)|). A seed whose "
     "L_test(N+ΔN) is not finite while L_test(N) is diverges: if at least half the seeds diverge the verdict "
-    "is \"hurt (diverges)\", otherwise they are left out. With k = 0: \"pending\"; k = 1: \"undecided (1 seed)\". "
+    "is \"hurt (diverges)\", otherwise they are left out. With k = 0: \"pending\" while rows are still to run, else \"no ok seed (d diverged, f failed)\"; k = 1: \"undecided (1 seed)\". "
     "With k ≥ 2, mean m, standard deviation s: (1) |m| ≤ 1e-9 is rounding: \"no significant change\"; "
     "(2) the two-sided paired t-test at the 5 % level, t = m / (s/√k) against Student's t_0.975,k−1 (12.71 for "
     "2 seeds, 4.30 for 3; s = 0 decides by the sign of m): significant → \"more iterations help\" (m < 0) or "
@@ -77,6 +77,11 @@ def verdict(d, n_div=0, scale=1.0):
     if m - half > -big and m + half < big:
         return "no significant change", t, tc
     return "undecided (%d seeds)" % k, t, tc
+
+
+def no_ok_reason(n_div, n_fail):
+    """'3 diverged', '2 diverged, 1 failed' or '1 failed' (as the C summary)."""
+    return ", ".join(x for x in ("%d diverged" % n_div if n_div else "", "%d failed" % n_fail if n_fail else "") if x)
 
 
 def short(v):
@@ -157,7 +162,8 @@ def _task_points(r, task, by):
             row["L_test_limit"] = describe(cf[lim].values[ok])["mean"]
             row["L_test_limit_reliable"] = describe(cf[lim].values[good])["mean"] if len(good) else np.nan
         if not len(ok) or not len(jN):
-            row["verdict"] = "pending" if not len(ok) else "n = N not evaluated"
+            row["verdict"] = ("n = N not evaluated" if len(ok) else "pending" if row["n_pending"] + row["n_running"]
+                              else "no ok seed (%s)" % no_ok_reason(row["n_diverged"], row["n_failed"]))
             rows.append(row)
             continue
         j = jN[0]
