@@ -467,23 +467,6 @@ static void test_run_end_to_end_and_deterministic(void) {
 
 #define F32_TOL 1e-4
 
-/* x (n) rounded to float in place; returns its float copy (owned by the caller) */
-static float *round_f32(double *x, int64_t n) {
-  float *xs = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-  for (int64_t i = 0; i < n; ++i) x[i] = xs[i] = (float)x[i];
-  return xs;
-}
-
-/* max |a - b| / max |a| */
-static double rel_inf(const double *a, const float *b, int64_t n) {
-  double num = 0.0, den = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    num = fmax(num, fabs(a[i] - (double)b[i]));
-    den = fmax(den, fabs(a[i]));
-  }
-  return num / den;
-}
-
 static void test_float32_matches_float64(void) {
   const int W = 7, B = 5, K = 6, Q = 7;
   double worst = 0.0;
@@ -499,9 +482,9 @@ static void test_float32_matches_float64(void) {
     isw_rng_init(&r, 6, 6, 6);
     isw_rng_normal_fill(&r, v, (size_t)(B * P), 0.0, 1.0);
     task_set t = make_tasks(B, K, Q, 30 + (uint64_t)a);
-    float *th = round_f32(theta, P), *vf = round_f32(v, (int64_t)B * P);
-    float *xs = round_f32(t.xs, B * K), *ys = round_f32(t.ys, B * K);
-    float *xq = round_f32(t.xq, B * Q), *yq = round_f32(t.yq, B * Q);
+    float *th = isw_test_round_f32(theta, P), *vf = isw_test_round_f32(v, (int64_t)B * P);
+    float *xs = isw_test_round_f32(t.xs, B * K), *ys = isw_test_round_f32(t.ys, B * K);
+    float *xq = isw_test_round_f32(t.xq, B * Q), *yq = isw_test_round_f32(t.yq, B * Q);
     isw_imaml_ws *ws = NULL;
     isw_imaml_ws_s *wss = NULL;
     isw_maml_ws *mws = NULL;
@@ -514,12 +497,12 @@ static void test_float32_matches_float64(void) {
     /* the inner solution φ_N of two tasks, N = 3 */
     CU_ASSERT_EQUAL_FATAL(isw_imaml_inner(phi, ws, theta, t.xs, t.ys, 2, K, 3, 0.05, 2.0), 0);
     CU_ASSERT_EQUAL_FATAL(isw_imaml_inner_s(phis, wss, th, xs, ys, 2, K, 3, 0.05, 2.0), 0);
-    double ei = rel_inf(phi, phis, 2 * P);
+    double ei = isw_test_rel_diff_f32(phi, phis, 2 * P);
     /* prepared HVPs at φ = v rounded (any point): float32 against float64's isw_maml_hvp */
     CU_ASSERT_EQUAL_FATAL(isw_maml_hvp(g, NULL, mws, v, 0, v, t.xs, t.ys, B, K), 0);
     CU_ASSERT_EQUAL_FATAL(isw_maml_hvp_prepare_s(NULL, NULL, mwss, vf, 0, xs, ys, B, K), 0);
     CU_ASSERT_EQUAL_FATAL(isw_maml_hvp_prepared_s(gs, mwss, vf), 0);
-    double eh = rel_inf(g, gs, (int64_t)B * P);
+    double eh = isw_test_rel_diff_f32(g, gs, (int64_t)B * P);
     printf("\n  %s: float32 vs float64: inner phi_N %.2e, prepared HVP %.2e", a ? "relu" : "tanh", ei, eh);
     CU_ASSERT(ei <= F32_TOL);
     CU_ASSERT(eh <= F32_TOL);
@@ -532,7 +515,7 @@ static void test_float32_matches_float64(void) {
       isw_imaml_stats st, sts;
       CU_ASSERT_EQUAL_FATAL(isw_imaml_meta_grad(g, &st, ws, theta, t.xs, t.ys, t.xq, t.yq, B, K, Q, &o), 0);
       CU_ASSERT_EQUAL_FATAL(isw_imaml_meta_grad_s(gs, &sts, wss, th, xs, ys, xq, yq, B, K, Q, &o), 0);
-      double em = rel_inf(g, gs, P), el = fabs(sts.loss - st.loss) / st.loss;
+      double em = isw_test_rel_diff_f32(g, gs, P), el = fabs(sts.loss - st.loss) / st.loss;
       printf("\n    lambda %.1f delta %.1f N %d cg %d: meta-gradient %.2e, meta-loss %.2e, CG residual "
              "%.1e / %.1e (float64 / float32)", o.lambda, o.damping, o.N, o.cg_steps, em, el,
              st.cg_rel_residual, sts.cg_rel_residual);

@@ -600,30 +600,13 @@ static void test_stop_request_interrupts(void) {
 
 #define F32_TOL 1e-4
 
-/* x (n) rounded to float in place; returns its float copy (owned by the caller) */
-static float *round_f32(double *x, int64_t n) {
-  float *xs = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-  for (int64_t i = 0; i < n; ++i) x[i] = xs[i] = (float)x[i];
-  return xs;
-}
-
-/* max |a - b| / max |a| */
-static double rel_inf(const double *a, const float *b, int64_t n) {
-  double num = 0.0, den = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    num = fmax(num, fabs(a[i] - (double)b[i]));
-    den = fmax(den, fabs(a[i]));
-  }
-  return num / den;
-}
-
 typedef struct {
   float *xs, *ys, *xq, *yq;
 } task_set_f32;
 
 static task_set_f32 round_tasks(task_set *t, int B, int K, int Q) {
-  task_set_f32 f = {round_f32(t->xs, (int64_t)B * K), round_f32(t->ys, (int64_t)B * K),
-                    round_f32(t->xq, (int64_t)B * Q), round_f32(t->yq, (int64_t)B * Q)};
+  task_set_f32 f = {isw_test_round_f32(t->xs, (int64_t)B * K), isw_test_round_f32(t->ys, (int64_t)B * K),
+                    isw_test_round_f32(t->xq, (int64_t)B * Q), isw_test_round_f32(t->yq, (int64_t)B * Q)};
   return f;
 }
 
@@ -652,17 +635,17 @@ static void test_float32_matches_float64(void) {
     isw_rng_init(&r, 8, 8, 8);
     isw_rng_normal_fill(&r, v, (size_t)(B * P), 0.0, 1.0);
     task_set t = make_tasks(B, K, Q, 80 + (uint64_t)a);
-    float *pf = round_f32(params, B * P), *vf = round_f32(v, B * P);
+    float *pf = isw_test_round_f32(params, B * P), *vf = isw_test_round_f32(v, B * P);
     task_set_f32 tf = round_tasks(&t, B, K, Q);
     /* per-task gradient and loss on the query points */
     CU_ASSERT_EQUAL_FATAL(isw_maml_loss_grad(l, g, ws, params, 0, t.xq, t.yq, B, Q), 0);
     CU_ASSERT_EQUAL_FATAL(isw_maml_loss_grad_s(ls, gs, wss, pf, 0, tf.xq, tf.yq, B, Q), 0);
-    double eg = rel_inf(g, gs, B * P), el = 0.0;
+    double eg = isw_test_rel_diff_f32(g, gs, B * P), el = 0.0;
     for (int b = 0; b < B; ++b) el = fmax(el, fabs(ls[b] - l[b]) / fabs(l[b]));
     /* HVP on the support points */
     CU_ASSERT_EQUAL_FATAL(isw_maml_hvp(g, NULL, ws, params, 0, v, t.xs, t.ys, B, K), 0);
     CU_ASSERT_EQUAL_FATAL(isw_maml_hvp_s(gs, NULL, wss, pf, 0, vf, tf.xs, tf.ys, B, K), 0);
-    double eh = rel_inf(g, gs, B * P);
+    double eh = isw_test_rel_diff_f32(g, gs, B * P);
     printf("\n  %s: float32 vs float64: gradient %.2e, loss %.2e, HVP %.2e", a ? "relu" : "tanh", eg,
            el, eh);
     CU_ASSERT(eg <= F32_TOL);
@@ -675,7 +658,7 @@ static void test_float32_matches_float64(void) {
       for (int order = 1; order <= 2; ++order) {
         CU_ASSERT_EQUAL_FATAL(isw_maml_meta_grad(g, &l2, ws, params, t.xs, t.ys, t.xq, t.yq, B, K, Q, N, 0.3, order), 0);
         CU_ASSERT_EQUAL_FATAL(isw_maml_meta_grad_s(gs, &ls2, wss, pf, tf.xs, tf.ys, tf.xq, tf.yq, B, K, Q, N, 0.3, order), 0);
-        double em = rel_inf(g, gs, P), elm = fabs(ls2 - l2) / fabs(l2);
+        double em = isw_test_rel_diff_f32(g, gs, P), elm = fabs(ls2 - l2) / fabs(l2);
         printf("\n    N=%d order %d: meta-gradient %.2e, meta-loss %.2e", N, order, em, elm);
         CU_ASSERT(em <= F32_TOL);
         CU_ASSERT(elm <= 1e-5);
@@ -706,7 +689,7 @@ static void test_float32_blas_and_evaluation(void) {
   float *ga = malloc(sizeof(float) * P), *gb = malloc(sizeof(float) * P);
   random_params(theta, &net, 1, 91);
   task_set t = make_tasks(B, K, Q, 91);
-  float *tf32 = round_f32(theta, P);
+  float *tf32 = isw_test_round_f32(theta, P);
   task_set_f32 tf = round_tasks(&t, B, K, Q);
   double la, lb;
   isw_maml_meta_grad_s(ga, &la, wss, tf32, tf.xs, tf.ys, tf.xq, tf.yq, B, K, Q, N, 0.1, 2);
