@@ -5,6 +5,11 @@
  * proximal evaluation against a step loop and maml's evaluation, one-pass
  * curves against separate evaluations, the same tasks and θ₀ as maml
  * (identity formula against spec.c), run() end to end and determinism.
+ * The float32 build (imaml.h) against float64 at the same rounded point:
+ * inner solution, prepared HVPs and the CG meta-gradient within
+ * max |g32 - g64| / max |g64| <= F32_TOL = 1e-4 (float64 itself is checked
+ * against finite differences and the explicit solve to 1e-6 and 1e-8
+ * relative below), the meta-loss within 1e-5.
  *
  * Shapes: B = tasks, K = support points, Q = query points, P = parameters. */
 #include <lapacke.h>
@@ -17,6 +22,9 @@
 #include "isweep/imaml.h"
 #include "isweep/maml.h"
 #include "isweep/rng.h"
+#include "isweep/real_s.h"
+#include "isweep/imaml.h"
+#include "isweep/real_end.h"
 #include "isweep/spec.h"
 #include "isweep/task.h"
 #include "testutil.h"
@@ -358,25 +366,33 @@ static double scalar(const isw_result *res, const char *name) {
   return res->scalars[k];
 }
 
-/* The identity formula against the spec's, for defaults and for changed values. */
+/* The identity formula against the spec's, for defaults and for changed values.
+ * spec.c's config id names every parameter, precision included; the streams'
+ * identity leaves precision out (both precisions draw the same θ₀ and tasks),
+ * so it is the id spec.c gave the maml config of this text before maml had a
+ * precision parameter: ID_BEFORE_PRECISION, printed by b659671's spec.c.  The
+ * data identity is spec.c's (precision does not shape data). */
+#define ID_BEFORE_PRECISION UINT64_C(0x5e3ffe82c46f005c)
 static void test_identity_matches_spec(void) {
   static const char *text =
       "[sweep]\ntasks = maml, imaml\nseeds = 3\ntrain_iters = 4\ntest_iters = 0:2\nseed = 99\n"
       "[maml]\nwidths = 12\nmeta_lr = 0.003\nactivation = tanh\ntask_pool = 7\nk_shot = 6\n"
+      "precision = float64,float32\n"
       "[imaml]\nwidths = 12\nmeta_lr = 0.003\nactivation = tanh\ntask_pool = 7\nk_shot = 6\n"
-      "lambda = 0.5,2\ncg_steps = 3\n";
+      "lambda = 0.5,2\ncg_steps = 3\nprecision = float64,float32\n";
   isw_spec *s = NULL;
   CU_ASSERT_EQUAL_FATAL(isw_spec_parse(&s, "identity", text, NULL, 0), 0);
+  CU_ASSERT_EQUAL_FATAL(s->groups[0].n_configs, 2);
   const isw_config *m = &s->groups[0].configs[0];
-  for (int i = 0; i < s->groups[1].n_configs; ++i) {
-    uint64_t id, did;
-    isw_maml_identity(&id, &did, &s->groups[1].configs[i]);
-    CU_ASSERT_EQUAL(id, m->id);       /* an imaml config keys θ₀ and meta-batches as its maml twin */
-    CU_ASSERT_EQUAL(did, m->data_id); /* ... and its evaluation tasks */
-  }
-  uint64_t id, did;
-  isw_maml_identity(&id, &did, m); /* a maml config's own identity */
-  CU_ASSERT(id == m->id && did == m->data_id);
+  CU_ASSERT_NOT_EQUAL(m->id, s->groups[0].configs[1].id); /* the spec tells the precisions apart */
+  for (int g = 0; g < 2; ++g)
+    for (int i = 0; i < s->groups[g].n_configs; ++i) {
+      uint64_t id, did;
+      isw_maml_identity(&id, &did, &s->groups[g].configs[i]);
+      /* every maml and imaml config of either precision keys θ₀ and meta-batches alike */
+      CU_ASSERT_EQUAL(id, ID_BEFORE_PRECISION);
+      CU_ASSERT_EQUAL(did, m->data_id); /* ... and its evaluation tasks */
+    }
   isw_spec_destroy(&s);
 }
 
@@ -447,12 +463,85 @@ static void test_run_end_to_end_and_deterministic(void) {
   result_free(&rb2);
 }
 
+/* ---- float32 against float64 ---------------------------------------------------- */
+
+#define F32_TOL 1e-4
+
+static void test_float32_matches_float64(void) {
+  const int W = 7, B = 5, K = 6, Q = 7;
+  double worst = 0.0;
+  for (int a = 0; a < 2; ++a) {
+    isw_maml_net net;
+    isw_maml_net_init(&net, W, a ? ISW_MAML_RELU : ISW_MAML_TANH);
+    int P = (int)net.P;
+    double *theta = malloc(sizeof(double) * P), *g = malloc(sizeof(double) * B * P);
+    double *v = malloc(sizeof(double) * B * P), *phi = malloc(sizeof(double) * B * P);
+    float *gs = malloc(sizeof(float) * B * P), *phis = malloc(sizeof(float) * B * P);
+    init_theta(theta, &net, 30 + (uint64_t)a);
+    isw_rng r;
+    isw_rng_init(&r, 6, 6, 6);
+    isw_rng_normal_fill(&r, v, (size_t)(B * P), 0.0, 1.0);
+    task_set t = make_tasks(B, K, Q, 30 + (uint64_t)a);
+    float *th = isw_test_round_f32(theta, P), *vf = isw_test_round_f32(v, (int64_t)B * P);
+    float *xs = isw_test_round_f32(t.xs, B * K), *ys = isw_test_round_f32(t.ys, B * K);
+    float *xq = isw_test_round_f32(t.xq, B * Q), *yq = isw_test_round_f32(t.yq, B * Q);
+    isw_imaml_ws *ws = NULL;
+    isw_imaml_ws_s *wss = NULL;
+    isw_maml_ws *mws = NULL;
+    isw_maml_ws_s *mwss = NULL;
+    /* sub-batches of 2 (B = 5: 2, 2, 1) */
+    CU_ASSERT_EQUAL_FATAL(isw_imaml_ws_create(&ws, &net, 2, K, Q), 0);
+    CU_ASSERT_EQUAL_FATAL(isw_imaml_ws_create_s(&wss, &net, 2, K, Q), 0);
+    CU_ASSERT_EQUAL_FATAL(isw_maml_ws_create(&mws, &net, B, K, Q, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(isw_maml_ws_create_s(&mwss, &net, B, K, Q, 0), 0);
+    /* the inner solution φ_N of two tasks, N = 3 */
+    CU_ASSERT_EQUAL_FATAL(isw_imaml_inner(phi, ws, theta, t.xs, t.ys, 2, K, 3, 0.05, 2.0), 0);
+    CU_ASSERT_EQUAL_FATAL(isw_imaml_inner_s(phis, wss, th, xs, ys, 2, K, 3, 0.05, 2.0), 0);
+    double ei = isw_test_rel_diff_f32(phi, phis, 2 * P);
+    /* prepared HVPs at φ = v rounded (any point): float32 against float64's isw_maml_hvp */
+    CU_ASSERT_EQUAL_FATAL(isw_maml_hvp(g, NULL, mws, v, 0, v, t.xs, t.ys, B, K), 0);
+    CU_ASSERT_EQUAL_FATAL(isw_maml_hvp_prepare_s(NULL, NULL, mwss, vf, 0, xs, ys, B, K), 0);
+    CU_ASSERT_EQUAL_FATAL(isw_maml_hvp_prepared_s(gs, mwss, vf), 0);
+    double eh = isw_test_rel_diff_f32(g, gs, (int64_t)B * P);
+    printf("\n  %s: float32 vs float64: inner phi_N %.2e, prepared HVP %.2e", a ? "relu" : "tanh", ei, eh);
+    CU_ASSERT(ei <= F32_TOL);
+    CU_ASSERT(eh <= F32_TOL);
+    worst = fmax(worst, fmax(ei, eh));
+    /* the CG meta-gradient: (λ, δ, N, CG steps) as the default spec (2, 0, 3, 5), the
+     * explicit-solve test's (8, 0, 3, 4P), damped (3, 1, 5, 5), and N = 0 */
+    const double cases[][4] = {{2.0, 0.0, 3, 5}, {0.5, 0.0, 3, 5}, {8.0, 0.0, 3, 4.0 * P}, {3.0, 1.0, 5, 5}, {10.0, 0.0, 0, 5}};
+    for (int c = 0; c < 5; ++c) {
+      isw_imaml_opts o = {(int)cases[c][2], 0.05, cases[c][0], (int)cases[c][3], cases[c][1]};
+      isw_imaml_stats st, sts;
+      CU_ASSERT_EQUAL_FATAL(isw_imaml_meta_grad(g, &st, ws, theta, t.xs, t.ys, t.xq, t.yq, B, K, Q, &o), 0);
+      CU_ASSERT_EQUAL_FATAL(isw_imaml_meta_grad_s(gs, &sts, wss, th, xs, ys, xq, yq, B, K, Q, &o), 0);
+      double em = isw_test_rel_diff_f32(g, gs, P), el = fabs(sts.loss - st.loss) / st.loss;
+      printf("\n    lambda %.1f delta %.1f N %d cg %d: meta-gradient %.2e, meta-loss %.2e, CG residual "
+             "%.1e / %.1e (float64 / float32)", o.lambda, o.damping, o.N, o.cg_steps, em, el,
+             st.cg_rel_residual, sts.cg_rel_residual);
+      CU_ASSERT(em <= F32_TOL);
+      CU_ASSERT(el <= 1e-5);
+      CU_ASSERT(sts.cg_breakdown == st.cg_breakdown);
+      worst = fmax(worst, em);
+    }
+    free_tasks(&t);
+    free(theta), free(g), free(v), free(phi), free(gs), free(phis), free(th), free(vf);
+    free(xs), free(ys), free(xq), free(yq);
+    isw_imaml_ws_destroy(&ws);
+    isw_imaml_ws_destroy_s(&wss);
+    isw_maml_ws_destroy(&mws);
+    isw_maml_ws_destroy_s(&mwss);
+  }
+  printf("\n  worst: %.2e (bound %.0e)\n", worst, F32_TOL);
+}
+
 int main(int argc, char **argv) {
   static const isw_test_case cases[] = {
       {"prepared HVPs equal maml's HVP", test_prepared_hvp_equals_hvp},
       {"CG meta-gradient equals the explicit solve", test_cg_matches_explicit_solve},
       {"meta-gradient matches FD at the exact inner minimizer", test_meta_grad_matches_fd_at_minimizer},
       {"lambda -> infinity gives first-order MAML at N = 0", test_large_lambda_is_first_order_maml},
+      {"float32 inner steps, HVPs and CG meta-gradients match float64", test_float32_matches_float64},
       {"proximal evaluation: maml's at 0, a step loop, one pass", test_prox_evaluation},
       {"stream identities match the spec's", test_identity_matches_spec},
       {"same tasks and init as maml", test_same_tasks_as_maml},

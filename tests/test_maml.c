@@ -4,7 +4,16 @@
  * one-task-at-a-time and BLAS against the plain-loop reference, the one-pass
  * evaluation against a step-by-step loop, divergence as data, and the
  * small-budget behaviour check (meta-training lowers the one-step loss;
- * extra steps do not hurt).
+ * extra steps do not hurt).  The float32 build of the kernels (maml.h) is
+ * checked against the float64 one at the same rounded point.
+ *
+ * Tolerances per precision: float64 gradients, HVPs and meta-gradients
+ * against central finite differences (1e-7, 1e-6, 1e-6 relative, below);
+ * float32 ones (finite differences in float would need a large step and
+ * tolerance) against the float64 analytic values at the same point:
+ * max |g32 - g64| / max |g64| <= F32_TOL = 1e-4; float32 losses within
+ * 1e-5 relative; float32 BLAS against the float32 plain-loop reference
+ * 1e-5; the float32 evaluation's loss curves 1e-4.
  *
  * Shapes: B = tasks, K = support points, Q = query points, P = parameters. */
 #include <math.h>
@@ -15,6 +24,9 @@
 #include "isweep/error.h"
 #include "isweep/maml.h"
 #include "isweep/rng.h"
+#include "isweep/real_s.h"
+#include "isweep/maml.h"
+#include "isweep/real_end.h"
 #include "isweep/signals.h"
 #include "isweep/task.h"
 #include "testutil.h"
@@ -584,6 +596,129 @@ static void test_stop_request_interrupts(void) {
   result_free(&res);
 }
 
+/* ---- float32 against float64 ---------------------------------------------------- */
+
+#define F32_TOL 1e-4
+
+typedef struct {
+  float *xs, *ys, *xq, *yq;
+} task_set_f32;
+
+static task_set_f32 round_tasks(task_set *t, int B, int K, int Q) {
+  task_set_f32 f = {isw_test_round_f32(t->xs, (int64_t)B * K), isw_test_round_f32(t->ys, (int64_t)B * K),
+                    isw_test_round_f32(t->xq, (int64_t)B * Q), isw_test_round_f32(t->yq, (int64_t)B * Q)};
+  return f;
+}
+
+static void free_tasks_f32(task_set_f32 *f) { free(f->xs), free(f->ys), free(f->xq), free(f->yq); }
+
+/* Per-task loss, gradient and HVP, and the meta-gradient of both orders, in
+ * float32 against float64 for both activations. */
+static void test_float32_matches_float64(void) {
+  const int W = 6, B = 3, K = 4, Q = 5;
+  double worst = 0.0, worst_l = 0.0;
+  for (int a = 0; a < 2; ++a) {
+    isw_maml_act act = a ? ISW_MAML_RELU : ISW_MAML_TANH;
+    isw_maml_net net;
+    isw_maml_net_init(&net, W, act);
+    int64_t P = net.P;
+    isw_maml_ws *ws = NULL;
+    isw_maml_ws_s *wss = NULL;
+    CU_ASSERT_EQUAL_FATAL(isw_maml_ws_create(&ws, &net, B, K, Q, 3), 0);
+    CU_ASSERT_EQUAL_FATAL(isw_maml_ws_create_s(&wss, &net, B, K, Q, 3), 0);
+    double *params = malloc(sizeof(double) * B * P), *v = malloc(sizeof(double) * B * P);
+    double *g = malloc(sizeof(double) * B * P), l[3], l2;
+    float *gs = malloc(sizeof(float) * B * P);
+    double ls[3], ls2;
+    random_params(params, &net, B, 80 + (uint64_t)a);
+    isw_rng r;
+    isw_rng_init(&r, 8, 8, 8);
+    isw_rng_normal_fill(&r, v, (size_t)(B * P), 0.0, 1.0);
+    task_set t = make_tasks(B, K, Q, 80 + (uint64_t)a);
+    float *pf = isw_test_round_f32(params, B * P), *vf = isw_test_round_f32(v, B * P);
+    task_set_f32 tf = round_tasks(&t, B, K, Q);
+    /* per-task gradient and loss on the query points */
+    CU_ASSERT_EQUAL_FATAL(isw_maml_loss_grad(l, g, ws, params, 0, t.xq, t.yq, B, Q), 0);
+    CU_ASSERT_EQUAL_FATAL(isw_maml_loss_grad_s(ls, gs, wss, pf, 0, tf.xq, tf.yq, B, Q), 0);
+    double eg = isw_test_rel_diff_f32(g, gs, B * P), el = 0.0;
+    for (int b = 0; b < B; ++b) el = fmax(el, fabs(ls[b] - l[b]) / fabs(l[b]));
+    /* HVP on the support points */
+    CU_ASSERT_EQUAL_FATAL(isw_maml_hvp(g, NULL, ws, params, 0, v, t.xs, t.ys, B, K), 0);
+    CU_ASSERT_EQUAL_FATAL(isw_maml_hvp_s(gs, NULL, wss, pf, 0, vf, tf.xs, tf.ys, B, K), 0);
+    double eh = isw_test_rel_diff_f32(g, gs, B * P);
+    printf("\n  %s: float32 vs float64: gradient %.2e, loss %.2e, HVP %.2e", a ? "relu" : "tanh", eg,
+           el, eh);
+    CU_ASSERT(eg <= F32_TOL);
+    CU_ASSERT(el <= 1e-5);
+    CU_ASSERT(eh <= F32_TOL);
+    worst = fmax(worst, fmax(eg, eh));
+    worst_l = fmax(worst_l, el);
+    /* the meta-gradient at θ = task 0's parameters, N = 1 and 3, both orders */
+    for (int N = 1; N <= 3; N += 2)
+      for (int order = 1; order <= 2; ++order) {
+        CU_ASSERT_EQUAL_FATAL(isw_maml_meta_grad(g, &l2, ws, params, t.xs, t.ys, t.xq, t.yq, B, K, Q, N, 0.3, order), 0);
+        CU_ASSERT_EQUAL_FATAL(isw_maml_meta_grad_s(gs, &ls2, wss, pf, tf.xs, tf.ys, tf.xq, tf.yq, B, K, Q, N, 0.3, order), 0);
+        double em = isw_test_rel_diff_f32(g, gs, P), elm = fabs(ls2 - l2) / fabs(l2);
+        printf("\n    N=%d order %d: meta-gradient %.2e, meta-loss %.2e", N, order, em, elm);
+        CU_ASSERT(em <= F32_TOL);
+        CU_ASSERT(elm <= 1e-5);
+        worst = fmax(worst, em);
+        worst_l = fmax(worst_l, elm);
+      }
+    free_tasks(&t);
+    free_tasks_f32(&tf);
+    free(params), free(v), free(g), free(gs), free(pf), free(vf);
+    isw_maml_ws_destroy(&ws);
+    isw_maml_ws_destroy_s(&wss);
+  }
+  printf("\n  worst: %.2e (bound %.0e), losses %.2e (bound 1e-5)\n", worst, F32_TOL, worst_l);
+}
+
+/* float32: sgemm against the float32 plain loops; the one-pass evaluation
+ * (recorded losses and the n = infinity proxy) against float64. */
+static void test_float32_blas_and_evaluation(void) {
+  enum { W = 17, B = 4, K = 5, Q = 9, N = 2, R = 3 };
+  isw_maml_net net;
+  isw_maml_net_init(&net, W, ISW_MAML_TANH);
+  int64_t P = net.P;
+  isw_maml_ws *ws = NULL;
+  isw_maml_ws_s *wss = NULL;
+  CU_ASSERT_EQUAL_FATAL(isw_maml_ws_create(&ws, &net, B, K, Q, N), 0);
+  CU_ASSERT_EQUAL_FATAL(isw_maml_ws_create_s(&wss, &net, B, K, Q, N), 0);
+  double *theta = malloc(sizeof(double) * P);
+  float *ga = malloc(sizeof(float) * P), *gb = malloc(sizeof(float) * P);
+  random_params(theta, &net, 1, 91);
+  task_set t = make_tasks(B, K, Q, 91);
+  float *tf32 = isw_test_round_f32(theta, P);
+  task_set_f32 tf = round_tasks(&t, B, K, Q);
+  double la, lb;
+  isw_maml_meta_grad_s(ga, &la, wss, tf32, tf.xs, tf.ys, tf.xq, tf.yq, B, K, Q, N, 0.1, 2);
+  isw_maml_ws_set_reference_s(wss, 1);
+  isw_maml_meta_grad_s(gb, &lb, wss, tf32, tf.xs, tf.ys, tf.xq, tf.yq, B, K, Q, N, 0.1, 2);
+  isw_maml_ws_set_reference_s(wss, 0);
+  double num = 0.0, den = 0.0;
+  for (int64_t q = 0; q < P; ++q) num = fmax(num, fabs((double)ga[q] - gb[q])), den = fmax(den, fabs((double)gb[q]));
+  printf("\n  float32 BLAS vs float32 loops: meta-gradient %.2e, loss %.2e", num / den, fabs(la - lb) / lb);
+  CU_ASSERT(num / den <= 1e-5);
+  CU_ASSERT(fabs(la - lb) <= 1e-5 * lb);
+  const int64_t rec[R] = {0, 1, 20};
+  double q64[B * R], s64[B * R], lim64[B], q32[B * R], s32[B * R], lim32[B];
+  int64_t st64[B], st32[B];
+  CU_ASSERT_EQUAL_FATAL(isw_maml_evaluate(q64, s64, lim64, st64, ws, theta, t.xs, t.ys, t.xq, t.yq, B, K, Q, rec, R, 0.05, 1e-2, 200), 0);
+  CU_ASSERT_EQUAL_FATAL(isw_maml_evaluate_s(q32, s32, lim32, st32, wss, tf32, tf.xs, tf.ys, tf.xq, tf.yq, B, K, Q, rec, R, 0.05, 1e-2, 200), 0);
+  double eq = 0.0, es = 0.0;
+  for (int i = 0; i < B * R; ++i)
+    eq = fmax(eq, fabs(q32[i] - q64[i]) / q64[i]), es = fmax(es, fabs(s32[i] - s64[i]) / s64[i]);
+  printf("; evaluation: query curve %.2e, support curve %.2e (bound 1e-4)\n", eq, es);
+  CU_ASSERT(eq <= 1e-4);
+  CU_ASSERT(es <= 1e-4);
+  free_tasks(&t);
+  free_tasks_f32(&tf);
+  free(theta), free(ga), free(gb), free(tf32);
+  isw_maml_ws_destroy(&ws);
+  isw_maml_ws_destroy_s(&wss);
+}
+
 int main(int argc, char **argv) {
   static const isw_test_case cases[] = {
       {"gradient matches central differences", test_gradient_matches_fd},
@@ -594,6 +729,8 @@ int main(int argc, char **argv) {
       {"orders agree when the inner step is 0", test_orders_agree_without_inner_step},
       {"batched equals one task at a time", test_batched_equals_one_task_at_a_time},
       {"BLAS equals the plain-loop reference", test_blas_matches_reference_loops},
+      {"float32 gradients, HVPs and meta-gradients match float64", test_float32_matches_float64},
+      {"float32 BLAS equals its loops; float32 evaluation matches float64", test_float32_blas_and_evaluation},
       {"evaluation equals a step-by-step loop", test_evaluate_matches_step_loop},
       {"columns follow the task contract", test_columns_follow_the_contract},
       {"run records n = N and is deterministic", test_run_records_N_and_is_deterministic},

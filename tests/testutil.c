@@ -44,6 +44,22 @@ double isw_test_rel_diff(const double *a, const double *b, long n, double floor)
   return num / den;
 }
 
+float *isw_test_round_f32(double *x, long n) {
+  float *xs = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+  if (!xs) return NULL;
+  for (long i = 0; i < n; ++i) x[i] = xs[i] = (float)x[i];
+  return xs;
+}
+
+double isw_test_rel_diff_f32(const double *a, const float *b, long n) {
+  double num = 0.0, den = 0.0;
+  for (long i = 0; i < n; ++i) {
+    num = fmax(num, fabs(a[i] - (double)b[i]));
+    den = fmax(den, fabs(a[i]));
+  }
+  return num / den;
+}
+
 const char *isw_test_tmpdir(void) {
   static char path[512];
   int rank = 0;

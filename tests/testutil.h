@@ -21,6 +21,10 @@ int isw_test_main(int argc, char **argv, const char *suite, const isw_test_case 
 int isw_test_close(double a, double b, double tol, double floor);
 /* max_i |a_i - b_i| / max(max_i |b_i|, floor) */
 double isw_test_rel_diff(const double *a, const double *b, long n, double floor);
+/* Two-precision tests: x (n) rounded to float in place, and its float copy (malloc'd,
+ * the caller frees); max_i |a_i - b_i| / max_i |a_i| of a float64 and a float32 vector. */
+float *isw_test_round_f32(double *x, long n);
+double isw_test_rel_diff_f32(const double *a, const float *b, long n);
 
 /* A fresh temporary directory (under $TMPDIR or /tmp), same path on all ranks
  * of MPI_COMM_WORLD; collective.  Returns a static buffer. */

@@ -16,7 +16,14 @@
  *
  * Shapes: B = tasks, K = support points, Q = query points, P = parameters,
  * T = evaluation tasks, R = recorded step counts.  Nothing here touches MPI;
- * every function is deterministic given its inputs. */
+ * every function is deterministic given its inputs.
+ *
+ * Precision as maml.h: φ, the CG vectors x, r, p, Ap and every gradient are
+ * isw_real (imaml_net.c built twice, names _s in float); in double in both
+ * builds: the losses, every dot product and norm of the CG (pᵀAp, ||r||²,
+ * ||b||, so α and β), the statistics, and the proximal evaluation's
+ * gradient norm.  CG stops a task at ||r|| <= 1e-13 ||b|| in double,
+ * 1e-6 ||b|| in float (past that the recurrence only divides rounding). */
 #ifndef ISWEEP_IMAML_H
 #define ISWEEP_IMAML_H
 
@@ -41,6 +48,17 @@ typedef struct {
   double inner_grad_norm; /* mean ||∇G_b(φ_N)||: how far N steps are from the inner minimizer */
 } isw_imaml_stats;
 
+#endif
+
+/* ---- typed part: once per precision (nn.h) ---- */
+#if (defined(ISW_REAL_FLOAT) && !defined(ISWEEP_IMAML_H_S)) || (!defined(ISW_REAL_FLOAT) && !defined(ISWEEP_IMAML_H_D))
+#ifdef ISW_REAL_FLOAT
+#define ISWEEP_IMAML_H_S
+#else
+#define ISWEEP_IMAML_H_D
+#endif
+#include "isweep/maml.h"
+
 /* Scratch for up to B tasks of K support and Q query points: a maml
  * workspace (N = 0) plus seven (B, P) vectors.  ISW_ENOMEM on failure. */
 typedef struct isw_imaml_ws isw_imaml_ws;
@@ -52,17 +70,17 @@ void isw_imaml_ws_set_reference(isw_imaml_ws *ws, int on);
 
 /* The approximate inner solution: phi (B, P) <- φ_N of each of B <= ws B
  * tasks (N = 0: θ). */
-int isw_imaml_inner(double *phi /* (B, P) */, isw_imaml_ws *ws, const double *theta /* (P) */,
-                    const double *xs /* (B, K) */, const double *ys /* (B, K) */, int B, int K,
+int isw_imaml_inner(isw_real *phi /* (B, P) */, isw_imaml_ws *ws, const isw_real *theta /* (P) */,
+                    const isw_real *xs /* (B, K) */, const isw_real *ys /* (B, K) */, int B, int K,
                     int N, double alpha, double lambda);
 
 /* The iMAML meta-gradient grad (P) of B tasks (any B: they go through in
  * sub-batches of the workspace's B, weighted by their share) and its
  * statistics *st.  Non-finite values propagate: the caller tests them. */
-int isw_imaml_meta_grad(double *grad /* (P) */, isw_imaml_stats *st, isw_imaml_ws *ws,
-                        const double *theta /* (P) */, const double *xs /* (B, K) */,
-                        const double *ys /* (B, K) */, const double *xq /* (B, Q) */,
-                        const double *yq /* (B, Q) */, int B, int K, int Q,
+int isw_imaml_meta_grad(isw_real *grad /* (P) */, isw_imaml_stats *st, isw_imaml_ws *ws,
+                        const isw_real *theta /* (P) */, const isw_real *xs /* (B, K) */,
+                        const isw_real *ys /* (B, K) */, const isw_real *xq /* (B, Q) */,
+                        const isw_real *yq /* (B, Q) */, int B, int K, int Q,
                         const isw_imaml_opts *o);
 
 /* One-pass evaluation (see isw_maml_evaluate for the outputs and the n =
@@ -74,17 +92,17 @@ int isw_imaml_meta_grad(double *grad /* (P) */, isw_imaml_stats *st, isw_imaml_w
  * workspace for at least one task. */
 int isw_imaml_evaluate(double *query_loss /* (T, R) */, double *support_loss /* (T, R) */,
                        double *limit_query /* (T) */, int64_t *limit_steps /* (T) */,
-                       isw_maml_ws *ws, const double *theta /* (P) */,
-                       const double *xs /* (T, K) */, const double *ys /* (T, K) */,
-                       const double *xq /* (T, Q) */, const double *yq /* (T, Q) */, int T, int K,
+                       isw_maml_ws *ws, const isw_real *theta /* (P) */,
+                       const isw_real *xs /* (T, K) */, const isw_real *ys /* (T, K) */,
+                       const isw_real *xq /* (T, Q) */, const isw_real *yq /* (T, Q) */, int T, int K,
                        int Q, const int64_t *rec /* (R) */, int R, double alpha,
                        double lambda_test, double tol, int64_t cap);
 /* The proximal loop itself, one task at a time, for any lambda_test >= 0
  * (at 0 it equals isw_maml_evaluate to rounding; test_imaml checks). */
 int isw_imaml_evaluate_prox(double *query_loss, double *support_loss, double *limit_query,
-                            int64_t *limit_steps, isw_maml_ws *ws, const double *theta,
-                            const double *xs, const double *ys, const double *xq,
-                            const double *yq, int T, int K, int Q, const int64_t *rec, int R,
+                            int64_t *limit_steps, isw_maml_ws *ws, const isw_real *theta,
+                            const isw_real *xs, const isw_real *ys, const isw_real *xq,
+                            const isw_real *yq, int T, int K, int Q, const int64_t *rec, int R,
                             double alpha, double lambda_test, double tol, int64_t cap);
 
 #endif

@@ -7,7 +7,7 @@
  *
  * Network: h1 = s(x W1 + b1), h2 = s(h1 W2ᵀ + b2), yhat = h2 · W3 + b3 with
  * s = relu or tanh.  θ packs, in this order, W1 (W), b1 (W), W2 (W, W)
- * row-major [out][in], b2 (W), W3 (W), b3 (1): P = W² + 4W + 1 doubles.
+ * row-major [out][in], b2 (W), W3 (W), b3 (1): P = W² + 4W + 1 values.
  * Loss of one task on M points: the MSE (1/M) Σ_i (yhat_i - y_i)².
  *
  * Shapes: B = tasks processed together, K = support points, Q = query
@@ -19,7 +19,22 @@
  *
  * Nothing here touches MPI; every function is deterministic given its
  * inputs (the same on any rank, any batch split, BLAS or reference loops to
- * rounding). */
+ * rounding).
+ *
+ * Precision (nn.h: the LAPACK s/d pattern).  Parameters, task points,
+ * activations, gradients and Hessian-vector products are isw_real;
+ * maml_net.c and maml.c's training part are built for double as written
+ * and for float through maml_net_s.c / maml_s.c (every typed name _s).
+ * What stays double in the float build: every loss (the squared errors of
+ * a task are summed in double, so the loss (B) outputs are double in both
+ * builds), the meta-loss, every gradient norm (the n = infinity proxy's
+ * test), Adam's moments (nn.h), the step sizes alpha and the random draws
+ * (made in double, then rounded).  In float: the network's arithmetic
+ * (forward, backward, R-operator, the sgemm products) and the inner steps.
+ *
+ * The precision-neutral part (network shape, identities, record steps,
+ * statistics over double losses) is declared once; the typed part once per
+ * precision (a test may include this header before and after real_s.h). */
 #ifndef ISWEEP_MAML_H
 #define ISWEEP_MAML_H
 
@@ -44,44 +59,6 @@ size_t isw_maml_offset(const isw_maml_net *net, int block);
 
 void isw_maml_net_init(isw_maml_net *net, int W, isw_maml_act act);
 
-/* θ (P) <- PyTorch's nn.Linear default: every weight and bias of a layer with
- * fan-in f is U(-1/sqrt(f), 1/sqrt(f)) (f = 1 for layer 1). */
-void isw_maml_init_params(double *theta /* (P) */, const isw_maml_net *net, isw_rng *r);
-
-/* Draw B sinusoid tasks y = A sin(x + phi), A ~ U[0.1, 5], phi ~ U[0, pi],
- * x ~ U[-5, 5]: per task A, phi, then its K support x, then its Q query x.
- * Any of xq/yq may be NULL when Q = 0. */
-void isw_maml_sample_tasks(double *xs /* (B, K) */, double *ys /* (B, K) */,
-                           double *xq /* (B, Q) */, double *yq /* (B, Q) */,
-                           int B, int K, int Q, isw_rng *r);
-
-/* The task streams of one config, shared by the maml and imaml families so
- * that the two see the same tasks config for config:
- *   meta-batches           (id, ISW_STREAM_TRAIN): fresh tasks, or pool indices
- *   fixed training tasks   (data_id, ISW_STREAM_DATA): the evaluation set, or
- *                          the task pool (drawn first, by isw_maml_tasks_init)
- *   held-out test tasks    (data_id, ISW_STREAM_TEST_DATA)
- * A pool task has K support and K query points. */
-typedef struct {
-  int K, pool;         /* support (and training query) points; pool size, 0 = fresh tasks */
-  double *pool_data;   /* (pool, 4, K): support x, support y, query x, query y; owned */
-  isw_rng r_train, r_data, r_test;
-} isw_maml_tasks;
-
-/* Seeds the three streams and draws the pool.  Returns ISW_ENOMEM on
- * allocation failure (then isw_maml_tasks_free is still safe). */
-int isw_maml_tasks_init(isw_maml_tasks *t, uint64_t sweep_seed, uint64_t id, uint64_t data_id,
-                        int K, int pool);
-void isw_maml_tasks_free(isw_maml_tasks *t);
-/* The next meta-batch of B tasks, K support and K query points each. */
-void isw_maml_tasks_meta_batch(isw_maml_tasks *t, double *xs /* (B, K) */, double *ys /* (B, K) */,
-                               double *xq /* (B, K) */, double *yq /* (B, K) */, int B);
-/* Evaluation set `set` (0: the fixed training tasks, the pool's first T
- * tasks when there is a pool, then Q must be K; 1: held-out tasks). */
-void isw_maml_tasks_eval_set(isw_maml_tasks *t, int set, double *xs /* (T, K) */,
-                             double *ys /* (T, K) */, double *xq /* (T, Q) */,
-                             double *yq /* (T, Q) */, int T, int Q);
-
 /* The identities the spec gives the maml config whose parameters take the
  * values of c's parameters of the same name (c may belong to another family,
  * e.g. imaml; a maml parameter c's family lacks takes maml's default):
@@ -102,10 +79,68 @@ void isw_maml_identity(uint64_t *id, uint64_t *data_id, const struct isw_config 
  * in cache. */
 #define ISW_MAML_SUB_BATCH 5
 
+/* rec (T + 1) <- test_iters (T, ascending) with N inserted in order (once);
+ * col[j] = index of test_iters[j] in rec, *jN = index of N.  Returns R,
+ * the length of rec.  Shared by maml and imaml's one-pass evaluations. */
+int isw_maml_record_steps(int64_t *rec, int *col, int *jN, const int64_t *test_iters, int T, int64_t N);
+/* Mean, population std and paired standard error against column jN of
+ * column j of loss (T, R) over T tasks. */
+void isw_maml_column_stats(double *mean, double *std, double *delta_se, const double *loss /* (T, R) */,
+                           int T, int R, int j, int jN);
+
+#endif
+
+/* ---- typed part: once per precision (nn.h) ---- */
+#if (defined(ISW_REAL_FLOAT) && !defined(ISWEEP_MAML_H_S)) || (!defined(ISW_REAL_FLOAT) && !defined(ISWEEP_MAML_H_D))
+#ifdef ISW_REAL_FLOAT
+#define ISWEEP_MAML_H_S
+#else
+#define ISWEEP_MAML_H_D
+#endif
+#include "isweep/nn.h"
+
+/* θ (P) <- PyTorch's nn.Linear default: every weight and bias of a layer with
+ * fan-in f is U(-1/sqrt(f), 1/sqrt(f)) (f = 1 for layer 1). */
+void isw_maml_init_params(isw_real *theta /* (P) */, const isw_maml_net *net, isw_rng *r);
+
+/* Draw B sinusoid tasks y = A sin(x + phi), A ~ U[0.1, 5], phi ~ U[0, pi],
+ * x ~ U[-5, 5]: per task A, phi, then its K support x, then its Q query x.
+ * Any of xq/yq may be NULL when Q = 0. */
+void isw_maml_sample_tasks(isw_real *xs /* (B, K) */, isw_real *ys /* (B, K) */,
+                           isw_real *xq /* (B, Q) */, isw_real *yq /* (B, Q) */,
+                           int B, int K, int Q, isw_rng *r);
+
+/* The task streams of one config, shared by the maml and imaml families so
+ * that the two see the same tasks config for config:
+ *   meta-batches           (id, ISW_STREAM_TRAIN): fresh tasks, or pool indices
+ *   fixed training tasks   (data_id, ISW_STREAM_DATA): the evaluation set, or
+ *                          the task pool (drawn first, by isw_maml_tasks_init)
+ *   held-out test tasks    (data_id, ISW_STREAM_TEST_DATA)
+ * A pool task has K support and K query points. */
+typedef struct {
+  int K, pool;         /* support (and training query) points; pool size, 0 = fresh tasks */
+  isw_real *pool_data; /* (pool, 4, K): support x, support y, query x, query y; owned */
+  isw_rng r_train, r_data, r_test;
+} isw_maml_tasks;
+
+/* Seeds the three streams and draws the pool.  Returns ISW_ENOMEM on
+ * allocation failure (then isw_maml_tasks_free is still safe). */
+int isw_maml_tasks_init(isw_maml_tasks *t, uint64_t sweep_seed, uint64_t id, uint64_t data_id,
+                        int K, int pool);
+void isw_maml_tasks_free(isw_maml_tasks *t);
+/* The next meta-batch of B tasks, K support and K query points each. */
+void isw_maml_tasks_meta_batch(isw_maml_tasks *t, isw_real *xs /* (B, K) */, isw_real *ys /* (B, K) */,
+                               isw_real *xq /* (B, K) */, isw_real *yq /* (B, K) */, int B);
+/* Evaluation set `set` (0: the fixed training tasks, the pool's first T
+ * tasks when there is a pool, then Q must be K; 1: held-out tasks). */
+void isw_maml_tasks_eval_set(isw_maml_tasks *t, int set, isw_real *xs /* (T, K) */,
+                             isw_real *ys /* (T, K) */, isw_real *xq /* (T, Q) */,
+                             isw_real *yq /* (T, Q) */, int T, int Q);
+
 /* Scratch for up to B tasks, K support and Q query points, N inner steps
  * (N = 0 is fine for evaluation).  Holds N + 3 per-task parameter slots
  * (B, P) and max(N, 1) + 1 activation caches: about (N + 3)·B·P
- * + 6·(max(N, 1)·K + max(K, Q))·B·W + 7·max(K, Q)·B·W doubles.
+ * + 6·(max(N, 1)·K + max(K, Q))·B·W + 7·max(K, Q)·B·W values.
  * Returns ISW_ENOMEM on allocation failure. */
 typedef struct isw_maml_ws isw_maml_ws;
 int isw_maml_ws_create(isw_maml_ws **out, const isw_maml_net *net, int B, int K, int Q, int N);
@@ -119,16 +154,16 @@ int64_t isw_maml_ws_params(const isw_maml_ws *ws);
 /* Per-task MSE and gradient on M points: loss (B) and grad (B, P) (zeroed
  * and filled; NULL to skip).  params is (B, P), or (P) when shared.
  * M <= max(K, Q) and B <= the workspace's B. */
-int isw_maml_loss_grad(double *loss /* (B) */, double *grad /* (B, P) */, isw_maml_ws *ws,
-                       const double *params, int shared, const double *x /* (B, M) */,
-                       const double *y /* (B, M) */, int B, int M);
+int isw_maml_loss_grad(double *loss /* (B) */, isw_real *grad /* (B, P) */, isw_maml_ws *ws,
+                       const isw_real *params, int shared, const isw_real *x /* (B, M) */,
+                       const isw_real *y /* (B, M) */, int B, int M);
 
 /* Per-task Hessian-vector product of the MSE on M points (Pearlmutter's
  * R-operator, exact; relu's second derivative is taken as 0): hv (B, P) =
  * H_b(params_b) v_b.  Also fills loss (B) when non-NULL. */
-int isw_maml_hvp(double *hv /* (B, P) */, double *loss /* (B) or NULL */, isw_maml_ws *ws,
-                 const double *params, int shared, const double *v /* (B, P) */,
-                 const double *x /* (B, M) */, const double *y /* (B, M) */, int B, int M);
+int isw_maml_hvp(isw_real *hv /* (B, P) */, double *loss /* (B) or NULL */, isw_maml_ws *ws,
+                 const isw_real *params, int shared, const isw_real *v /* (B, P) */,
+                 const isw_real *x /* (B, M) */, const isw_real *y /* (B, M) */, int B, int M);
 
 /* Repeated Hessian-vector products at one point (imaml's conjugate
  * gradient): _prepare runs the forward and backward pass of B tasks on M <=
@@ -139,10 +174,10 @@ int isw_maml_hvp(double *hv /* (B, P) */, double *loss /* (B) or NULL */, isw_ma
  * isw_maml_loss_grad and isw_maml_hvp leave the preparation in place;
  * isw_maml_meta_grad and isw_maml_evaluate end it (_prepared then fails
  * with ISW_EINTERNAL). */
-int isw_maml_hvp_prepare(double *grad /* (B, P) or NULL */, double *loss /* (B) or NULL */,
-                         isw_maml_ws *ws, const double *params, int shared,
-                         const double *x /* (B, M) */, const double *y /* (B, M) */, int B, int M);
-int isw_maml_hvp_prepared(double *hv /* (B, P) */, isw_maml_ws *ws, const double *v /* (B, P) */);
+int isw_maml_hvp_prepare(isw_real *grad /* (B, P) or NULL */, double *loss /* (B) or NULL */,
+                         isw_maml_ws *ws, const isw_real *params, int shared,
+                         const isw_real *x /* (B, M) */, const isw_real *y /* (B, M) */, int B, int M);
+int isw_maml_hvp_prepared(isw_real *hv /* (B, P) */, isw_maml_ws *ws, const isw_real *v /* (B, P) */);
 
 /* The MAML meta-loss of B tasks and its gradient in θ:
  *   phi_0 = θ, phi_{k+1} = phi_k - alpha ∇L_s(phi_k) (k < N),
@@ -154,10 +189,10 @@ int isw_maml_hvp_prepared(double *hv /* (B, P) */, isw_maml_ws *ws, const double
  * tasks keep the per-task parameter copies in cache and were the fastest
  * measured, see bench_maml).  Non-finite values propagate: the caller tests
  * loss and grad. */
-int isw_maml_meta_grad(double *grad /* (P) */, double *loss, isw_maml_ws *ws,
-                       const double *theta /* (P) */, const double *xs /* (B, K) */,
-                       const double *ys /* (B, K) */, const double *xq /* (B, Q) */,
-                       const double *yq /* (B, Q) */, int B, int K, int Q, int N, double alpha,
+int isw_maml_meta_grad(isw_real *grad /* (P) */, double *loss, isw_maml_ws *ws,
+                       const isw_real *theta /* (P) */, const isw_real *xs /* (B, K) */,
+                       const isw_real *ys /* (B, K) */, const isw_real *xq /* (B, Q) */,
+                       const isw_real *yq /* (B, Q) */, int B, int K, int Q, int N, double alpha,
                        int order);
 
 /* One-pass evaluation of T tasks adapted from θ by plain gradient steps of
@@ -173,21 +208,13 @@ int isw_maml_meta_grad(double *grad /* (P) */, double *loss, isw_maml_ws *ws,
  * where the steps stopped.  Needs K <= ws K and Q <= max(ws K, ws Q). */
 int isw_maml_evaluate(double *query_loss /* (T, R) */, double *support_loss /* (T, R) */,
                       double *limit_query /* (T) */, int64_t *limit_steps /* (T) */,
-                      isw_maml_ws *ws, const double *theta /* (P) */,
-                      const double *xs /* (T, K) */, const double *ys /* (T, K) */,
-                      const double *xq /* (T, Q) */, const double *yq /* (T, Q) */, int T, int K,
+                      isw_maml_ws *ws, const isw_real *theta /* (P) */,
+                      const isw_real *xs /* (T, K) */, const isw_real *ys /* (T, K) */,
+                      const isw_real *xq /* (T, Q) */, const isw_real *yq /* (T, Q) */, int T, int K,
                       int Q, const int64_t *rec /* (R) */, int R, double alpha, double tol,
                       int64_t cap);
 
-/* rec (T + 1) <- test_iters (T, ascending) with N inserted in order (once);
- * col[j] = index of test_iters[j] in rec, *jN = index of N.  Returns R,
- * the length of rec.  Shared by maml and imaml's one-pass evaluations. */
-int isw_maml_record_steps(int64_t *rec, int *col, int *jN, const int64_t *test_iters, int T, int64_t N);
-/* Mean, population std and paired standard error against column jN of
- * column j of loss (T, R) over T tasks. */
-void isw_maml_column_stats(double *mean, double *std, double *delta_se, const double *loss /* (T, R) */,
-                           int T, int R, int j, int jN);
 /* 1 when every x[i] is finite. */
-int isw_maml_all_finite(const double *x, int64_t n);
+int isw_maml_all_finite(const isw_real *x, int64_t n);
 
 #endif

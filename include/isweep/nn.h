@@ -7,8 +7,9 @@
  * Precision (the LAPACK s/d pattern).  isw_real is the scalar of model data
  * (parameters, states, activations, gradients); every kernel writes it
  * instead of `double`, and the kernel sources (nn.c, solvers.c, deq_net.c,
- * the training part of deq.c) are compiled twice: as they are (isw_real =
- * double, the names as written) and once more through a two-line wrapper
+ * maml_net.c, imaml_net.c, the training parts of deq.c, maml.c and imaml.c)
+ * are compiled twice: as they are (isw_real = double, the names as written)
+ * and once more through a two-line wrapper
  * (src/tasks/ *_s.c: include isweep/real_s.h, then the source) with
  * isw_real = float and every typed name suffixed _s (isw_deq_loss_grad_s,
  * isw_deq_model_s, ...; the list is real_s.h).  One copy of each algorithm.
@@ -16,7 +17,8 @@
  * float and the d routines for double.
  *
  * What stays double in the float build (so float32 changes the arithmetic
- * of the matrix products and elementwise kernels):
+ * of the matrix products and elementwise kernels; maml.h and imaml.h list
+ * theirs):
  *   - loss sums (the loss head accumulates in double), every norm, dot
  *     product and residual (solvers.c: ISW_DOT_D = cblas_dsdot, double
  *     loops; deq_net.c), state_max and the Jacobian term's sum;

@@ -47,3 +47,34 @@
 #define isw_deq_loss_grad isw_deq_loss_grad_s
 #define isw_deq_evaluate isw_deq_evaluate_s
 #define isw_deq_train isw_deq_train_s
+/* maml.h; isw_maml_train is maml.c's typed run */
+#define isw_maml_init_params isw_maml_init_params_s
+#define isw_maml_sample_tasks isw_maml_sample_tasks_s
+#define isw_maml_tasks isw_maml_tasks_s
+#define isw_maml_tasks_init isw_maml_tasks_init_s
+#define isw_maml_tasks_free isw_maml_tasks_free_s
+#define isw_maml_tasks_meta_batch isw_maml_tasks_meta_batch_s
+#define isw_maml_tasks_eval_set isw_maml_tasks_eval_set_s
+#define isw_maml_ws isw_maml_ws_s
+#define isw_maml_ws_create isw_maml_ws_create_s
+#define isw_maml_ws_destroy isw_maml_ws_destroy_s
+#define isw_maml_ws_set_reference isw_maml_ws_set_reference_s
+#define isw_maml_ws_params isw_maml_ws_params_s
+#define isw_maml_loss_grad isw_maml_loss_grad_s
+#define isw_maml_hvp isw_maml_hvp_s
+#define isw_maml_hvp_prepare isw_maml_hvp_prepare_s
+#define isw_maml_hvp_prepared isw_maml_hvp_prepared_s
+#define isw_maml_meta_grad isw_maml_meta_grad_s
+#define isw_maml_evaluate isw_maml_evaluate_s
+#define isw_maml_all_finite isw_maml_all_finite_s
+#define isw_maml_train isw_maml_train_s
+/* imaml.h; isw_imaml_train is imaml.c's typed run */
+#define isw_imaml_ws isw_imaml_ws_s
+#define isw_imaml_ws_create isw_imaml_ws_create_s
+#define isw_imaml_ws_destroy isw_imaml_ws_destroy_s
+#define isw_imaml_ws_set_reference isw_imaml_ws_set_reference_s
+#define isw_imaml_inner isw_imaml_inner_s
+#define isw_imaml_meta_grad isw_imaml_meta_grad_s
+#define isw_imaml_evaluate isw_imaml_evaluate_s
+#define isw_imaml_evaluate_prox isw_imaml_evaluate_prox_s
+#define isw_imaml_train isw_imaml_train_s

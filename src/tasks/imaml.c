@@ -13,7 +13,12 @@
  * meta-batches and are evaluated on the same tasks; λ, lambda_test,
  * cg_steps and cg_damping do not change the tasks.
  *
- * ρ as maml: P / (tasks seen · K). */
+ * ρ as maml: P / (tasks seen · K).
+ *
+ * Precision as maml (maml.c): the training and evaluation (isw_imaml_train)
+ * is typed source, built for double here and for float by imaml_s.c; the
+ * tables, validate and cost are built once and run dispatches on
+ * `precision`, which isw_maml_identity leaves out of the streams' keys. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +48,12 @@ enum {
   IP_LAMBDA_TEST,
   IP_CG_STEPS,
   IP_CG_DAMPING,
+  IP_PRECISION,
   IP_N_PARAMS
 };
+enum { PREC_FLOAT64 = 0, PREC_FLOAT32 = 1 };
+
+#ifndef ISW_REAL_FLOAT /* the tables are built once */
 
 static const isw_param_def ip_params[IP_N_PARAMS] = {
     [IP_K_SHOT] = {"k_shot", ISW_PARAM_INT, "10", 1, 10000, NULL, 1,
@@ -83,7 +92,11 @@ static const isw_param_def ip_params[IP_N_PARAMS] = {
                      "conjugate-gradient steps (Hessian-vector products) per task and meta-step"},
     [IP_CG_DAMPING] = {"cg_damping", ISW_PARAM_REAL, "0", 0, 1e6, NULL, 0,
                        "delta: CG solves ((1 + delta) I + H / lambda) x = grad of the query loss"},
+    [IP_PRECISION] = {"precision", ISW_PARAM_ENUM, "float64", 0, 0, "float64|float32", 0,
+                      "scalar of the network, tasks, CG vectors and kernels (README: what stays "
+                      "double); results are stored as float64 either way"},
 };
+#endif
 
 enum {
   IS_TRAIN_N,
@@ -101,6 +114,7 @@ enum {
   IS_INNER_GRAD_FINAL,
   IS_N
 };
+#ifndef ISW_REAL_FLOAT
 static const isw_column_def ip_scalars[IS_N] = {
     [IS_TRAIN_N] = {"train_loss_at_N", "mean query MSE of the fixed training tasks after n = train_iters steps", .role = ISW_ROLE_LOSS, .split = "train", .at = "N"},
     [IS_TEST_N] = {"test_loss_at_N", "mean query MSE of the held-out tasks after n = train_iters steps", .role = ISW_ROLE_LOSS, .split = "test", .at = "N"},
@@ -123,8 +137,10 @@ static const isw_column_def ip_scalars[IS_N] = {
                              "mean |grad of support MSE + lambda/2 |phi - theta|^2| at phi_N over the last "
                              "min(100, S) meta-steps: how far N steps leave the inner minimizer"},
 };
+#endif
 
 enum { IC_TRAIN, IC_TEST, IC_TRAIN_STD, IC_TEST_STD, IC_TEST_DELTA_SE, IC_TEST_SUPPORT, IC_N };
+#ifndef ISW_REAL_FLOAT
 static const isw_column_def ip_curves[IC_N] = {
     [IC_TRAIN] = {"train_loss", "mean query MSE of the fixed training tasks after n adaptation steps", .role = ISW_ROLE_LOSS, .split = "train"},
     [IC_TEST] = {"test_loss", "mean query MSE of the held-out tasks after n adaptation steps", .role = ISW_ROLE_LOSS, .split = "test"},
@@ -134,6 +150,7 @@ static const isw_column_def ip_curves[IC_N] = {
                           "standard error over held-out tasks of the paired change L_t(n) - L_t(N)", .role = ISW_ROLE_SPREAD, .split = "test"},
     [IC_TEST_SUPPORT] = {"test_support_loss", "mean support MSE of the held-out tasks after n steps (inner fit)"},
 };
+#endif
 
 /* Tasks evaluated together: one, as maml (each stops at its own limit). */
 #define IMAML_EVAL_CHUNK 1
@@ -170,7 +187,8 @@ static void read_args(imaml_args *a, const isw_config *c) {
   if (a->pool > 0 && a->Ttr > a->pool) a->Ttr = a->pool;
 }
 
-/* Doubles of the larger of the two workspaces run() holds. */
+#ifndef ISW_REAL_FLOAT /* validate and cost: built once */
+/* Doubles of the larger of the two workspaces run() holds (float32: half the bytes). */
 static double workspace_doubles(const imaml_args *a) {
   double W = a->W, P = W * W + 4 * W + 1, K = a->K, me = a->K > a->Q ? a->K : a->Q;
   double Bt = a->B < ISW_MAML_SUB_BATCH ? a->B : ISW_MAML_SUB_BATCH, Be = IMAML_EVAL_CHUNK;
@@ -219,11 +237,15 @@ static double imaml_cost(const isw_config *c) {
   double eval = tasks * (steps * (3 * u + 2 * ew + 3 * P) + nrec * 2 * Q * W * W);
   return (double)a.S * step + eval;
 }
+#endif
 
 
 enum { RECENT = 100 }; /* meta-steps of the initial / final averages */
 
-static int imaml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
+/* Train and evaluate one config in the build's precision (isw_imaml_train
+ * for float64, isw_imaml_train_s for float32): the family's run. */
+int isw_imaml_train(isw_result *res, const isw_config *c, MPI_Comm team);
+int isw_imaml_train(isw_result *res, const isw_config *c, MPI_Comm team) {
   (void)team;
   int err = 0;
   imaml_args a;
@@ -235,9 +257,9 @@ static int imaml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   isw_maml_ws *ws = NULL;
   isw_nn_adam *adam = NULL;
   isw_maml_tasks tasks = {0};
-  double *theta = NULL, *grad = NULL, *xs = NULL, *ys = NULL, *xq = NULL, *yq = NULL;
-  double *recent = NULL, *recent_res = NULL, *recent_inner = NULL;
-  double *t_xs = NULL, *t_ys = NULL, *t_xq = NULL, *t_yq = NULL, *qloss = NULL, *sloss = NULL,
+  isw_real *theta = NULL, *grad = NULL, *xs = NULL, *ys = NULL, *xq = NULL, *yq = NULL;
+  isw_real *t_xs = NULL, *t_ys = NULL, *t_xq = NULL, *t_yq = NULL;
+  double *recent = NULL, *recent_res = NULL, *recent_inner = NULL, *qloss = NULL, *sloss = NULL,
          *lim = NULL;
   int64_t *rec = NULL, *lsteps = NULL;
   int *col = NULL;
@@ -379,6 +401,14 @@ cleanup:
   return err;
 }
 
+#ifndef ISW_REAL_FLOAT /* the dispatch and the family table: built once */
+int isw_imaml_train_s(isw_result *res, const isw_config *c, MPI_Comm team); /* imaml_s.c */
+
+static int imaml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
+  if ((int)c->p[IP_PRECISION].num == PREC_FLOAT32) return isw_imaml_train_s(res, c, team);
+  return isw_imaml_train(res, c, team);
+}
+
 const isw_task isw_task_imaml = {
     .name = "imaml",
     .summary = "implicit MAML (proximal inner problem, CG meta-gradient) on maml's sinusoid tasks",
@@ -394,3 +424,4 @@ const isw_task isw_task_imaml = {
     .cost = imaml_cost,
     .run = imaml_run,
 };
+#endif

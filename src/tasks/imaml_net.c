@@ -6,7 +6,9 @@
  * never talks MPI or the results file.
  *
  * Shapes: B = tasks, K = support points, Q = query points, P = parameters,
- * T = evaluation tasks, R = recorded step counts. */
+ * T = evaluation tasks, R = recorded step counts.
+ * Typed source (imaml.h says what stays double): built as written for
+ * double and by imaml_net_s.c for float. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,16 +18,20 @@
 
 /* CG stops a task once ||r|| <= CG_RTOL ||b||: past that point the
  * recurrence only divides rounding by rounding. */
+#ifdef ISW_REAL_FLOAT
+#define CG_RTOL 1e-6
+#else
 #define CG_RTOL 1e-13
+#endif
 
 struct isw_imaml_ws {
   isw_maml_net net;
   int B, K, Q;
   isw_maml_ws *mws;  /* gradients and HVPs of up to B tasks */
-  double *phi;       /* (B, P) φ_N */
-  double *gs;        /* (B, P) ∇L_s(φ_N), then ∇G(φ_N) */
-  double *x, *r, *p, *ap; /* (B, P) CG iterate, residual, direction, A p (first: ∇L_q) */
-  double *gchunk;    /* (P) one sub-batch's meta-gradient */
+  isw_real *phi;     /* (B, P) φ_N */
+  isw_real *gs;      /* (B, P) ∇L_s(φ_N), then ∇G(φ_N) */
+  isw_real *x, *r, *p, *ap; /* (B, P) CG iterate, residual, direction, A p (first: ∇L_q) */
+  isw_real *gchunk;  /* (P) one sub-batch's meta-gradient */
   double *rs, *bn;   /* (B) ||r||², ||b|| */
   char *active, *broke; /* (B) CG still running; met non-positive curvature */
 };
@@ -73,27 +79,28 @@ void isw_imaml_ws_destroy(isw_imaml_ws **ws) {
 
 void isw_imaml_ws_set_reference(isw_imaml_ws *ws, int on) { isw_maml_ws_set_reference(ws->mws, on); }
 
-static double dot(const double *a, const double *b, size_t n) {
+/* Σ a_i b_i accumulated in double */
+static double dot(const isw_real *a, const isw_real *b, size_t n) {
   double s = 0.0;
-  for (size_t i = 0; i < n; ++i) s += a[i] * b[i];
+  for (size_t i = 0; i < n; ++i) s += (double)a[i] * b[i];
   return s;
 }
 
-int isw_imaml_inner(double *phi, isw_imaml_ws *ws, const double *theta, const double *xs,
-                    const double *ys, int B, int K, int N, double alpha, double lambda) {
+int isw_imaml_inner(isw_real *phi, isw_imaml_ws *ws, const isw_real *theta, const isw_real *xs,
+                    const isw_real *ys, int B, int K, int N, double alpha, double lambda) {
   int err = 0;
   size_t P = (size_t)ws->net.P;
   ISW_CHECK(B >= 1 && B <= ws->B && K <= ws->K && N >= 0, ISW_EINTERNAL,
             "imaml inner: B=%d K=%d N=%d do not fit the workspace", B, K, N);
-  double *g = ws->gs;
-  for (int b = 0; b < B; ++b) memcpy(phi + b * P, theta, sizeof(double) * P);
+  isw_real *g = ws->gs;
+  for (int b = 0; b < B; ++b) memcpy(phi + b * P, theta, sizeof(isw_real) * P);
   for (int k = 0; k < N; ++k) {
     /* g_b = ∇L_s,b(φ_b); at k = 0 every φ_b is θ: one shared pass */
     ISW_CALL(isw_maml_loss_grad(NULL, g, ws->mws, k == 0 ? theta : phi, k == 0, xs, ys, B, K));
     /* φ_b <- φ_b - α (g_b + λ (φ_b - θ)) */
     for (int b = 0; b < B; ++b) {
-      double *pb = phi + b * P;
-      const double *gb = g + b * P;
+      isw_real *pb = phi + b * P;
+      const isw_real *gb = g + b * P;
       for (size_t q = 0; q < P; ++q) pb[q] -= alpha * (gb[q] + lambda * (pb[q] - theta[q]));
     }
   }
@@ -111,9 +118,9 @@ static int cg_solve(isw_imaml_ws *ws, int B, double lambda, double damping, int 
   size_t P = (size_t)ws->net.P;
   const double d1 = 1.0 + damping;
   /* x = 0, r = p = b */
-  memset(ws->x, 0, sizeof(double) * B * P);
-  memcpy(ws->r, ws->ap, sizeof(double) * B * P);
-  memcpy(ws->p, ws->ap, sizeof(double) * B * P);
+  memset(ws->x, 0, sizeof(isw_real) * B * P);
+  memcpy(ws->r, ws->ap, sizeof(isw_real) * B * P);
+  memcpy(ws->p, ws->ap, sizeof(isw_real) * B * P);
   for (int b = 0; b < B; ++b) {
     ws->rs[b] = dot(ws->r + b * P, ws->r + b * P, P);
     ws->bn[b] = sqrt(ws->rs[b]);
@@ -129,7 +136,7 @@ static int cg_solve(isw_imaml_ws *ws, int B, double lambda, double damping, int 
     for (size_t q = 0; q < (size_t)B * P; ++q) ws->ap[q] = d1 * ws->p[q] + ws->ap[q] / lambda;
     for (int b = 0; b < B; ++b) {
       if (!ws->active[b]) continue;
-      double *x = ws->x + b * P, *r = ws->r + b * P, *p = ws->p + b * P, *ap = ws->ap + b * P;
+      isw_real *x = ws->x + b * P, *r = ws->r + b * P, *p = ws->p + b * P, *ap = ws->ap + b * P;
       double pap = dot(p, ap, P);
       if (!(pap > 0.0)) { /* not positive definite along p (or non-finite): stop here */
         ws->broke[b] = 1;
@@ -157,9 +164,9 @@ cleanup:
 
 /* The meta-gradient of B <= ws->B tasks into grad (P), sums of the
  * per-task statistics into *st (the caller divides). */
-static int meta_grad_batch(double *grad, isw_imaml_stats *st, isw_imaml_ws *ws,
-                           const double *theta, const double *xs, const double *ys,
-                           const double *xq, const double *yq, int B, int K, int Q,
+static int meta_grad_batch(isw_real *grad, isw_imaml_stats *st, isw_imaml_ws *ws,
+                           const isw_real *theta, const isw_real *xs, const isw_real *ys,
+                           const isw_real *xq, const isw_real *yq, int B, int K, int Q,
                            const isw_imaml_opts *o) {
   int err = 0;
   size_t P = (size_t)ws->net.P;
@@ -171,8 +178,8 @@ static int meta_grad_batch(double *grad, isw_imaml_stats *st, isw_imaml_ws *ws,
   /* the support pass at φ_N that every HVP of the CG reuses; ∇G = ∇L_s + λ (φ_N - θ) */
   ISW_CALL(isw_maml_hvp_prepare(ws->gs, NULL, ws->mws, ws->phi, 0, xs, ys, B, K));
   for (int b = 0; b < B; ++b) {
-    double *g = ws->gs + b * P;
-    const double *pb = ws->phi + b * P;
+    isw_real *g = ws->gs + b * P;
+    const isw_real *pb = ws->phi + b * P;
     for (size_t q = 0; q < P; ++q) g[q] += o->lambda * (pb[q] - theta[q]);
     st->inner_grad_norm += sqrt(dot(g, g, P));
     st->loss += lq[b];
@@ -180,15 +187,15 @@ static int meta_grad_batch(double *grad, isw_imaml_stats *st, isw_imaml_ws *ws,
   ISW_CALL(cg_solve(ws, B, o->lambda, o->damping, o->cg_steps, &st->cg_rel_residual,
                     &st->cg_breakdown));
   /* grad = Σ_b x_b (the caller scales) */
-  memset(grad, 0, sizeof(double) * P);
+  memset(grad, 0, sizeof(isw_real) * P);
   for (int b = 0; b < B; ++b)
     for (size_t q = 0; q < P; ++q) grad[q] += ws->x[b * P + q];
 cleanup:
   return err;
 }
 
-int isw_imaml_meta_grad(double *grad, isw_imaml_stats *st, isw_imaml_ws *ws, const double *theta,
-                        const double *xs, const double *ys, const double *xq, const double *yq,
+int isw_imaml_meta_grad(isw_real *grad, isw_imaml_stats *st, isw_imaml_ws *ws, const isw_real *theta,
+                        const isw_real *xs, const isw_real *ys, const isw_real *xq, const isw_real *yq,
                         int B, int K, int Q, const isw_imaml_opts *o) {
   int err = 0;
   size_t P = (size_t)ws->net.P;
@@ -197,7 +204,7 @@ int isw_imaml_meta_grad(double *grad, isw_imaml_stats *st, isw_imaml_ws *ws, con
             ISW_EINTERNAL, "imaml meta-gradient: K=%d Q=%d N=%d cg_steps=%d lambda=%g damping=%g",
             K, Q, o->N, o->cg_steps, o->lambda, o->damping);
   memset(st, 0, sizeof *st);
-  memset(grad, 0, sizeof(double) * P);
+  memset(grad, 0, sizeof(isw_real) * P);
   /* sub-batches of ws->B tasks; the sums are divided by B at the end */
   for (int b0 = 0; b0 < B; b0 += ws->B) {
     int bc = B - b0 < ws->B ? B - b0 : ws->B;
@@ -218,12 +225,12 @@ cleanup:
 /* ---- evaluation ------------------------------------------------------------- */
 
 int isw_imaml_evaluate_prox(double *query_loss, double *support_loss, double *limit_query,
-                            int64_t *limit_steps, isw_maml_ws *ws, const double *theta,
-                            const double *xs, const double *ys, const double *xq,
-                            const double *yq, int T, int K, int Q, const int64_t *rec, int R,
+                            int64_t *limit_steps, isw_maml_ws *ws, const isw_real *theta,
+                            const isw_real *xs, const isw_real *ys, const isw_real *xq,
+                            const isw_real *yq, int T, int K, int Q, const int64_t *rec, int R,
                             double alpha, double lambda, double tol, int64_t cap) {
   int err = 0;
-  double *phi = NULL, *g = NULL;
+  isw_real *phi = NULL, *g = NULL;
   ISW_CHECK(T >= 1 && K >= 1 && Q >= 1 && R >= 1, ISW_EINTERNAL,
             "imaml evaluation: T=%d K=%d Q=%d R=%d", T, K, Q, R);
   for (int j = 0; j < R; ++j)
@@ -234,9 +241,9 @@ int isw_imaml_evaluate_prox(double *query_loss, double *support_loss, double *li
   ISW_ALLOC(g, P);
   int64_t nmax = rec[R - 1], stop = cap > nmax ? cap : nmax;
   for (int t = 0; t < T; ++t) {
-    const double *txs = xs + (size_t)t * K, *tys = ys + (size_t)t * K;
-    const double *txq = xq + (size_t)t * Q, *tyq = yq + (size_t)t * Q;
-    memcpy(phi, theta, sizeof(double) * P);
+    const isw_real *txs = xs + (size_t)t * K, *tys = ys + (size_t)t * K;
+    const isw_real *txq = xq + (size_t)t * Q, *tyq = yq + (size_t)t * Q;
+    memcpy(phi, theta, sizeof(isw_real) * P);
     int64_t reached = -1;
     int dead = 0, j = 0;
     double lim = NAN;
@@ -252,7 +259,7 @@ int isw_imaml_evaluate_prox(double *query_loss, double *support_loss, double *li
       for (int64_t q = 0; q < P; ++q) g[q] += lambda * (phi[q] - theta[q]);
       if (reached < 0 && !dead) {
         double sq = 0.0;
-        for (int64_t q = 0; q < P; ++q) sq += g[q] * g[q];
+        for (int64_t q = 0; q < P; ++q) sq += (double)g[q] * g[q];
         if (!isfinite(sq)) {
           dead = 1;
         } else if (sqrt(sq) < tol) {
@@ -275,8 +282,8 @@ cleanup:
 }
 
 int isw_imaml_evaluate(double *query_loss, double *support_loss, double *limit_query,
-                       int64_t *limit_steps, isw_maml_ws *ws, const double *theta,
-                       const double *xs, const double *ys, const double *xq, const double *yq,
+                       int64_t *limit_steps, isw_maml_ws *ws, const isw_real *theta,
+                       const isw_real *xs, const isw_real *ys, const isw_real *xq, const isw_real *yq,
                        int T, int K, int Q, const int64_t *rec, int R, double alpha,
                        double lambda_test, double tol, int64_t cap) {
   if (lambda_test == 0.0)

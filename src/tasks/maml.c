@@ -20,7 +20,14 @@
  * distinct training query points: rho = P / (tasks seen · K) with tasks seen
  * = meta_steps · meta_batch for fresh tasks (every task is new) or task_pool
  * for a fixed pool.  As in linear-meta, support points do not count: they
- * are inputs of the inner problem, not constraints on θ's output. */
+ * are inputs of the inner problem, not constraints on θ's output.
+ *
+ * Precision: the training and evaluation (isw_maml_train) is typed source,
+ * built for double here and for float by maml_s.c (nn.h, maml.h); the family
+ * table, validate, cost and the identities are built once, and run
+ * dispatches on `precision`.  The streams are keyed by isw_maml_identity,
+ * which leaves precision out: both precisions draw the same θ₀ and tasks,
+ * and float64 keys are those of the builds before the parameter existed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +53,12 @@ enum {
   MP_TASK_POOL,
   MP_LIMIT_TOL,
   MP_LIMIT_MAX_STEPS,
+  MP_PRECISION,
   MP_N_PARAMS
 };
+enum { PREC_FLOAT64 = 0, PREC_FLOAT32 = 1 };
+
+#ifndef ISW_REAL_FLOAT /* the tables are built once */
 
 static const isw_param_def mp_params[MP_N_PARAMS] = {
     [MP_K_SHOT] = {"k_shot", ISW_PARAM_INT, "10", 1, 10000, NULL, 1,
@@ -77,7 +88,11 @@ static const isw_param_def mp_params[MP_N_PARAMS] = {
                       "n = infinity proxy: adapt until the support-gradient norm is below this"},
     [MP_LIMIT_MAX_STEPS] = {"limit_max_steps", ISW_PARAM_INT, "1000", 0, 1e8, NULL, 0,
                             "cap on the adaptation steps of the n = infinity proxy (unreached: flagged)"},
+    [MP_PRECISION] = {"precision", ISW_PARAM_ENUM, "float64", 0, 0, "float64|float32", 0,
+                      "scalar of the network, tasks and kernels (README: what stays double); results "
+                      "are stored as float64 either way"},
 };
+#endif
 
 enum {
   MS_TRAIN_N,
@@ -91,6 +106,7 @@ enum {
   MS_DIVERGED_STEP,
   MS_N
 };
+#ifndef ISW_REAL_FLOAT
 static const isw_column_def mp_scalars[MS_N] = {
     [MS_TRAIN_N] = {"train_loss_at_N", "mean query MSE of the fixed training tasks after n = train_iters steps", .role = ISW_ROLE_LOSS, .split = "train", .at = "N"},
     [MS_TEST_N] = {"test_loss_at_N", "mean query MSE of the held-out tasks after n = train_iters steps", .role = ISW_ROLE_LOSS, .split = "test", .at = "N"},
@@ -104,8 +120,10 @@ static const isw_column_def mp_scalars[MS_N] = {
     [MS_FINAL_META] = {"final_meta_loss", "meta-loss averaged over the last min(100, S) meta-steps"},
     [MS_DIVERGED_STEP] = {"diverged_step", "meta-step at which the meta-loss or θ went non-finite (NaN if never)"},
 };
+#endif
 
 enum { MC_TRAIN, MC_TEST, MC_TRAIN_STD, MC_TEST_STD, MC_TEST_DELTA_SE, MC_TEST_SUPPORT, MC_N };
+#ifndef ISW_REAL_FLOAT
 static const isw_column_def mp_curves[MC_N] = {
     [MC_TRAIN] = {"train_loss", "mean query MSE of the fixed training tasks after n adaptation steps", .role = ISW_ROLE_LOSS, .split = "train"},
     [MC_TEST] = {"test_loss", "mean query MSE of the held-out tasks after n adaptation steps", .role = ISW_ROLE_LOSS, .split = "test"},
@@ -115,6 +133,7 @@ static const isw_column_def mp_curves[MC_N] = {
                           "standard error over held-out tasks of the paired change L_t(n) - L_t(N)", .role = ISW_ROLE_SPREAD, .split = "test"},
     [MC_TEST_SUPPORT] = {"test_support_loss", "mean support MSE of the held-out tasks after n steps (inner fit)"},
 };
+#endif
 
 
 /* Tasks evaluated together.  One at a time was the fastest measured (CPU s
@@ -153,7 +172,9 @@ static void read_args(maml_args *a, const isw_config *c) {
   if (a->pool > 0 && a->Ttr > a->pool) a->Ttr = a->pool;
 }
 
-/* Doubles of the larger of the two workspaces run() holds. */
+#ifndef ISW_REAL_FLOAT /* validate and cost: built once */
+/* Doubles of the larger of the two workspaces run() holds (float32 needs
+ * half the bytes; validate bounds the float64 size for both). */
 static double workspace_doubles(const maml_args *a) {
   double W = a->W, P = W * W + 4 * W + 1, N = a->N, nsup = a->N > 1 ? a->N : 1;
   double mt = a->K, me = a->K > a->Q ? a->K : a->Q, Be = MAML_EVAL_CHUNK;
@@ -199,9 +220,13 @@ static double maml_cost(const isw_config *c) {
   double eval = tasks * (steps * (3 * u + 2 * ew + 3 * P) + nrec * 2 * Q * W * W);
   return (double)a.S * step + eval;
 }
+#endif
 
 
-static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
+/* Train and evaluate one config in the build's precision (isw_maml_train
+ * for float64, isw_maml_train_s for float32): the family's run. */
+int isw_maml_train(isw_result *res, const isw_config *c, MPI_Comm team);
+int isw_maml_train(isw_result *res, const isw_config *c, MPI_Comm team) {
   (void)team;
   int err = 0;
   maml_args a;
@@ -211,15 +236,16 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   int64_t P = net.P;
   isw_maml_ws *ws = NULL;
   isw_nn_adam *adam = NULL;
-  double *theta = NULL, *grad = NULL, *xs = NULL, *ys = NULL, *xq = NULL,
-         *yq = NULL, *recent = NULL;
-  double *t_xs = NULL, *t_ys = NULL, *t_xq = NULL, *t_yq = NULL, *qloss = NULL, *sloss = NULL,
-         *lim = NULL;
+  isw_real *theta = NULL, *grad = NULL, *xs = NULL, *ys = NULL, *xq = NULL, *yq = NULL;
+  isw_real *t_xs = NULL, *t_ys = NULL, *t_xq = NULL, *t_yq = NULL;
+  double *recent = NULL, *qloss = NULL, *sloss = NULL, *lim = NULL;
   int64_t *rec = NULL, *lsteps = NULL;
   int *col = NULL;
   isw_maml_tasks tasks = {0};
   isw_rng r_init;
-  isw_rng_init(&r_init, c->sweep_seed, c->id, ISW_STREAM_INIT);
+  uint64_t sid, sdata;
+  isw_maml_identity(&sid, &sdata, c); /* c->id without precision */
+  isw_rng_init(&r_init, c->sweep_seed, sid, ISW_STREAM_INIT);
 
   res->status = ISW_ST_OK;
   res->n_params = P;
@@ -238,7 +264,7 @@ static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
   enum { RECENT = 100 };
   ISW_ALLOC(recent, RECENT);
   isw_maml_init_params(theta, &net, &r_init);
-  ISW_CALL(isw_maml_tasks_init(&tasks, c->sweep_seed, c->id, c->data_id, a.K, a.pool));
+  ISW_CALL(isw_maml_tasks_init(&tasks, c->sweep_seed, sid, sdata, a.K, a.pool));
   ISW_CALL(isw_maml_ws_create(&ws, &net, a.B < ISW_MAML_SUB_BATCH ? a.B : ISW_MAML_SUB_BATCH, a.K, a.K, a.N));
   double first_sum = 0.0;
   int64_t n_first = a.S < RECENT ? a.S : RECENT;
@@ -354,6 +380,7 @@ cleanup:
   return err;
 }
 
+#ifndef ISW_REAL_FLOAT /* the identities, the dispatch and the family table: built once */
 /* appends "name=value;" as spec.c's config identities spell it: integers
  * %lld, reals %.17g, enums and strings by their text */
 static size_t identity_add(char *buf, size_t len, size_t cap, const isw_param_def *d,
@@ -375,6 +402,7 @@ void isw_maml_identity(uint64_t *id, uint64_t *data_id, const isw_config *c) {
                                (long long)c->width, (long long)c->train_iters, (long long)c->seed);
   size_t dl = (size_t)snprintf(db, sizeof db, "task=maml;seed=%lld;", (long long)c->seed);
   for (int p = 0; p < MP_N_PARAMS; ++p) {
+    if (p == MP_PRECISION) continue; /* both precisions train from the same draws */
     const isw_param_def *d = &mp_params[p];
     int q = isw_task_param_index(c->task, d->name);
     double num = q >= 0 ? c->p[q].num : 0.0;
@@ -385,6 +413,13 @@ void isw_maml_identity(uint64_t *id, uint64_t *data_id, const isw_config *c) {
   }
   *id = isw_hash64(ib, il < sizeof ib ? il : sizeof ib - 1, 0);
   *data_id = isw_hash64(db, dl < sizeof db ? dl : sizeof db - 1, 0);
+}
+
+int isw_maml_train_s(isw_result *res, const isw_config *c, MPI_Comm team); /* maml_s.c */
+
+static int maml_run(isw_result *res, const isw_config *c, MPI_Comm team) {
+  if ((int)c->p[MP_PRECISION].num == PREC_FLOAT32) return isw_maml_train_s(res, c, team);
+  return isw_maml_train(res, c, team);
 }
 
 const isw_task isw_task_maml = {
@@ -402,3 +437,4 @@ const isw_task isw_task_maml = {
     .cost = maml_cost,
     .run = maml_run,
 };
+#endif

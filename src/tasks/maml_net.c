@@ -16,7 +16,14 @@
  * R-operator along V = (V1, c1, V2, c2, V3, c3): R(.) of every line above;
  *   the Hessian-vector product is R(g).
  * Only the layer-2 products are O(W²) per point: they go through mm(), BLAS
- * or the shared plain-loop reference (nn.h); everything else is O(W) loops. */
+ * or the shared plain-loop reference (nn.h); everything else is O(W) loops.
+ *
+ * Typed source (maml.h, nn.h): built as written for double and by
+ * maml_net_s.c for float.  Double in both builds: the per-task losses and
+ * their sums (mcache.loss), the gradient norms of the n = infinity proxy
+ * (grad_norms_sq, ws->norms), step sizes, tolerances and the random draws;
+ * the precision-neutral helpers (offsets, record steps, column statistics)
+ * are built once. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +33,8 @@
 #include "isweep/nn.h"
 
 /* ---- parameter layout ---------------------------------------------------- */
+
+#ifndef ISW_REAL_FLOAT /* precision-neutral: built once */
 
 size_t isw_maml_offset(const isw_maml_net *net, int block) {
   size_t W = (size_t)net->W;
@@ -45,19 +54,25 @@ void isw_maml_net_init(isw_maml_net *net, int W, isw_maml_act act) {
   net->act = act;
   net->P = (int64_t)W * W + 4 * (int64_t)W + 1;
 }
+#endif
 
-void isw_maml_init_params(double *theta, const isw_maml_net *net, isw_rng *r) {
-  size_t W = (size_t)net->W;
-  double s1 = 1.0, s2 = 1.0 / sqrt((double)W);
-  isw_rng_uniform_fill(r, theta + isw_maml_offset(net, ISW_MAML_W1), W, -s1, s1);
-  isw_rng_uniform_fill(r, theta + isw_maml_offset(net, ISW_MAML_B1), W, -s1, s1);
-  isw_rng_uniform_fill(r, theta + isw_maml_offset(net, ISW_MAML_W2), W * W, -s2, s2);
-  isw_rng_uniform_fill(r, theta + isw_maml_offset(net, ISW_MAML_B2), W, -s2, s2);
-  isw_rng_uniform_fill(r, theta + isw_maml_offset(net, ISW_MAML_W3), W, -s2, s2);
-  isw_rng_uniform_fill(r, theta + isw_maml_offset(net, ISW_MAML_B3), 1, -s2, s2);
+/* x (n) <- U(lo, hi) draws made in double, then rounded (isw_rng_uniform_fill's formula) */
+static void uniform_fill(isw_rng *r, isw_real *x, size_t n, double lo, double hi) {
+  for (size_t i = 0; i < n; ++i) x[i] = (isw_real)(lo + (hi - lo) * isw_rng_uniform(r));
 }
 
-void isw_maml_sample_tasks(double *xs, double *ys, double *xq, double *yq, int B, int K, int Q,
+void isw_maml_init_params(isw_real *theta, const isw_maml_net *net, isw_rng *r) {
+  size_t W = (size_t)net->W;
+  double s1 = 1.0, s2 = 1.0 / sqrt((double)W);
+  uniform_fill(r, theta + isw_maml_offset(net, ISW_MAML_W1), W, -s1, s1);
+  uniform_fill(r, theta + isw_maml_offset(net, ISW_MAML_B1), W, -s1, s1);
+  uniform_fill(r, theta + isw_maml_offset(net, ISW_MAML_W2), W * W, -s2, s2);
+  uniform_fill(r, theta + isw_maml_offset(net, ISW_MAML_B2), W, -s2, s2);
+  uniform_fill(r, theta + isw_maml_offset(net, ISW_MAML_W3), W, -s2, s2);
+  uniform_fill(r, theta + isw_maml_offset(net, ISW_MAML_B3), 1, -s2, s2);
+}
+
+void isw_maml_sample_tasks(isw_real *xs, isw_real *ys, isw_real *xq, isw_real *yq, int B, int K, int Q,
                            isw_rng *r) {
   const double pi = 3.14159265358979323846;
   for (int b = 0; b < B; ++b) {
@@ -65,13 +80,13 @@ void isw_maml_sample_tasks(double *xs, double *ys, double *xq, double *yq, int B
     double phase = pi * isw_rng_uniform(r);
     for (int i = 0; i < K; ++i) {
       double x = -5.0 + 10.0 * isw_rng_uniform(r);
-      xs[(size_t)b * K + i] = x;
-      ys[(size_t)b * K + i] = amp * sin(x + phase);
+      xs[(size_t)b * K + i] = (isw_real)x;
+      ys[(size_t)b * K + i] = (isw_real)(amp * sin(x + phase));
     }
     for (int i = 0; i < Q; ++i) {
       double x = -5.0 + 10.0 * isw_rng_uniform(r);
-      xq[(size_t)b * Q + i] = x;
-      yq[(size_t)b * Q + i] = amp * sin(x + phase);
+      xq[(size_t)b * Q + i] = (isw_real)x;
+      yq[(size_t)b * Q + i] = (isw_real)(amp * sin(x + phase));
     }
   }
 }
@@ -79,8 +94,8 @@ void isw_maml_sample_tasks(double *xs, double *ys, double *xq, double *yq, int B
 /* ---- task streams ---------------------------------------------------------- */
 
 /* (pool, 4, K): support x, support y, query x, query y of pool task t */
-static void copy_pool_task(double *xs, double *ys, double *xq, double *yq, const double *pt, int K) {
-  size_t n = sizeof(double) * (size_t)K;
+static void copy_pool_task(isw_real *xs, isw_real *ys, isw_real *xq, isw_real *yq, const isw_real *pt, int K) {
+  size_t n = sizeof(isw_real) * (size_t)K;
   memcpy(xs, pt, n);
   memcpy(ys, pt + K, n);
   memcpy(xq, pt + 2 * (size_t)K, n);
@@ -99,7 +114,7 @@ int isw_maml_tasks_init(isw_maml_tasks *t, uint64_t sweep_seed, uint64_t id, uin
   if (pool > 0) {
     ISW_ALLOC(t->pool_data, (size_t)pool * 4 * K);
     for (int i = 0; i < pool; ++i) {
-      double *pt = t->pool_data + (size_t)i * 4 * K;
+      isw_real *pt = t->pool_data + (size_t)i * 4 * K;
       isw_maml_sample_tasks(pt, pt + K, pt + 2 * K, pt + 3 * K, 1, K, K, &t->r_data);
     }
   }
@@ -112,7 +127,7 @@ void isw_maml_tasks_free(isw_maml_tasks *t) {
   t->pool_data = NULL;
 }
 
-void isw_maml_tasks_meta_batch(isw_maml_tasks *t, double *xs, double *ys, double *xq, double *yq,
+void isw_maml_tasks_meta_batch(isw_maml_tasks *t, isw_real *xs, isw_real *ys, isw_real *xq, isw_real *yq,
                                int B) {
   int K = t->K;
   if (t->pool == 0) {
@@ -120,14 +135,14 @@ void isw_maml_tasks_meta_batch(isw_maml_tasks *t, double *xs, double *ys, double
     return;
   }
   for (int b = 0; b < B; ++b) {
-    const double *pt = t->pool_data + (size_t)isw_rng_below(&t->r_train, (uint64_t)t->pool) * 4 * K;
+    const isw_real *pt = t->pool_data + (size_t)isw_rng_below(&t->r_train, (uint64_t)t->pool) * 4 * K;
     size_t o = (size_t)b * K;
     copy_pool_task(xs + o, ys + o, xq + o, yq + o, pt, K);
   }
 }
 
-void isw_maml_tasks_eval_set(isw_maml_tasks *t, int set, double *xs, double *ys, double *xq,
-                             double *yq, int T, int Q) {
+void isw_maml_tasks_eval_set(isw_maml_tasks *t, int set, isw_real *xs, isw_real *ys, isw_real *xq,
+                             isw_real *yq, int T, int Q) {
   int K = t->K;
   if (set == 0 && t->pool > 0) {
     for (int i = 0; i < T; ++i) {
@@ -143,11 +158,11 @@ void isw_maml_tasks_eval_set(isw_maml_tasks *t, int set, double *xs, double *ys,
 
 /* What a forward/backward pass at one parameter point leaves behind. */
 typedef struct {
-  double *a1, *h1, *a2, *h2; /* (B·M, W) pre-activations and activations */
-  double *da2, *dh1;         /* (B·M, W) dL/da2, dL/dh1 (after backward) */
-  double *yhat, *e;          /* (B·M) outputs and dL/dyhat */
-  double *loss;              /* (B) per-task MSE */
-  const double *x;           /* (B·M) inputs of the last forward, not owned */
+  isw_real *a1, *h1, *a2, *h2; /* (B·M, W) pre-activations and activations */
+  isw_real *da2, *dh1;         /* (B·M, W) dL/da2, dL/dh1 (after backward) */
+  isw_real *yhat, *e;          /* (B·M) outputs and dL/dyhat */
+  double *loss;                /* (B) per-task MSE, summed in double */
+  const isw_real *x;           /* (B·M) inputs of the last forward, not owned */
   int B, M;
 } mcache;
 
@@ -156,21 +171,23 @@ struct isw_maml_ws {
   int B, K, Q, N, Mmax; /* capacity; Mmax = max(K, Q) */
   int nsup;             /* support caches, max(N, 1) */
   int reference;        /* 1: the plain-loop reference instead of BLAS */
-  double *slots;        /* (N + 3, B, P) per-task parameter / vector slots */
+  isw_real *slots;        /* (N + 3, B, P) per-task parameter / vector slots */
   mcache *caches;       /* (nsup + 1): caches[k < nsup] hold B·K rows, caches[nsup] B·Mmax */
-  double *cache_mem;
+  isw_real *cache_mem;
   char *dead;           /* (B) evaluation: task whose gradient went non-finite */
-  double *gchunk;       /* (P) meta-gradient of one sub-batch */
+  isw_real *gchunk;       /* (P) meta-gradient of one sub-batch */
+  double *loss_mem;       /* (nsup + 1, B) the caches' losses */
+  double *norms;          /* (B + W) evaluation: squared gradient norms and their scratch */
   /* HVP and backward scratch, (B·Mmax, W) each, and (B·Mmax) */
-  double *ra1, *rh1, *ra2, *rh2, *rda2, *rdh1, *da1;
-  double *ryhat, *re;
-  double *scratch_mem;
+  isw_real *ra1, *rh1, *ra2, *rh2, *rda2, *rdh1, *da1;
+  isw_real *ryhat, *re;
+  isw_real *scratch_mem;
   /* isw_maml_hvp_prepare: the point caches[0] holds (NULL: none) */
-  const double *prep_params;
+  const isw_real *prep_params;
   int prep_shared;
 };
 
-static double *slot(isw_maml_ws *ws, int k) {
+static isw_real *slot(isw_maml_ws *ws, int k) {
   return ws->slots + (size_t)k * ws->B * ws->net.P;
 }
 
@@ -195,9 +212,10 @@ int isw_maml_ws_create(isw_maml_ws **out, const isw_maml_net *net, int B, int K,
   ISW_ALLOC(ws->gchunk, P);
   size_t rows_k = (size_t)B * K, rows_m = (size_t)B * ws->Mmax;
   size_t per_row = 6 * W + 2; /* a1 h1 a2 h2 da2 dh1, yhat e */
-  ISW_ALLOC(ws->cache_mem,
-            ((size_t)ws->nsup * rows_k + rows_m) * per_row + (size_t)(ws->nsup + 1) * B);
-  double *p = ws->cache_mem;
+  ISW_ALLOC(ws->cache_mem, ((size_t)ws->nsup * rows_k + rows_m) * per_row);
+  ISW_ALLOC(ws->loss_mem, (size_t)(ws->nsup + 1) * B);
+  ISW_ALLOC(ws->norms, (size_t)B + W);
+  isw_real *p = ws->cache_mem;
   for (int k = 0; k <= ws->nsup; ++k) {
     mcache *c = &ws->caches[k];
     size_t rows = k < ws->nsup ? rows_k : rows_m;
@@ -209,7 +227,7 @@ int isw_maml_ws_create(isw_maml_ws **out, const isw_maml_net *net, int B, int K,
     c->dh1 = p, p += rows * W;
     c->yhat = p, p += rows;
     c->e = p, p += rows;
-    c->loss = p, p += B;
+    c->loss = ws->loss_mem + (size_t)k * B;
   }
   ISW_ALLOC(ws->scratch_mem, rows_m * (7 * W + 2));
   p = ws->scratch_mem;
@@ -237,6 +255,8 @@ void isw_maml_ws_destroy(isw_maml_ws **ws) {
   free((*ws)->scratch_mem);
   free((*ws)->dead);
   free((*ws)->gchunk);
+  free((*ws)->loss_mem);
+  free((*ws)->norms);
   free(*ws);
   *ws = NULL;
 }
@@ -247,10 +267,10 @@ int64_t isw_maml_ws_params(const isw_maml_ws *ws) { return ws->net.P; }
 
 /* ---- matrix products ------------------------------------------------------ */
 
-/* The one entry point of every O(W²) product: BLAS dgemm, or the shared
+/* The one entry point of every O(W²) product: BLAS gemm, or the shared
  * plain-loop reference (nn.h). */
-static void mm(const isw_maml_ws *ws, int ta, int tb, int m, int n, int k, double alpha,
-               const double *A, int lda, const double *Bm, int ldb, double beta, double *C,
+static void mm(const isw_maml_ws *ws, int ta, int tb, int m, int n, int k, isw_real alpha,
+               const isw_real *A, int lda, const isw_real *Bm, int ldb, isw_real beta, isw_real *C,
                int ldc) {
   isw_nn_gemm(ws->reference, ta, tb, m, n, k, alpha, A, lda, Bm, ldb, beta, C, ldc);
 }
@@ -259,11 +279,11 @@ static void mm(const isw_maml_ws *ws, int ta, int tb, int m, int n, int k, doubl
  *   trans_w = 1: C_b (M, W) = A_b (M, W) · W2_bᵀ (W, W) [+ C_b when accumulate]
  *   trans_w = 0: C_b (M, W) = A_b (M, W) · W2_b (W, W)  [+ C_b when accumulate]
  * one GEMM over B·M rows when the parameters are shared, else one per task. */
-static void layer2(const isw_maml_ws *ws, double *C /* (B·M, W) */, const double *A /* (B·M, W) */,
-                   const double *params, int shared, int trans_w, int accumulate, int B, int M) {
+static void layer2(const isw_maml_ws *ws, isw_real *C /* (B·M, W) */, const isw_real *A /* (B·M, W) */,
+                   const isw_real *params, int shared, int trans_w, int accumulate, int B, int M) {
   int W = ws->net.W;
   size_t P = (size_t)ws->net.P, o2 = isw_maml_offset(&ws->net, ISW_MAML_W2), blk = (size_t)M * W;
-  double beta = accumulate ? 1.0 : 0.0;
+  isw_real beta = accumulate ? 1 : 0;
   if (shared) {
     /* C (B·M, W) = A (B·M, W) · op(W2) (W, W) [+ C]: one GEMM for every task */
     mm(ws, 0, trans_w, B * M, W, W, 1.0, A, W, params + o2, W, beta, C, W);
@@ -276,21 +296,45 @@ static void layer2(const isw_maml_ws *ws, double *C /* (B·M, W) */, const doubl
 
 /* ---- activations ---------------------------------------------------------- */
 
-static inline double act(isw_maml_act f, double a) { return f == ISW_MAML_TANH ? tanh(a) : (a > 0.0 ? a : 0.0); }
+static inline isw_real act(isw_maml_act f, isw_real a) {
+  return f == ISW_MAML_TANH ? (isw_real)tanh(a) : (a > 0 ? a : (isw_real)0);
+}
 /* s'(a) from a and h = s(a) */
-static inline double dact(isw_maml_act f, double a, double h) {
-  return f == ISW_MAML_TANH ? 1.0 - h * h : (a > 0.0 ? 1.0 : 0.0);
+static inline isw_real dact(isw_maml_act f, isw_real a, isw_real h) {
+  return f == ISW_MAML_TANH ? (isw_real)1 - h * h : (a > 0 ? (isw_real)1 : (isw_real)0);
 }
 /* s''(a) from h = s(a); relu's is 0 */
-static inline double ddact(isw_maml_act f, double h) {
-  return f == ISW_MAML_TANH ? -2.0 * h * (1.0 - h * h) : 0.0;
+static inline isw_real ddact(isw_maml_act f, isw_real h) {
+  return f == ISW_MAML_TANH ? (isw_real)-2 * h * ((isw_real)1 - h * h) : (isw_real)0;
+}
+
+/* The loops over elements branch on the activation once, outside: with the
+ * activation a constant in each copy, relu's loops have no call and no
+ * branch, and the compiler vectorizes them (CMakeLists.txt: the dynamic cost
+ * model for this file).  The arithmetic per element is unchanged. */
+
+/* h (n) <- s(a) */
+static inline void act_n(isw_maml_act f, isw_real *h, const isw_real *a, size_t n) {
+  if (f == ISW_MAML_TANH)
+    for (size_t i = 0; i < n; ++i) h[i] = act(ISW_MAML_TANH, a[i]);
+  else
+    for (size_t i = 0; i < n; ++i) h[i] = act(ISW_MAML_RELU, a[i]);
+}
+
+/* out (n) <- x ⊙ s'(a), from a and h = s(a); out may be x */
+static inline void mul_dact_n(isw_maml_act f, isw_real *out, const isw_real *x, const isw_real *a,
+                              const isw_real *h, size_t n) {
+  if (f == ISW_MAML_TANH)
+    for (size_t i = 0; i < n; ++i) out[i] = x[i] * dact(ISW_MAML_TANH, a[i], h[i]);
+  else
+    for (size_t i = 0; i < n; ++i) out[i] = x[i] * dact(ISW_MAML_RELU, a[i], h[i]);
 }
 
 /* ---- forward, backward, accumulation -------------------------------------- */
 
 /* Forward pass of B tasks on M points: fills a1, h1, a2, h2, yhat, e, loss. */
-static void forward(const isw_maml_ws *ws, mcache *c, const double *params, int shared,
-                    const double *x /* (B, M) */, const double *y /* (B, M) */, int B, int M) {
+static void forward(const isw_maml_ws *ws, mcache *c, const isw_real *params, int shared,
+                    const isw_real *x /* (B, M) */, const isw_real *y /* (B, M) */, int B, int M) {
   const isw_maml_net *net = &ws->net;
   int W = net->W;
   size_t P = (size_t)net->P;
@@ -302,29 +346,29 @@ static void forward(const isw_maml_ws *ws, mcache *c, const double *params, int 
   c->x = x;
   /* a1 = x W1 + b1, h1 = s(a1) */
   for (int b = 0; b < B; ++b) {
-    const double *p = params + (shared ? 0 : b * P), *W1 = p + oW1, *b1 = p + ob1;
+    const isw_real *p = params + (shared ? 0 : b * P), *W1 = p + oW1, *b1 = p + ob1;
     for (int i = 0; i < M; ++i) {
       size_t r = (size_t)b * M + i;
-      double xr = x[r], *a1 = c->a1 + r * W, *h1 = c->h1 + r * W;
+      isw_real xr = x[r], *a1 = c->a1 + r * W, *h1 = c->h1 + r * W;
       for (int j = 0; j < W; ++j) a1[j] = xr * W1[j] + b1[j];
-      for (int j = 0; j < W; ++j) h1[j] = act(net->act, a1[j]);
+      act_n(net->act, h1, a1, (size_t)W);
     }
   }
   /* A2 (B·M, W) = H1 (B·M, W) · W2ᵀ (W, W), per task unless shared */
   layer2(ws, c->a2, c->h1, params, shared, 1, 0, B, M);
   /* a2 += b2, h2 = s(a2), yhat = h2 · W3 + b3, e = (2/M)(yhat - y) */
   for (int b = 0; b < B; ++b) {
-    const double *p = params + (shared ? 0 : b * P), *b2 = p + ob2, *W3 = p + oW3;
+    const isw_real *p = params + (shared ? 0 : b * P), *b2 = p + ob2, *W3 = p + oW3;
     double loss = 0.0;
     for (int i = 0; i < M; ++i) {
       size_t r = (size_t)b * M + i;
-      double *a2 = c->a2 + r * W, *h2 = c->h2 + r * W, out = p[ob3];
+      isw_real *a2 = c->a2 + r * W, *h2 = c->h2 + r * W, out = p[ob3];
       for (int j = 0; j < W; ++j) a2[j] += b2[j];
-      for (int j = 0; j < W; ++j) h2[j] = act(net->act, a2[j]);
+      act_n(net->act, h2, a2, (size_t)W);
       for (int j = 0; j < W; ++j) out += h2[j] * W3[j];
       double d = out - y[r];
       c->yhat[r] = out;
-      c->e[r] = 2.0 * d / M;
+      c->e[r] = (isw_real)(2.0 * d / M);
       loss += d * d;
     }
     c->loss[b] = loss / M;
@@ -336,13 +380,13 @@ static void forward(const isw_maml_ws *ws, mcache *c, const double *params, int 
  * over the rows i of task b: the gradient has (d1, d2, g1, d3, g2) =
  * (da1, da2, h1, e, h2) and no x-terms; the HVP adds the product-rule terms.
  * per_task = 0 sums every task into one out (P). */
-static void accumulate(const isw_maml_ws *ws, double *out, int per_task, double s,
-                       const double *x /* (B·M) */, const double *d1 /* (B·M, W) */,
-                       const double *d2 /* (B·M, W) */, const double *g1 /* (B·M, W) */,
-                       const double *d2x /* (B·M, W) or NULL */,
-                       const double *g1x /* (B·M, W) or NULL */, const double *d3 /* (B·M) */,
-                       const double *g2 /* (B·M, W) */, const double *d3x /* (B·M) or NULL */,
-                       const double *g2x /* (B·M, W) or NULL */, int B, int M) {
+static void accumulate(const isw_maml_ws *ws, isw_real *out, int per_task, isw_real s,
+                       const isw_real *x /* (B·M) */, const isw_real *d1 /* (B·M, W) */,
+                       const isw_real *d2 /* (B·M, W) */, const isw_real *g1 /* (B·M, W) */,
+                       const isw_real *d2x /* (B·M, W) or NULL */,
+                       const isw_real *g1x /* (B·M, W) or NULL */, const isw_real *d3 /* (B·M) */,
+                       const isw_real *g2 /* (B·M, W) */, const isw_real *d3x /* (B·M) or NULL */,
+                       const isw_real *g2x /* (B·M, W) or NULL */, int B, int M) {
   const isw_maml_net *net = &ws->net;
   int W = net->W;
   size_t P = (size_t)net->P, blk = (size_t)M * W;
@@ -350,19 +394,19 @@ static void accumulate(const isw_maml_ws *ws, double *out, int per_task, double 
   size_t oW2 = isw_maml_offset(net, ISW_MAML_W2), ob2 = isw_maml_offset(net, ISW_MAML_B2);
   size_t oW3 = isw_maml_offset(net, ISW_MAML_W3), ob3 = isw_maml_offset(net, ISW_MAML_B3);
   for (int b = 0; b < B; ++b) {
-    double *o = out + (per_task ? b * P : 0);
-    double *gW1 = o + oW1, *gb1 = o + ob1, *gb2 = o + ob2, *gW3 = o + oW3, sb3 = 0.0;
+    isw_real *o = out + (per_task ? b * P : 0);
+    isw_real *gW1 = o + oW1, *gb1 = o + ob1, *gb2 = o + ob2, *gW3 = o + oW3, sb3 = 0;
     for (int i = 0; i < M; ++i) {
       size_t r = (size_t)b * M + i;
-      const double *d1r = d1 + r * W, *d2r = d2 + r * W, *g2r = g2 + r * W;
-      double sx = s * x[r], s3 = s * d3[r];
+      const isw_real *d1r = d1 + r * W, *d2r = d2 + r * W, *g2r = g2 + r * W;
+      isw_real sx = s * x[r], s3 = s * d3[r];
       for (int j = 0; j < W; ++j) gW1[j] += sx * d1r[j];
       for (int j = 0; j < W; ++j) gb1[j] += s * d1r[j];
       for (int j = 0; j < W; ++j) gb2[j] += s * d2r[j];
       for (int j = 0; j < W; ++j) gW3[j] += s3 * g2r[j];
       if (d3x) {
-        const double *g2xr = g2x + r * W;
-        double s3x = s * d3x[r];
+        const isw_real *g2xr = g2x + r * W;
+        isw_real s3x = s * d3x[r];
         for (int j = 0; j < W; ++j) gW3[j] += s3x * g2xr[j];
       }
       sb3 += d3[r];
@@ -385,31 +429,32 @@ static void accumulate(const isw_maml_ws *ws, double *out, int per_task, double 
 }
 
 /* Backward deltas after forward(c): c->da2, c->dh1 and ws->da1. */
-static void backward_deltas(const isw_maml_ws *ws, mcache *c, const double *params, int shared) {
+static void backward_deltas(const isw_maml_ws *ws, mcache *c, const isw_real *params, int shared) {
   const isw_maml_net *net = &ws->net;
   int W = net->W, B = c->B, M = c->M;
   size_t P = (size_t)net->P, oW3 = isw_maml_offset(net, ISW_MAML_W3);
   /* da2 = e W3 ⊙ s'(a2) */
   for (int b = 0; b < B; ++b) {
-    const double *W3 = params + (shared ? 0 : b * P) + oW3;
+    const isw_real *W3 = params + (shared ? 0 : b * P) + oW3;
     for (int i = 0; i < M; ++i) {
       size_t r = (size_t)b * M + i;
-      const double *a2 = c->a2 + r * W, *h2 = c->h2 + r * W;
-      double *da2 = c->da2 + r * W, e = c->e[r];
-      for (int j = 0; j < W; ++j) da2[j] = e * W3[j] * dact(net->act, a2[j], h2[j]);
+      const isw_real *a2 = c->a2 + r * W, *h2 = c->h2 + r * W;
+      isw_real *da2 = c->da2 + r * W, e = c->e[r];
+      for (int j = 0; j < W; ++j) da2[j] = e * W3[j];
+      mul_dact_n(net->act, da2, da2, a2, h2, (size_t)W);
     }
   }
   /* DH1 (B·M, W) = DA2 (B·M, W) · W2 (W, W), per task unless shared */
   layer2(ws, c->dh1, c->da2, params, shared, 0, 0, B, M);
   /* da1 = dh1 ⊙ s'(a1) */
   size_t n = (size_t)B * M * W;
-  for (size_t q = 0; q < n; ++q) ws->da1[q] = c->dh1[q] * dact(net->act, c->a1[q], c->h1[q]);
+  mul_dact_n(net->act, ws->da1, c->dh1, c->a1, c->h1, n);
 }
 
 /* Backward pass after forward(c): fills c->da2, c->dh1 and adds
  * s · ∇L_b(params_b) into out (per task (B, P), or summed (P)). */
-static void backward(const isw_maml_ws *ws, mcache *c, double *out, int per_task, double s,
-                     const double *params, int shared) {
+static void backward(const isw_maml_ws *ws, mcache *c, isw_real *out, int per_task, isw_real s,
+                     const isw_real *params, int shared) {
   backward_deltas(ws, c, params, shared);
   accumulate(ws, out, per_task, s, c->x, ws->da1, c->da2, c->h1, NULL, NULL, c->e, c->h2, NULL,
              NULL, c->B, c->M);
@@ -418,7 +463,7 @@ static void backward(const isw_maml_ws *ws, mcache *c, double *out, int per_task
 /* Squared norm of each task's gradient after backward_deltas(c), without
  * forming it: the vector blocks are row sums, and the W2 block's Frobenius
  * norm is ||DA2ᵀ H1||² = Σ_{i,i'} (da2_i · da2_i') (h1_i · h1_i') over the
- * task's M rows (two M x M Gram matrices).  sq (B), tmp (W). */
+ * task's M rows (two M x M Gram matrices), all in double.  sq (B), tmp (W). */
 static void grad_norms_sq(double *sq, const isw_maml_ws *ws, const mcache *c, double *tmp) {
   int W = ws->net.W, B = c->B, M = c->M;
   for (int b = 0; b < B; ++b) {
@@ -429,7 +474,7 @@ static void grad_norms_sq(double *sq, const isw_maml_ws *ws, const mcache *c, do
       for (int j = 0; j < W; ++j) tmp[j] = 0.0;
       for (int i = 0; i < M; ++i) {
         size_t r = r0 + i;
-        const double *src = blk < 2 ? ws->da1 + r * W : blk == 2 ? c->da2 + r * W : c->h2 + r * W;
+        const isw_real *src = blk < 2 ? ws->da1 + r * W : blk == 2 ? c->da2 + r * W : c->h2 + r * W;
         double f = blk == 0 ? c->x[r] : blk == 3 ? c->e[r] : 1.0;
         for (int j = 0; j < W; ++j) tmp[j] += f * src[j];
       }
@@ -439,8 +484,8 @@ static void grad_norms_sq(double *sq, const isw_maml_ws *ws, const mcache *c, do
     total += sb3 * sb3;
     for (int i = 0; i < M; ++i)
       for (int i2 = 0; i2 <= i; ++i2) {
-        const double *d1 = c->da2 + (r0 + i) * W, *d2 = c->da2 + (r0 + i2) * W;
-        const double *h1 = c->h1 + (r0 + i) * W, *h2 = c->h1 + (r0 + i2) * W;
+        const isw_real *d1 = c->da2 + (r0 + i) * W, *d2 = c->da2 + (r0 + i2) * W;
+        const isw_real *h1 = c->h1 + (r0 + i) * W, *h2 = c->h1 + (r0 + i2) * W;
         double gd = 0.0, gh = 0.0;
         for (int j = 0; j < W; ++j) gd += d1[j] * d2[j];
         for (int j = 0; j < W; ++j) gh += h1[j] * h2[j];
@@ -453,8 +498,8 @@ static void grad_norms_sq(double *sq, const isw_maml_ws *ws, const mcache *c, do
 /* Hessian-vector product after forward(c) and backward(c) at params:
  * out_b += s · H_b(params_b) v_b (per task, or summed over tasks).
  * Every read of v happens before the first write to out, so out may be v. */
-static void hvp_accumulate(isw_maml_ws *ws, const mcache *c, double *out, int per_task, double s,
-                           const double *params, int shared, const double *v /* (B, P) */) {
+static void hvp_accumulate(isw_maml_ws *ws, const mcache *c, isw_real *out, int per_task, isw_real s,
+                           const isw_real *params, int shared, const isw_real *v /* (B, P) */) {
   const isw_maml_net *net = &ws->net;
   int W = net->W, B = c->B, M = c->M;
   size_t P = (size_t)net->P, blk = (size_t)M * W;
@@ -464,13 +509,13 @@ static void hvp_accumulate(isw_maml_ws *ws, const mcache *c, double *out, int pe
   isw_maml_act f = net->act;
   /* R(a1) = x V1 + c1, R(h1) = s'(a1) R(a1) */
   for (int b = 0; b < B; ++b) {
-    const double *vb = v + b * P, *V1 = vb + oW1, *c1 = vb + ob1;
+    const isw_real *vb = v + b * P, *V1 = vb + oW1, *c1 = vb + ob1;
     for (int i = 0; i < M; ++i) {
       size_t r = (size_t)b * M + i;
-      double xr = c->x[r], *ra1 = ws->ra1 + r * W, *rh1 = ws->rh1 + r * W;
-      const double *a1 = c->a1 + r * W, *h1 = c->h1 + r * W;
+      isw_real xr = c->x[r], *ra1 = ws->ra1 + r * W, *rh1 = ws->rh1 + r * W;
+      const isw_real *a1 = c->a1 + r * W, *h1 = c->h1 + r * W;
       for (int j = 0; j < W; ++j) ra1[j] = xr * V1[j] + c1[j];
-      for (int j = 0; j < W; ++j) rh1[j] = dact(f, a1[j], h1[j]) * ra1[j];
+      mul_dact_n(f, rh1, ra1, a1, h1, (size_t)W); /* s'(a1) R(a1) */
     }
   }
   /* R(A2) (B·M, W) = R(H1) (B·M, W) · W2ᵀ (W, W), per task unless shared */
@@ -480,15 +525,15 @@ static void hvp_accumulate(isw_maml_ws *ws, const mcache *c, double *out, int pe
     mm(ws, 0, 1, M, W, W, 1.0, c->h1 + b * blk, W, v + b * P + oW2, W, 1.0, ws->ra2 + b * blk, W);
   /* R(a2) += c2, R(h2) = s'(a2) R(a2), R(yhat) = R(h2)·W3 + h2·V3 + c3, R(e) = (2/M) R(yhat) */
   for (int b = 0; b < B; ++b) {
-    const double *vb = v + b * P, *c2 = vb + ob2, *V3 = vb + oW3;
-    const double *W3 = params + (shared ? 0 : b * P) + oW3;
+    const isw_real *vb = v + b * P, *c2 = vb + ob2, *V3 = vb + oW3;
+    const isw_real *W3 = params + (shared ? 0 : b * P) + oW3;
     for (int i = 0; i < M; ++i) {
       size_t r = (size_t)b * M + i;
-      double *ra2 = ws->ra2 + r * W, *rh2 = ws->rh2 + r * W;
-      const double *a2 = c->a2 + r * W, *h2 = c->h2 + r * W;
-      double ry = vb[ob3];
+      isw_real *ra2 = ws->ra2 + r * W, *rh2 = ws->rh2 + r * W;
+      const isw_real *a2 = c->a2 + r * W, *h2 = c->h2 + r * W;
+      isw_real ry = vb[ob3];
       for (int j = 0; j < W; ++j) ra2[j] += c2[j];
-      for (int j = 0; j < W; ++j) rh2[j] = dact(f, a2[j], h2[j]) * ra2[j];
+      mul_dact_n(f, rh2, ra2, a2, h2, (size_t)W); /* s'(a2) R(a2) */
       for (int j = 0; j < W; ++j) ry += rh2[j] * W3[j] + h2[j] * V3[j];
       ws->ryhat[r] = ry;
       ws->re[r] = 2.0 * ry / M;
@@ -496,16 +541,19 @@ static void hvp_accumulate(isw_maml_ws *ws, const mcache *c, double *out, int pe
   }
   /* R(da2) = (R(e) W3 + e V3) ⊙ s'(a2) + e W3 ⊙ s''(a2) ⊙ R(a2) */
   for (int b = 0; b < B; ++b) {
-    const double *V3 = v + b * P + oW3, *W3 = params + (shared ? 0 : b * P) + oW3;
+    const isw_real *V3 = v + b * P + oW3, *W3 = params + (shared ? 0 : b * P) + oW3;
     for (int i = 0; i < M; ++i) {
       size_t r = (size_t)b * M + i;
-      double *rda2 = ws->rda2 + r * W, e = c->e[r], re = ws->re[r];
-      const double *a2 = c->a2 + r * W, *h2 = c->h2 + r * W, *ra2 = ws->ra2 + r * W;
+      isw_real *rda2 = ws->rda2 + r * W, e = c->e[r], re = ws->re[r];
+      const isw_real *a2 = c->a2 + r * W, *h2 = c->h2 + r * W, *ra2 = ws->ra2 + r * W;
       if (f == ISW_MAML_TANH)
         for (int j = 0; j < W; ++j)
-          rda2[j] = (re * W3[j] + e * V3[j]) * dact(f, a2[j], h2[j]) + e * W3[j] * ddact(f, h2[j]) * ra2[j];
-      else
-        for (int j = 0; j < W; ++j) rda2[j] = (re * W3[j] + e * V3[j]) * dact(f, a2[j], h2[j]);
+          rda2[j] = (re * W3[j] + e * V3[j]) * dact(ISW_MAML_TANH, a2[j], h2[j]) +
+                    e * W3[j] * ddact(ISW_MAML_TANH, h2[j]) * ra2[j];
+      else {
+        for (int j = 0; j < W; ++j) rda2[j] = re * W3[j] + e * V3[j];
+        mul_dact_n(ISW_MAML_RELU, rda2, rda2, a2, h2, (size_t)W);
+      }
     }
   }
   /* R(DH1) (B·M, W) = R(DA2) (B·M, W) · W2 (W, W), per task unless shared */
@@ -517,9 +565,10 @@ static void hvp_accumulate(isw_maml_ws *ws, const mcache *c, double *out, int pe
   size_t n = (size_t)B * M * W;
   if (f == ISW_MAML_TANH)
     for (size_t q = 0; q < n; ++q)
-      ws->rdh1[q] = ws->rdh1[q] * dact(f, c->a1[q], c->h1[q]) + c->dh1[q] * ddact(f, c->h1[q]) * ws->ra1[q];
+      ws->rdh1[q] = ws->rdh1[q] * dact(ISW_MAML_TANH, c->a1[q], c->h1[q]) +
+                    c->dh1[q] * ddact(ISW_MAML_TANH, c->h1[q]) * ws->ra1[q];
   else
-    for (size_t q = 0; q < n; ++q) ws->rdh1[q] *= dact(f, c->a1[q], c->h1[q]);
+    mul_dact_n(ISW_MAML_RELU, ws->rdh1, ws->rdh1, c->a1, c->h1, n);
   /* v is no longer read: out may alias it */
   accumulate(ws, out, per_task, s, c->x, ws->rdh1, ws->rda2, c->h1, c->da2, ws->rh1, ws->re,
              c->h2, c->e, ws->rh2, B, M);
@@ -535,14 +584,14 @@ cleanup:
   return err;
 }
 
-int isw_maml_loss_grad(double *loss, double *grad, isw_maml_ws *ws, const double *params,
-                       int shared, const double *x, const double *y, int B, int M) {
+int isw_maml_loss_grad(double *loss, isw_real *grad, isw_maml_ws *ws, const isw_real *params,
+                       int shared, const isw_real *x, const isw_real *y, int B, int M) {
   int err = 0;
   ISW_CALL(check_fit(ws, B, M));
   mcache *c = &ws->caches[ws->nsup];
   forward(ws, c, params, shared, x, y, B, M);
   if (grad) {
-    memset(grad, 0, sizeof(double) * (size_t)B * ws->net.P);
+    memset(grad, 0, sizeof(isw_real) * (size_t)B * ws->net.P);
     backward(ws, c, grad, 1, 1.0, params, shared);
   }
   if (loss) memcpy(loss, c->loss, sizeof(double) * B);
@@ -550,31 +599,31 @@ cleanup:
   return err;
 }
 
-int isw_maml_hvp(double *hv, double *loss, isw_maml_ws *ws, const double *params, int shared,
-                 const double *v, const double *x, const double *y, int B, int M) {
+int isw_maml_hvp(isw_real *hv, double *loss, isw_maml_ws *ws, const isw_real *params, int shared,
+                 const isw_real *v, const isw_real *x, const isw_real *y, int B, int M) {
   int err = 0;
   ISW_CALL(check_fit(ws, B, M));
   mcache *c = &ws->caches[ws->nsup];
-  double *scratch = slot(ws, ws->N + 2); /* backward's gradient, discarded */
+  isw_real *scratch = slot(ws, ws->N + 2); /* backward's gradient, discarded */
   forward(ws, c, params, shared, x, y, B, M);
-  memset(scratch, 0, sizeof(double) * (size_t)B * ws->net.P);
+  memset(scratch, 0, sizeof(isw_real) * (size_t)B * ws->net.P);
   backward(ws, c, scratch, 1, 1.0, params, shared);
-  memset(hv, 0, sizeof(double) * (size_t)B * ws->net.P);
+  memset(hv, 0, sizeof(isw_real) * (size_t)B * ws->net.P);
   hvp_accumulate(ws, c, hv, 1, 1.0, params, shared, v);
   if (loss) memcpy(loss, c->loss, sizeof(double) * B);
 cleanup:
   return err;
 }
 
-int isw_maml_hvp_prepare(double *grad, double *loss, isw_maml_ws *ws, const double *params,
-                         int shared, const double *x, const double *y, int B, int M) {
+int isw_maml_hvp_prepare(isw_real *grad, double *loss, isw_maml_ws *ws, const isw_real *params,
+                         int shared, const isw_real *x, const isw_real *y, int B, int M) {
   int err = 0;
   ISW_CALL(check_fit(ws, B, M));
   ISW_CHECK(M <= ws->K, ISW_EINTERNAL, "maml: prepared HVPs need M=%d <= K=%d", M, ws->K);
   mcache *c = &ws->caches[0];
   forward(ws, c, params, shared, x, y, B, M);
   if (grad) {
-    memset(grad, 0, sizeof(double) * (size_t)B * ws->net.P);
+    memset(grad, 0, sizeof(isw_real) * (size_t)B * ws->net.P);
     backward(ws, c, grad, 1, 1.0, params, shared);
   } else {
     backward_deltas(ws, c, params, shared);
@@ -586,56 +635,56 @@ cleanup:
   return err;
 }
 
-int isw_maml_hvp_prepared(double *hv, isw_maml_ws *ws, const double *v) {
+int isw_maml_hvp_prepared(isw_real *hv, isw_maml_ws *ws, const isw_real *v) {
   int err = 0;
   ISW_CHECK(ws->prep_params != NULL, ISW_EINTERNAL,
             "maml: isw_maml_hvp_prepared without a current isw_maml_hvp_prepare");
   const mcache *c = &ws->caches[0];
-  memset(hv, 0, sizeof(double) * (size_t)c->B * ws->net.P);
+  memset(hv, 0, sizeof(isw_real) * (size_t)c->B * ws->net.P);
   hvp_accumulate(ws, c, hv, 1, 1.0, ws->prep_params, ws->prep_shared, v);
 cleanup:
   return err;
 }
 
 /* dst_b = src for every task b (dst (B, P), src (P)) */
-static void broadcast(double *dst, const double *src, int B, size_t P) {
-  for (int b = 0; b < B; ++b) memcpy(dst + b * P, src, sizeof(double) * P);
+static void broadcast(isw_real *dst, const isw_real *src, int B, size_t P) {
+  for (int b = 0; b < B; ++b) memcpy(dst + b * P, src, sizeof(isw_real) * P);
 }
 
 /* The meta-gradient of B <= ws->B tasks (see isw_maml_meta_grad). */
-static void meta_grad_batch(double *grad, double *loss, isw_maml_ws *ws, const double *theta,
-                            const double *xs, const double *ys, const double *xq,
-                            const double *yq, int B, int K, int Q, int N, double alpha, int order) {
+static void meta_grad_batch(isw_real *grad, double *loss, isw_maml_ws *ws, const isw_real *theta,
+                            const isw_real *xs, const isw_real *ys, const isw_real *xq,
+                            const isw_real *yq, int B, int K, int Q, int N, double alpha, int order) {
   size_t P = (size_t)ws->net.P;
   ws->prep_params = NULL; /* caches[0] is overwritten */
   /* inner loop: phi_{k+1} (slot k+1) = phi_k - alpha ∇L_s(phi_k); phi_0 = θ (shared) */
   for (int k = 0; k < N; ++k) {
-    const double *pk = k == 0 ? theta : slot(ws, k);
-    double *next = slot(ws, k + 1);
+    const isw_real *pk = k == 0 ? theta : slot(ws, k);
+    isw_real *next = slot(ws, k + 1);
     mcache *c = &ws->caches[k];
     forward(ws, c, pk, k == 0, xs, ys, B, K);
     if (k == 0)
       broadcast(next, theta, B, P);
     else
-      memcpy(next, pk, sizeof(double) * B * P);
+      memcpy(next, pk, sizeof(isw_real) * B * P);
     backward(ws, c, next, 1, -alpha, pk, k == 0);
   }
   /* outer loss at phi_N on the query points */
-  const double *pN = N == 0 ? theta : slot(ws, N);
+  const isw_real *pN = N == 0 ? theta : slot(ws, N);
   mcache *cq = &ws->caches[ws->nsup];
   forward(ws, cq, pN, N == 0, xq, yq, B, Q);
   double l = 0.0;
   for (int b = 0; b < B; ++b) l += cq->loss[b];
   *loss = l / B;
-  memset(grad, 0, sizeof(double) * P);
+  memset(grad, 0, sizeof(isw_real) * P);
   if (order == 1 || N == 0) {
     /* grad = (1/B) Σ_b ∇L_q,b(phi_N) */
     backward(ws, cq, grad, 0, 1.0 / B, pN, N == 0);
     return;
   }
   /* reverse: v_N = (1/B) ∇L_q(phi_N); v_k = v_{k+1} - alpha H_s(phi_k) v_{k+1} */
-  double *v = slot(ws, 0);
-  memset(v, 0, sizeof(double) * B * P);
+  isw_real *v = slot(ws, 0);
+  memset(v, 0, sizeof(isw_real) * B * P);
   backward(ws, cq, v, 1, 1.0 / B, pN, 0);
   for (int k = N - 1; k >= 1; --k)
     hvp_accumulate(ws, &ws->caches[k], v, 1, -alpha, slot(ws, k), 0, v);
@@ -645,8 +694,8 @@ static void meta_grad_batch(double *grad, double *loss, isw_maml_ws *ws, const d
   hvp_accumulate(ws, &ws->caches[0], grad, 0, -alpha, theta, 1, v);
 }
 
-int isw_maml_meta_grad(double *grad, double *loss, isw_maml_ws *ws, const double *theta,
-                       const double *xs, const double *ys, const double *xq, const double *yq,
+int isw_maml_meta_grad(isw_real *grad, double *loss, isw_maml_ws *ws, const isw_real *theta,
+                       const isw_real *xs, const isw_real *ys, const isw_real *xq, const isw_real *yq,
                        int B, int K, int Q, int N, double alpha, int order) {
   int err = 0;
   ISW_CHECK(B >= 1 && K >= 1 && K <= ws->K && Q >= 1 && Q <= ws->Mmax && N >= 0 && N <= ws->N &&
@@ -659,7 +708,7 @@ int isw_maml_meta_grad(double *grad, double *loss, isw_maml_ws *ws, const double
   }
   /* sub-batches of ws->B tasks, weighted by their share of the B tasks */
   size_t P = (size_t)ws->net.P;
-  memset(grad, 0, sizeof(double) * P);
+  memset(grad, 0, sizeof(isw_real) * P);
   *loss = 0.0;
   for (int b0 = 0; b0 < B; b0 += ws->B) {
     int bc = B - b0 < ws->B ? B - b0 : ws->B;
@@ -683,11 +732,12 @@ cleanup:
  * copied when they converged) so the chunk stays one batched computation. */
 static void evaluate_chunk(double *query_loss /* (Bc, R) */, double *support_loss /* (Bc, R) */,
                            double *limit_query /* (Bc) */, int64_t *limit_steps /* (Bc) */,
-                           isw_maml_ws *ws, const double *theta, const double *xs, const double *ys,
-                           const double *xq, const double *yq, int Bc, int K, int Q,
+                           isw_maml_ws *ws, const isw_real *theta, const isw_real *xs, const isw_real *ys,
+                           const isw_real *xq, const isw_real *yq, int Bc, int K, int Q,
                            const int64_t *rec, int R, double alpha, double tol, int64_t cap) {
   size_t P = (size_t)ws->net.P;
-  double *phi = slot(ws, 0), *lim = slot(ws, 1), *sq = slot(ws, 2), *tmp = sq + Bc;
+  isw_real *phi = slot(ws, 0), *lim = slot(ws, 1);
+  double *sq = ws->norms, *tmp = sq + Bc;
   mcache *cs = &ws->caches[0], *cq = &ws->caches[ws->nsup];
   int64_t nmax = rec[R - 1], stop = cap > nmax ? cap : nmax;
   int shared = 1, j = 0;
@@ -696,7 +746,7 @@ static void evaluate_chunk(double *query_loss /* (Bc, R) */, double *support_los
   memset(dead, 0, (size_t)Bc);
   for (int b = 0; b < Bc; ++b) limit_steps[b] = -1;
   for (int64_t n = 0;; ++n) {
-    const double *p = shared ? theta : phi;
+    const isw_real *p = shared ? theta : phi;
     if (j < R && rec[j] == n) {
       forward(ws, cq, p, shared, xq, yq, Bc, Q);
       for (int b = 0; b < Bc; ++b) query_loss[(size_t)b * R + j] = cq->loss[b];
@@ -715,7 +765,7 @@ static void evaluate_chunk(double *query_loss /* (Bc, R) */, double *support_los
         dead[b] = 1;
       } else if (sqrt(fmax(sq[b], 0.0)) < tol) { /* the Gram form may round below 0 */
         limit_steps[b] = n;
-        memcpy(lim + b * P, p + (shared ? 0 : b * P), sizeof(double) * P);
+        memcpy(lim + b * P, p + (shared ? 0 : b * P), sizeof(isw_real) * P);
       } else {
         ++open;
       }
@@ -729,14 +779,14 @@ static void evaluate_chunk(double *query_loss /* (Bc, R) */, double *support_los
   }
   /* not converged: the limit proxy is the point where the steps stopped */
   for (int b = 0; b < Bc; ++b)
-    if (limit_steps[b] < 0) memcpy(lim + b * P, shared ? theta : phi + b * P, sizeof(double) * P);
+    if (limit_steps[b] < 0) memcpy(lim + b * P, shared ? theta : phi + b * P, sizeof(isw_real) * P);
   forward(ws, cq, lim, 0, xq, yq, Bc, Q);
   for (int b = 0; b < Bc; ++b) limit_query[b] = cq->loss[b];
 }
 
 int isw_maml_evaluate(double *query_loss, double *support_loss, double *limit_query,
-                      int64_t *limit_steps, isw_maml_ws *ws, const double *theta, const double *xs,
-                      const double *ys, const double *xq, const double *yq, int T, int K, int Q,
+                      int64_t *limit_steps, isw_maml_ws *ws, const isw_real *theta, const isw_real *xs,
+                      const isw_real *ys, const isw_real *xq, const isw_real *yq, int T, int K, int Q,
                       const int64_t *rec, int R, double alpha, double tol, int64_t cap) {
   int err = 0;
   ISW_CHECK(T >= 1 && K >= 1 && K <= ws->K && Q >= 1 && Q <= ws->Mmax && R >= 1, ISW_EINTERNAL,
@@ -754,6 +804,7 @@ cleanup:
   return err;
 }
 
+#ifndef ISW_REAL_FLOAT /* precision-neutral: built once */
 int isw_maml_record_steps(int64_t *rec, int *col, int *jN, const int64_t *test_iters, int T, int64_t N) {
   int R = 0;
   *jN = -1;
@@ -788,7 +839,9 @@ void isw_maml_column_stats(double *mean, double *std, double *delta_se, const do
   *delta_se = sqrt((dv > 0 ? dv : 0) / T);
 }
 
-int isw_maml_all_finite(const double *x, int64_t n) {
+#endif
+
+int isw_maml_all_finite(const isw_real *x, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     if (!isfinite(x[i])) return 0;
   return 1;
