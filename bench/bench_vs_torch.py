@@ -5,7 +5,8 @@ peers (bench/torch_peer.py) on the same workloads, float32 and float64, single c
 runs every workload, precision and program once), min of 3 rounds.  Prints the ratio table
 (isweep time per step / PyTorch time per step, against PyTorch float64 and float32, for
 both isweep precisions), the measured single-core sgemm and dgemm rates and the load
-average at the start and end.  A benchmark (ctest label bench): it asserts nothing; it
+average at the start and end; for deq also the GEMM floor (the step's matrix products alone,
+timed by bench_deq_step ... gemm at the same shapes and layouts, over PyTorch's step).  A benchmark (ctest label bench): it asserts nothing; it
 prints "skipped" when python3-torch is missing.
 
 The same work on both sides:
@@ -67,8 +68,11 @@ def main():
     for r in range(a.rounds):
         for fam, w, n in work:
             for prec in ("float64", "float32"):
-                for who, cmd in (("isweep", [exe[fam], str(w), str(n), prec, a.min_seconds]),
-                                 ("torch", [sys.executable, peer, fam, str(w), str(n), prec, a.min_seconds])):
+                cmds = [("isweep", [exe[fam], str(w), str(n), prec, a.min_seconds]),
+                        ("torch", [sys.executable, peer, fam, str(w), str(n), prec, a.min_seconds])]
+                if fam == "deq":
+                    cmds.insert(1, ("gemm", [a.step, str(w), str(n), prec, a.min_seconds, "gemm"]))
+                for who, cmd in cmds:
                     t = seconds(cmd)
                     key = (who, fam, w, n, prec)
                     best[key] = min(best.get(key, float("inf")), t)
@@ -76,8 +80,9 @@ def main():
     print("deq: step of 512 rows, d_x = 16, N = 10, unrolled tanh, Adam; maml: meta-step of B = 25 "
           "tasks, K = 10, second order, relu, Adam; min of %d rounds, ms per step" % a.rounds)
     print("| workload | isweep f64 ms | isweep f32 ms | torch f64 ms | torch f32 ms | isweep f64 / torch f64 | "
-          "isweep f32 / torch f64 | isweep f64 / torch f32 | isweep f32 / torch f32 | isweep f32 GFLOP/s (of sgemm) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "isweep f32 / torch f64 | isweep f64 / torch f32 | isweep f32 / torch f32 | isweep f32 GFLOP/s (of sgemm) | "
+          "GEMM floor f64 | GEMM floor f32 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for fam, w, n in work:
         i64, i32 = best[("isweep", fam, w, n, "float64")], best[("isweep", fam, w, n, "float32")]
         t64, t32 = best[("torch", fam, w, n, "float64")], best[("torch", fam, w, n, "float32")]
@@ -85,11 +90,12 @@ def main():
         if fam == "deq":
             gf = 6.0 * 10 * 512 * w * w / i32 / 1e9
             rate = "%.1f (%.0f %%)" % (gf, 100 * gf / rates["sgemm"])
+            floor = "%.2f | %.2f" % (best[("gemm", fam, w, n, "float64")] / t64, best[("gemm", fam, w, n, "float32")] / t32)
         else:
-            rate = "-"
-        print("| %s | %.3f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f | %.2f | %s |"
+            rate, floor = "-", "- | -"
+        print("| %s | %.3f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f | %.2f | %s | %s |"
               % (name, 1e3 * i64, 1e3 * i32, 1e3 * t64, 1e3 * t32, i64 / t64, i32 / t64, i64 / t32,
-                 i32 / t32, rate))
+                 i32 / t32, rate, floor))
     print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
     return 0
 

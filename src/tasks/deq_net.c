@@ -26,11 +26,18 @@
 /* ---- activation kernels ------------------------------------------------------
  * tanh dominates the per-element cost at small widths (libm: ~9 ns), so the
  * BLAS path uses a branch-free vector kernel (~0.8 ns): tanh(x) = E / (E + 2)
- * with E = expm1(2x), x clamped to [-20, 20] (tanh = ±1 to rounding there),
- * expm1(r), r = 2x/256, by its Taylor polynomial to degree 10 (|r| <= 0.157,
- * truncation < 1e-16 relative; Estrin's scheme for instruction-level
- * parallelism), then eight doublings E <- E (E + 2), which keep the relative
- * error near rounding and never cancel.  NaN propagates.
+ * with E = expm1(2x), x clamped to [-C, C] (tanh = ±1 to rounding there),
+ * expm1(r), r = 2x/2^D, by its Taylor polynomial to degree 10 (Estrin's
+ * scheme for instruction-level parallelism), then D doublings
+ * E <- E (E + 2), which never cancel.  NaN propagates.
+ * double: C = 20, D = 8 (|r| <= 0.157, truncation < 1e-16 relative).
+ * float: C = 10 (tanh(10) rounds to 1), D = 4 (|r| <= 1.25).  Each doubling
+ * adds about two roundings, so fewer are more accurate: max relative error
+ * 4.7e-7 (D = 8: 5.5e-7) against libm tanh in double on 2^23 points of
+ * [-25, 25] (test_deq_f32); the truncation r^10/11! (<= 2.4e-7 at |x| = 10)
+ * enters tanh multiplied by 2 / (E + 2) <= 2e^-2|x| and vanishes.  Four
+ * doublings fewer halve the float kernel's time (1.6 -> 0.84 ns per element,
+ * thread CPU time on this machine's AMD EPYC, AVX2 clone).
  * The functions are cloned for AVX-512 / AVX2 / baseline x86-64 (picked at
  * load time) where the compiler supports it. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
@@ -55,6 +62,13 @@ typedef long long deq_v8i __attribute__((vector_size(32)));
 #endif
 #define RC(v) ((isw_real)(v)) /* a constant in the lanes' type */
 #ifdef ISW_REAL_FLOAT
+#define DEQ_TANH_CLAMP 10.0 /* C and D of the tanh kernel (above) */
+#define DEQ_TANH_DOUBLINGS 4
+#else
+#define DEQ_TANH_CLAMP 20.0
+#define DEQ_TANH_DOUBLINGS 8
+#endif
+#ifdef ISW_REAL_FLOAT
 #define DEQ_NOSIGN INT32_MAX /* every bit of a lane but the sign */
 #else
 #define DEQ_NOSIGN INT64_MAX
@@ -64,18 +78,18 @@ typedef long long deq_v8i __attribute__((vector_size(32)));
 static inline __attribute__((always_inline)) void tanh8(isw_real *p) {
   deq_v8 x;
   memcpy(&x, p, sizeof x);
-  const deq_v8 hi = (deq_v8){0} + RC(20);
+  const deq_v8 hi = (deq_v8){0} + RC(DEQ_TANH_CLAMP);
   deq_v8i over = x > hi, under = x < -hi; /* false for NaN: NaN stays NaN */
   x = (deq_v8)((over & (deq_v8i)hi) | (~over & (deq_v8i)x));
   x = (deq_v8)((under & (deq_v8i)(-hi)) | (~under & (deq_v8i)x));
-  deq_v8 r = x * RC(2.0 / 256.0);
+  deq_v8 r = x * RC(2.0 / (double)(1 << DEQ_TANH_DOUBLINGS));
   /* expm1(r) = r (1 + r/2! + r²/3! + ... + r⁹/10!), Estrin: pairs, then r², r⁴, r⁸ */
   deq_v8 r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
   deq_v8 a0 = RC(1.0) + r * RC(1.0 / 2.0), a1 = RC(1.0 / 6.0) + r * RC(1.0 / 24.0);
   deq_v8 a2 = RC(1.0 / 120.0) + r * RC(1.0 / 720.0), a3 = RC(1.0 / 5040.0) + r * RC(1.0 / 40320.0);
   deq_v8 a4 = RC(1.0 / 362880.0) + r * RC(1.0 / 3628800.0);
   deq_v8 e = r * ((a0 + r2 * a1) + r4 * (a2 + r2 * a3) + r8 * a4);
-  for (int i = 0; i < 8; ++i) e = e * (e + RC(2.0)); /* expm1(2t) = expm1(t)(expm1(t) + 2) */
+  for (int i = 0; i < DEQ_TANH_DOUBLINGS; ++i) e = e * (e + RC(2.0)); /* expm1(2t) = expm1(t)(expm1(t) + 2) */
   x = e / (e + RC(2.0));
   memcpy(p, &x, sizeof x);
 }

