@@ -88,6 +88,24 @@ int isw_maml_record_steps(int64_t *rec, int *col, int *jN, const int64_t *test_i
 void isw_maml_column_stats(double *mean, double *std, double *delta_se, const double *loss /* (T, R) */,
                            int T, int R, int j, int jN);
 
+/* Where one evaluation set's statistics go among a result's curves (n_curves, T) and
+ * scalars: maml and imaml lay theirs out alike, each with its own indices.  [0]: the
+ * training tasks, [1]: the held-out tasks (which alone have delta_se and support). */
+typedef struct {
+  int mean[2], std[2], delta_se, support; /* curves */
+  int at_n[2], limit[2];                  /* scalars */
+} isw_maml_slots;
+
+/* Record set `set` (0 training, 1 held-out) of a one-pass evaluation: per test
+ * iteration j the mean and std of qloss (Ts, R) at column col[j] (and for the held-out
+ * set the paired standard error against jN and the support-loss mean of sloss), the
+ * mean at n = N and the mean limit loss lim (Ts); adds the tasks whose limit was
+ * reached (lsteps >= 0) to *reached and their steps to *steps_sum. */
+void isw_maml_record_set(double *curves, double *scalars, const isw_maml_slots *slot, int set,
+                         const double *qloss, const double *sloss, const double *lim,
+                         const int64_t *lsteps, int Ts, int R, const int *col, int T, int jN,
+                         int *reached, double *steps_sum);
+
 #endif
 
 /* ---- typed part: once per precision (nn.h) ---- */

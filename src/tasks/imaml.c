@@ -152,6 +152,11 @@ static const isw_column_def ip_curves[IC_N] = {
 };
 #endif
 
+/* Where isw_maml_record_set puts an evaluation set's statistics (both builds). */
+static const isw_maml_slots ip_slots = {
+    .mean = {IC_TRAIN, IC_TEST}, .std = {IC_TRAIN_STD, IC_TEST_STD}, .delta_se = IC_TEST_DELTA_SE,
+    .support = IC_TEST_SUPPORT, .at_n = {IS_TRAIN_N, IS_TEST_N}, .limit = {IS_TRAIN_LIMIT, IS_TEST_LIMIT}};
+
 /* Tasks evaluated together: one, as maml (each stops at its own limit). */
 #define IMAML_EVAL_CHUNK 1
 /* Largest workspace run() may allocate, in bytes (validate refuses beyond). */
@@ -361,29 +366,8 @@ int isw_imaml_train(isw_result *res, const isw_config *c, MPI_Comm team) {
     isw_maml_tasks_eval_set(&tasks, set, t_xs, t_ys, t_xq, t_yq, Ts, Qs);
     ISW_CALL(isw_imaml_evaluate(qloss, sloss, lim, lsteps, ws, theta, t_xs, t_ys, t_xq, t_yq, Ts,
                                 a.K, Qs, rec, R, a.alpha, a.lambda_test, a.tol, a.cap));
-    int k_mean = set == 0 ? IC_TRAIN : IC_TEST, k_std = set == 0 ? IC_TRAIN_STD : IC_TEST_STD;
-    for (int j = 0; j < T; ++j) {
-      double mean, std, dse;
-      isw_maml_column_stats(&mean, &std, &dse, qloss, Ts, R, col[j], jN);
-      res->curves[(size_t)k_mean * T + j] = mean;
-      res->curves[(size_t)k_std * T + j] = std;
-      if (set == 1) {
-        res->curves[(size_t)IC_TEST_DELTA_SE * T + j] = dse;
-        isw_maml_column_stats(&mean, &std, &dse, sloss, Ts, R, col[j], jN);
-        res->curves[(size_t)IC_TEST_SUPPORT * T + j] = mean;
-      }
-    }
-    double mean, std, dse, lsum = 0.0;
-    isw_maml_column_stats(&mean, &std, &dse, qloss, Ts, R, jN, jN);
-    res->scalars[set == 0 ? IS_TRAIN_N : IS_TEST_N] = mean;
-    for (int t = 0; t < Ts; ++t) {
-      lsum += lim[t];
-      if (lsteps[t] >= 0) {
-        ++reached;
-        steps_sum += (double)lsteps[t];
-      }
-    }
-    res->scalars[set == 0 ? IS_TRAIN_LIMIT : IS_TEST_LIMIT] = lsum / Ts;
+    isw_maml_record_set(res->curves, res->scalars, &ip_slots, set, qloss, sloss, lim, lsteps, Ts, R, col, T, jN,
+                        &reached, &steps_sum);
   }
   res->scalars[IS_LIMIT_REACHED] = (double)reached / (a.Tt + a.Ttr);
   if (reached > 0) res->scalars[IS_LIMIT_STEPS] = steps_sum / reached;

@@ -135,6 +135,10 @@ static const isw_column_def mp_curves[MC_N] = {
 };
 #endif
 
+/* Where isw_maml_record_set puts an evaluation set's statistics (both builds). */
+static const isw_maml_slots mp_slots = {
+    .mean = {MC_TRAIN, MC_TEST}, .std = {MC_TRAIN_STD, MC_TEST_STD}, .delta_se = MC_TEST_DELTA_SE,
+    .support = MC_TEST_SUPPORT, .at_n = {MS_TRAIN_N, MS_TEST_N}, .limit = {MS_TRAIN_LIMIT, MS_TEST_LIMIT}};
 
 /* Tasks evaluated together.  One at a time was the fastest measured (CPU s
  * for 100 tasks x 300 steps, chunk 1 / 5 / 25: w 16: 0.079 / 0.078 / 0.082;
@@ -328,29 +332,8 @@ int isw_maml_train(isw_result *res, const isw_config *c, MPI_Comm team) {
     isw_maml_tasks_eval_set(&tasks, set, t_xs, t_ys, t_xq, t_yq, Ts, Qs);
     ISW_CALL(isw_maml_evaluate(qloss, sloss, lim, lsteps, ws, theta, t_xs, t_ys, t_xq, t_yq, Ts,
                                a.K, Qs, rec, R, a.alpha, a.tol, a.cap));
-    int k_mean = set == 0 ? MC_TRAIN : MC_TEST, k_std = set == 0 ? MC_TRAIN_STD : MC_TEST_STD;
-    for (int j = 0; j < T; ++j) {
-      double mean, std, dse;
-      isw_maml_column_stats(&mean, &std, &dse, qloss, Ts, R, col[j], jN);
-      res->curves[(size_t)k_mean * T + j] = mean;
-      res->curves[(size_t)k_std * T + j] = std;
-      if (set == 1) {
-        res->curves[(size_t)MC_TEST_DELTA_SE * T + j] = dse;
-        isw_maml_column_stats(&mean, &std, &dse, sloss, Ts, R, col[j], jN);
-        res->curves[(size_t)MC_TEST_SUPPORT * T + j] = mean;
-      }
-    }
-    double mean, std, dse, lsum = 0.0;
-    isw_maml_column_stats(&mean, &std, &dse, qloss, Ts, R, jN, jN);
-    res->scalars[set == 0 ? MS_TRAIN_N : MS_TEST_N] = mean;
-    for (int t = 0; t < Ts; ++t) {
-      lsum += lim[t];
-      if (lsteps[t] >= 0) {
-        ++reached;
-        steps_sum += (double)lsteps[t];
-      }
-    }
-    res->scalars[set == 0 ? MS_TRAIN_LIMIT : MS_TEST_LIMIT] = lsum / Ts;
+    isw_maml_record_set(res->curves, res->scalars, &mp_slots, set, qloss, sloss, lim, lsteps, Ts, R, col, T, jN,
+                        &reached, &steps_sum);
   }
   res->scalars[MS_LIMIT_REACHED] = (double)reached / (a.Tt + a.Ttr);
   if (reached > 0) res->scalars[MS_LIMIT_STEPS] = steps_sum / reached;

@@ -839,6 +839,33 @@ void isw_maml_column_stats(double *mean, double *std, double *delta_se, const do
   *delta_se = sqrt((dv > 0 ? dv : 0) / T);
 }
 
+void isw_maml_record_set(double *curves, double *scalars, const isw_maml_slots *slot, int set,
+                         const double *qloss, const double *sloss, const double *lim,
+                         const int64_t *lsteps, int Ts, int R, const int *col, int T, int jN,
+                         int *reached, double *steps_sum) {
+  double mean, std, dse, lsum = 0.0;
+  for (int j = 0; j < T; ++j) {
+    isw_maml_column_stats(&mean, &std, &dse, qloss, Ts, R, col[j], jN);
+    curves[(size_t)slot->mean[set] * T + j] = mean;
+    curves[(size_t)slot->std[set] * T + j] = std;
+    if (set == 1) {
+      curves[(size_t)slot->delta_se * T + j] = dse;
+      isw_maml_column_stats(&mean, &std, &dse, sloss, Ts, R, col[j], jN);
+      curves[(size_t)slot->support * T + j] = mean;
+    }
+  }
+  isw_maml_column_stats(&mean, &std, &dse, qloss, Ts, R, jN, jN);
+  scalars[slot->at_n[set]] = mean;
+  for (int t = 0; t < Ts; ++t) {
+    lsum += lim[t];
+    if (lsteps[t] >= 0) {
+      ++*reached;
+      *steps_sum += (double)lsteps[t];
+    }
+  }
+  scalars[slot->limit[set]] = lsum / Ts;
+}
+
 #endif
 
 int isw_maml_all_finite(const isw_real *x, int64_t n) {
