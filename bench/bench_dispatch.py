@@ -1,0 +1,52 @@
+#!/usr/bin/python3
+"""Driver of bench_dispatch: the real dispatcher and transport with no-op configs at
+1, 2, 4, 8, 16, 32, 64 ranks (mpirun --oversubscribe), then the dispatcher's CPU while
+every rank runs long configs (its idle cost) and the hand-out latency with 1 ms configs.
+
+  bench_dispatch.py [--exe PATH] [--ranks 1,2,4] [--configs N] [-- EXTRA bench_dispatch ARGS]
+
+Prints the load average before and after (the machine may be shared) and one table.
+Exit status 0 unless a run failed.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OPENBLAS_NUM_THREADS="1", OMPI_MCA_rmaps_base_oversubscribe="1")
+HEAD = "%5s %8s %8s %10s %11s %8s %12s  %s" % ("ranks", "configs", "seconds", "configs/s", "overhead_ms",
+                                              "wait_ms", "disp_cpu_pct", "case")
+
+
+def run(exe, np_, args, label):
+    cmd = ["mpirun", "-np", str(np_), "--oversubscribe", exe] + args
+    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=1800)
+    if p.returncode != 0:
+        print("FAIL: %s exited %d:\n%s" % (" ".join(cmd), p.returncode, p.stderr[-3000:]))
+        sys.exit(1)
+    line = [l for l in p.stdout.splitlines() if l.strip()][-1]
+    print("%s  %s" % (line, label), flush=True)
+
+
+def main():
+    build = os.environ.get("ISW_BUILD_DIR", "build")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--exe", default=os.path.join(build, "bench", "bench_dispatch"))
+    ap.add_argument("--ranks", default="1,2,4,8,16,32,64")
+    ap.add_argument("--configs", type=int, default=5000)
+    ap.add_argument("extra", nargs="*")
+    a = ap.parse_args()
+    if not os.path.exists(a.exe):
+        a.exe = os.path.join(build, "tests", "bench_dispatch")
+    print("load average before: %.2f %.2f %.2f on %d cores" % (*os.getloadavg(), os.cpu_count()))
+    print(HEAD)
+    for np_ in [int(x) for x in a.ranks.split(",")]:
+        run(a.exe, np_, ["--configs", str(a.configs)] + a.extra, "no-op configs")
+    run(a.exe, 4, ["--configs", "16", "--sleep-us", "250000"] + a.extra, "idle: 0.25 s configs")
+    run(a.exe, 4, ["--configs", "2000", "--sleep-us", "1000"] + a.extra, "1 ms configs")
+    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()
