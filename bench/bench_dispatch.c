@@ -12,7 +12,8 @@
  * by a worker); disp_cpu_pct: CPU time of the dispatcher thread over the
  * wall time, in % of one core (with --sleep-us long configs: its idle cost).
  *
- * Usage: mpirun -n P bench_dispatch [--configs N] [--sleep-us US]
+ * Usage: mpirun -n P bench_dispatch [--configs N] [--sleep-us US] [--depth D]
+ * (depth: jobs a rank holds, running + queued; 2 as in isweep run).
  * bench/bench_dispatch.py runs it at 1..64 ranks and prints the table. */
 #include <mpi.h>
 #include <pthread.h>
@@ -48,27 +49,21 @@ static void noop_config(long sleep_us) {
   nanosleep(&ts, NULL);
 }
 
-/* run.c's worker_loop with a no-op run_job: ask, run, report, until told
- * to stop.  *waited: seconds spent between asking and holding a config. */
+/* run.c's worker_loop with a no-op run_job: take the next job, run it,
+ * tell the transport, until it has none.  *waited: seconds spent in
+ * isw_transport_worker_next (waiting for a job to hold). */
 static int bench_worker(isw_transport *t, long sleep_us, double *waited, long *n_run) {
   int err = 0;
-  isw_report r;
-  memset(&r, 0, sizeof r);
   for (;;) {
     isw_assign a;
+    int cancelled = 0;
     double w0 = MPI_Wtime();
-    ISW_CALL(isw_transport_report(t, &r));
-    ISW_CALL(isw_transport_wait_assign(t, &a));
+    ISW_CALL(isw_transport_worker_next(t, &a, &cancelled));
     *waited += MPI_Wtime() - w0;
     if (a.kind == ISW_ASSIGN_STOP) break;
     double t0 = MPI_Wtime();
     noop_config(sleep_us);
-    memset(&r, 0, sizeof r);
-    r.has_result = a.members[0] == t->rank;
-    r.group = a.group;
-    r.row = a.row;
-    r.status = ISW_ST_OK;
-    r.seconds = MPI_Wtime() - t0;
+    ISW_CALL(isw_transport_worker_done(t, &a, ISW_ST_OK, MPI_Wtime() - t0));
     ++*n_run;
   }
 cleanup:
@@ -78,6 +73,7 @@ cleanup:
 int main(int argc, char **argv) {
   int err = 0, rank = 0, size = 1, provided = 0;
   long n_configs = 5000, sleep_us = 0;
+  int depth = 2;
   isw_spec *spec = NULL;
   isw_job *jobs = NULL;
   int n_jobs = 0, transport_ready = 0;
@@ -89,14 +85,16 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--configs") && i + 1 < argc) n_configs = atol(argv[++i]);
     else if (!strcmp(argv[i], "--sleep-us") && i + 1 < argc) sleep_us = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--depth") && i + 1 < argc) depth = atoi(argv[++i]);
     else {
-      if (rank == 0) fprintf(stderr, "usage: bench_dispatch [--configs N] [--sleep-us US]\n");
+      if (rank == 0) fprintf(stderr, "usage: bench_dispatch [--configs N] [--sleep-us US] [--depth D]\n");
       MPI_Finalize();
       return 2;
     }
   }
   ISW_CHECK(provided == MPI_THREAD_MULTIPLE, ISW_EMPI, "MPI_THREAD_MULTIPLE is not available");
   ISW_CHECK(n_configs >= 1 && n_configs <= 10000000, ISW_EUSAGE, "--configs must be 1 .. 10^7");
+  ISW_CHECK(depth >= 1 && depth <= ISW_PREFETCH_MAX, ISW_EUSAGE, "--depth must be 1 .. %d", ISW_PREFETCH_MAX);
   /* n_configs equal configs (one width, one train_iters, n seeds): only the
    * dispatcher's bookkeeping reads them */
   char text[512];
@@ -125,6 +123,7 @@ int main(int argc, char **argv) {
     d.n_total = n_jobs;
     d.quiet = 1;
     d.progress_interval = 10.0;
+    d.depth = depth;
     ISW_CHECK(pthread_create(&thread, NULL, dispatcher_thread, &run) == 0, ISW_EINTERNAL,
               "cannot start the dispatcher thread");
   }
