@@ -3,8 +3,10 @@
 1, 2, 4, 8, 16, 32, 64 ranks (mpirun --oversubscribe), then the dispatcher's CPU while
 every rank runs long configs (its idle cost) and the hand-out latency with 1 ms configs.
 
-  bench_dispatch.py [--exe PATH] [--ranks 1,2,4] [--configs N] [-- EXTRA bench_dispatch ARGS]
+  bench_dispatch.py [--exe PATH] [--base PATH] [--ranks 1,2,4] [--configs N] [-- EXTRA ARGS]
 
+--base: a bench_dispatch built at another commit (e.g. b659671, before issue 14), run right
+before each run of --exe so both see the same load; EXTRA ARGS go to --exe only.
 Prints the load average before and after (the machine may be shared) and one table.
 Exit status 0 unless a run failed.
 """
@@ -35,16 +37,23 @@ def main():
     ap.add_argument("--exe", default=os.path.join(build, "bench", "bench_dispatch"))
     ap.add_argument("--ranks", default="1,2,4,8,16,32,64")
     ap.add_argument("--configs", type=int, default=5000)
+    ap.add_argument("--base", default=None)
     ap.add_argument("extra", nargs="*")
     a = ap.parse_args()
     if not os.path.exists(a.exe):
         a.exe = os.path.join(build, "tests", "bench_dispatch")
     print("load average before: %.2f %.2f %.2f on %d cores" % (*os.getloadavg(), os.cpu_count()))
     print(HEAD)
-    for np_ in [int(x) for x in a.ranks.split(",")]:
-        run(a.exe, np_, ["--configs", str(a.configs)] + a.extra, "no-op configs")
-    run(a.exe, 4, ["--configs", "16", "--sleep-us", "250000"] + a.extra, "idle: 0.25 s configs")
-    run(a.exe, 4, ["--configs", "2000", "--sleep-us", "1000"] + a.extra, "1 ms configs")
+    # (ranks, arguments, arguments for --exe only, label)
+    cases = [(np_, ["--configs", str(a.configs)], [], "no-op configs") for np_ in [int(x) for x in a.ranks.split(",")]]
+    cases += [(4, ["--configs", "16", "--sleep-us", "250000"], [], "idle: 0.25 s configs"),
+              (4, ["--configs", "2000", "--sleep-us", "1000"], [], "1 ms configs"),
+              # no prefetch: a worker's wait is the hand-out round trip (base: always so)
+              (2, ["--configs", "200", "--sleep-us", "10000"], ["--depth", "1"], "hand-out latency, 10 ms configs")]
+    for np_, args, own, label in cases:
+        if a.base:
+            run(a.base, np_, args, label + " [base]")
+        run(a.exe, np_, args + own + a.extra, label + (" (depth 1)" if own else ""))
     print("load average after: %.2f %.2f %.2f" % os.getloadavg())
 
 

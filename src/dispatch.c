@@ -128,7 +128,25 @@ typedef struct {
   int *job_of;          /* (configs) index into d->jobs by offset[group] + row, or -1 */
   int *offset;          /* (n_groups + 1) */
   double done_flops, done_rank_seconds; /* measured rate: ok jobs' cost over their rank time */
+  double mean_seconds;  /* moving mean of a job's wall time */
+  int n_timed;          /* jobs in that mean */
 } dispatcher;
+
+/* Work a rank should hold beyond the job it runs, in seconds: enough to
+ * cover a report's round trip to the dispatcher on a loaded machine. */
+#define QUEUED_SECONDS 5e-3
+
+/* Jobs a rank may hold: d->depth, more for jobs shorter than
+ * QUEUED_SECONDS (so a rank keeps running while its report travels), at
+ * most ISW_PREFETCH_MAX. */
+static void update_depth(dispatcher *s) {
+  int depth = s->d->depth < 1 ? 1 : s->d->depth;
+  if (s->n_timed > 0 && depth < ISW_PREFETCH_MAX) {
+    double want = s->mean_seconds > 0 ? 1.0 + QUEUED_SECONDS / s->mean_seconds : ISW_PREFETCH_MAX;
+    if (want > depth) depth = want < ISW_PREFETCH_MAX ? (int)want : ISW_PREFETCH_MAX;
+  }
+  s->depth = depth > ISW_PREFETCH_MAX ? ISW_PREFETCH_MAX : depth;
+}
 
 static double predicted_rate(const dispatcher *s) {
   if (s->done_rank_seconds > 0 && s->done_flops > 0) return s->done_flops / s->done_rank_seconds;
@@ -179,6 +197,7 @@ static int hand_out(dispatcher *s) {
   progress *p = s->p;
   double wall = MPI_Wtime(), now = wall - p->t0, rate = predicted_rate(s);
   _Static_assert(ISW_SPEC_MAX_TEAM_RANKS <= ISW_MAX_TEAM, "the spec allows teams the dispatcher cannot form");
+  update_depth(s);
   rebuild_open(s);
   for (;;) {
     isw_sched_view v = {s->world, now, s->free_at, p->held, s->open, s->n_open, d->backfill, rate};
@@ -190,7 +209,7 @@ static int hand_out(dispatcher *s) {
     a.kind = ISW_ASSIGN_JOB;
     a.group = d->jobs[j].group;
     a.row = d->jobs[j].row;
-    a.batch = s->depth > 1 ? s->depth - 1 : 1;
+    a.batch = s->depth > 3 ? s->depth / 2 : 1; /* deep queues: report when half is done */
     a.tag = s->tag++;
     a.team = n_members;
     memcpy(a.members, members, (size_t)n_members * sizeof *members);
@@ -241,6 +260,7 @@ static int take_report(dispatcher *s, const isw_report *r, int from) {
       default: d->n_failed++; break;
     }
     if (o->status != ISW_ST_PENDING) p->cost_done += job->cost;
+    s->mean_seconds = s->n_timed++ > 0 ? 0.9 * s->mean_seconds + 0.1 * o->seconds : o->seconds;
     if (o->status == ISW_ST_OK && o->seconds > 0) {
       s->done_flops += job->cost;
       s->done_rank_seconds += o->seconds * (job->team < s->world ? job->team : s->world);
@@ -276,7 +296,7 @@ void *isw_dispatch_main(void *arg) {
   s.d = d;
   s.p = &p;
   s.world = world;
-  s.depth = d->depth < 1 ? 1 : d->depth > ISW_PREFETCH_MAX ? ISW_PREFETCH_MAX : d->depth;
+  update_depth(&s);
   s.tag = 1;
   p.last_print = p.last_status = p.t0;
   d->stop_rank = -1;

@@ -31,7 +31,8 @@ typedef struct {
   double progress_interval; /* seconds between full progress lines */
   double status_every;      /* seconds between status blocks; 0: only on SIGUSR2 */
   double rate;   /* flop/s per rank measured in earlier runs (resume); 0: unknown */
-  int depth;     /* jobs a rank may hold, running + queued (1 .. ISW_PREFETCH_MAX; 2: prefetch one) */
+  int depth;     /* jobs a rank may hold, running + queued (1 .. ISW_PREFETCH_MAX; 2: prefetch one);
+                    more while jobs last under 5 ms, so that a rank has 5 ms of work queued */
   int backfill;  /* nonzero: EASY backfilling of single jobs while a team waits */
   /* outputs */
   int n_ok, n_diverged, n_failed, n_interrupted; /* outcomes of this run's jobs */
