@@ -148,3 +148,55 @@ int isw_sched_pick(int *members, int *n_members, const isw_job *jobs, int n_jobs
   }
   return -1;
 }
+
+double isw_sched_simulate(const isw_job *jobs, int n_jobs, int ranks, double rate, int backfill, double *start) {
+  if (ranks < 1 || rate <= 0) return 0.0;
+  double *free_at = calloc((size_t)ranks, sizeof *free_at), makespan = 0.0, now = 0.0;
+  int *held = calloc((size_t)ranks, sizeof *held), *open = calloc((size_t)ranks, sizeof *open);
+  unsigned char *taken = calloc((size_t)(n_jobs > 0 ? n_jobs : 1), 1);
+  int members[ISW_SPEC_MAX_TEAM_RANKS], first = 0, left = n_jobs;
+  if (!free_at || !held || !open || !taken) {
+    makespan = -1.0;
+    goto done;
+  }
+  isw_sched_view v = {ranks, 0.0, free_at, held, open, 0, backfill, rate};
+  while (left > 0) {
+    /* ranks whose job ended by now are free */
+    v.now = now;
+    v.n_open = 0;
+    for (int r = 0; r < ranks; ++r) {
+      held[r] = free_at[r] > now;
+      if (!held[r]) open[v.n_open++] = r;
+    }
+    for (;;) {
+      int n_members = 0;
+      int j = isw_sched_pick(members, &n_members, jobs, n_jobs, taken, first, &v);
+      if (j < 0) break;
+      double end = now + job_seconds(&jobs[j], rate) * jobs[j].team / n_members;
+      for (int m = 0; m < n_members; ++m) {
+        free_at[members[m]] = end;
+        held[members[m]] = 1;
+      }
+      v.n_open = 0;
+      for (int r = 0; r < ranks; ++r)
+        if (!held[r]) open[v.n_open++] = r;
+      taken[j] = 1;
+      left--;
+      if (start) start[j] = now;
+      if (end > makespan) makespan = end;
+      while (first < n_jobs && taken[first]) first++;
+    }
+    /* the next moment a rank frees up */
+    double next = -1;
+    for (int r = 0; r < ranks; ++r)
+      if (free_at[r] > now && (next < 0 || free_at[r] < next)) next = free_at[r];
+    if (next < 0) break;
+    now = next;
+  }
+done:
+  free(free_at);
+  free(held);
+  free(open);
+  free(taken);
+  return makespan;
+}

@@ -18,6 +18,8 @@
   sweep_test.py stop-queued   SIGUSR1 to every rank while each holds a prefetched config -> the
                               queued configs never start (no row starts after the signal), none
                               left running, exit 75, resume identical
+  sweep_test.py backfill      a mixed sweep with teams of 3 on 4 ranks, with EASY backfilling and
+                              without (ISW_NO_BACKFILL=1) -> bitwise identical results, all ok
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
 measured and exits non-zero on failure.
@@ -926,13 +928,37 @@ def test_stop_queued(tmp):
     resume_and_compare(ref, out, spec, "stop with queued configs")
 
 
+def test_backfill(tmp):
+    spec = os.path.join(SPECS, "team-mixed.ini")
+    files, ranks = {}, {}
+    for name, env in (("strict", dict(ENV, ISW_NO_BACKFILL="1")), ("backfill", ENV)):
+        out = os.path.join(tmp, name + ".h5")
+        t0 = time.time()
+        p = subprocess.run(mpirun(4, "run", spec, "-o", out, "--quiet"), env=env, capture_output=True, text=True)
+        if p.returncode != 0:
+            fail("%s run on 4 ranks exited %d:\n%s" % (name, p.returncode, p.stderr[-3000:]))
+        with h5py.File(out, "r") as f:
+            ranks[name] = sorted(set(int(r) for g in f for r in f[g]["rank"][()]))
+        files[name] = out
+        print("%s order on 4 ranks: %.1f s, rows led by ranks %s" % (name, time.time() - t0, ranks[name]))
+    for name, out in files.items():
+        flat = flat_statuses(out)
+        if flat.count(2) != len(flat):
+            fail("%s: not every row is ok: %s" % (name, flat))
+    diffs, n = compare(files["strict"], files["backfill"])
+    if diffs:
+        fail("results with and without backfilling differ:\n  " + "\n  ".join(diffs))
+    print("backfill: %d result datasets bitwise identical with and without backfilling" % n)
+
+
 def main():
     tests = {"determinism": test_determinism, "kill-resume": test_kill_resume,
              "signal": test_signal, "bad-input": test_bad_input,
              "output-special": test_output_special, "create-kill": test_create_kill,
              "disk-full": test_disk_full, "lock": test_lock,
              "stop-rank1": test_stop_rank1, "ctrl-c": test_ctrl_c, "mpi-error": test_mpi_error,
-             "progress": test_progress, "stop-queued": test_stop_queued}
+             "progress": test_progress, "stop-queued": test_stop_queued,
+             "backfill": test_backfill}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)

@@ -62,4 +62,11 @@ typedef struct {
 int isw_sched_pick(int *members, int *n_members, const isw_job *jobs, int n_jobs,
                    const unsigned char *taken, int first, const isw_sched_view *v);
 
+/* Makespan of the dispatcher's policy (isw_sched_pick, one job per rank at
+ * a time, hand-outs at the moments ranks free up) with or without
+ * backfilling, simulated on `ranks` ranks at `rate`; a team of k runs its
+ * job k times faster.  Start times into start (may be NULL).  Without
+ * backfilling it equals isw_sched_makespan.  Returns -1 when out of memory. */
+double isw_sched_simulate(const isw_job *jobs, int n_jobs, int ranks, double rate, int backfill, double *start);
+
 #endif
