@@ -45,7 +45,7 @@ def teams(exe):
         for name, extra in (("strict (no backfill)", {"ISW_NO_BACKFILL": "1"}), ("EASY backfilling", {})):
             out = os.path.join(tmp, "%s-%d.h5" % (name.split()[0], rep))
             cmd = ["mpirun", "-np", "4", "--oversubscribe", exe, "run", spec, "-o", out, "--quiet",
-                   "--set", "sweep.seeds=0:5", "--set", "linear-meta.widths=32:1024:x2"]
+                   "--set", "sweep.seeds=0:5"]
             t0 = time.time()
             p = subprocess.run(cmd, env=dict(ENV, **extra), capture_output=True, text=True, timeout=3600)
             if p.returncode != 0:

@@ -45,7 +45,11 @@ typedef struct {
 
 /* Thread entry: arg is an isw_dispatch*.  Returns when every rank sent its
  * final report (after STOP, or CANCEL on a stop request: the jobs a rank
- * holds but has not started then go back to pending) and got its BYE. */
+ * holds but has not started then go back to pending) and got its BYE.
+ * A rank that dies (possible only under mpirun --enable-recovery; Open MPI
+ * 4.1 without ULFM reports nothing) never sends it: the dispatcher never
+ * blocks in a send to it, but keeps polling for that report (README
+ * "Scaling"). */
 void *isw_dispatch_main(void *arg);
 
 /* "1:02:03" / "4:05" / "12s" into buf. */
