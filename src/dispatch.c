@@ -29,9 +29,16 @@ typedef struct {
   isw_dispatch *d;
   double t0, last_print, last_status;
   double cost_total, cost_done;
-  int *busy;     /* (world) index into d->jobs of the job each rank runs, or -1 */
-  double *since; /* (world) when that job was handed out (MPI_Wtime) */
+  int *fifo;     /* (world, ISW_PREFETCH_MAX) indices into d->jobs each rank holds, oldest first */
+  int *head;     /* (world) where each rank's oldest job sits in its row of fifo */
+  int *held;     /* (world) jobs each rank holds (running or queued) */
+  double *since; /* (world) when the oldest of them started (MPI_Wtime, as far as known) */
 } progress;
+
+/* Index into d->jobs of the job rank r runs, or -1 when it holds none. */
+static int running_job(const progress *p, int r) {
+  return p->held[r] > 0 ? p->fifo[r * ISW_PREFETCH_MAX + p->head[r]] : -1;
+}
 
 enum { PRINT_TICK, PRINT_EVENT, PRINT_NOW, PRINT_FINAL };
 
@@ -85,18 +92,18 @@ static void status_print(progress *p) {
   isw_dispatch *d = p->d;
   double now = MPI_Wtime();
   int world = d->t->size, n_busy = 0;
-  for (int r = 0; r < world; ++r) n_busy += p->busy[r] >= 0;
+  for (int r = 0; r < world; ++r) n_busy += p->held[r] > 0;
   char el[32], run_for[32], params[512];
   if (d->bar && !d->quiet) fputc('\n', stderr); /* leave the progress line intact */
   fprintf(stderr, "isweep: status at %s: %d/%d configs done, %d of %d ranks busy%s\n",
           isw_format_duration(el, sizeof el, now - p->t0), d->n_before + d->n_ok + d->n_diverged + d->n_failed,
           d->n_total, n_busy, world, d->stopped ? ", stopping" : "");
   for (int r = 0; r < world; ++r) {
-    if (p->busy[r] < 0) {
+    if (p->held[r] == 0) {
       fprintf(stderr, "isweep:   rank %d: idle\n", r);
       continue;
     }
-    const isw_job *job = &d->jobs[p->busy[r]];
+    const isw_job *job = &d->jobs[running_job(p, r)];
     const isw_config *c = &d->spec->groups[job->group].configs[job->row];
     describe_config(params, sizeof params, c);
     fprintf(stderr, "isweep:   rank %d: %s row %d config %016llx (%s) running for %s\n", r, c->task->name,
@@ -107,32 +114,216 @@ static void status_print(progress *p) {
   p->last_status = now;
 }
 
+
+/* Everything the hand-out needs beside the progress. */
+typedef struct {
+  isw_dispatch *d;
+  progress *p;
+  int world, depth, first, tag, n_open, n_final;
+  unsigned char *taken; /* (n_jobs) handed out */
+  int *open;            /* (world) ranks that may take a job now, ascending */
+  int *told;            /* (world) 0, ISW_ASSIGN_STOP or ISW_ASSIGN_CANCEL sent */
+  unsigned char *final; /* (world) its final report arrived */
+  double *free_at;      /* (world) predicted end of what it holds, seconds since p->t0 */
+  int *job_of;          /* (configs) index into d->jobs by offset[group] + row, or -1 */
+  int *offset;          /* (n_groups + 1) */
+  double done_flops, done_rank_seconds; /* measured rate: ok jobs' cost over their rank time */
+  double mean_seconds;  /* moving mean of a job's wall time */
+  int n_timed;          /* jobs in that mean */
+} dispatcher;
+
+/* Work a rank should hold beyond the job it runs, in seconds: enough to
+ * cover a report's round trip to the dispatcher on a loaded machine. */
+#define QUEUED_SECONDS 5e-3
+
+/* Jobs a rank may hold: d->depth, more for jobs shorter than
+ * QUEUED_SECONDS (so a rank keeps running while its report travels), at
+ * most ISW_PREFETCH_MAX. */
+static void update_depth(dispatcher *s) {
+  int depth = s->d->depth < 1 ? 1 : s->d->depth;
+  if (s->n_timed > 0 && depth < ISW_PREFETCH_MAX) {
+    double want = s->mean_seconds > 0 ? 1.0 + QUEUED_SECONDS / s->mean_seconds : ISW_PREFETCH_MAX;
+    if (want > depth) depth = want < ISW_PREFETCH_MAX ? (int)want : ISW_PREFETCH_MAX;
+  }
+  s->depth = depth > ISW_PREFETCH_MAX ? ISW_PREFETCH_MAX : depth;
+}
+
+static double predicted_rate(const dispatcher *s) {
+  if (s->done_rank_seconds > 0 && s->done_flops > 0) return s->done_flops / s->done_rank_seconds;
+  if (s->d->rate > 0) return s->d->rate;
+  return s->d->spec->flop_rate > 0 ? s->d->spec->flop_rate : 1e9;
+}
+
+static double job_seconds(const dispatcher *s, int j, double rate) {
+  const isw_job *job = &s->d->jobs[j];
+  int team = job->team < s->world ? job->team : s->world;
+  return job->cost / (rate * team);
+}
+
+/* free_at[r]: the oldest job ends at since + its duration (not before now),
+ * the queued ones after it. */
+static void predict_rank(dispatcher *s, int r, double now, double rate) {
+  progress *p = s->p;
+  double at = now;
+  for (int m = 0; m < p->held[r]; ++m) {
+    int j = p->fifo[r * ISW_PREFETCH_MAX + (p->head[r] + m) % ISW_PREFETCH_MAX];
+    if (m == 0) {
+      double end = p->since[r] - p->t0 + job_seconds(s, j, rate);
+      at = end > now ? end : now;
+    } else {
+      at += job_seconds(s, j, rate);
+    }
+  }
+  s->free_at[r] = at;
+}
+
+static void rebuild_open(dispatcher *s) {
+  s->n_open = 0;
+  for (int r = 0; r < s->world; ++r)
+    if (!s->told[r] && s->p->held[r] < s->depth) s->open[s->n_open++] = r;
+}
+
+static int send_kind(dispatcher *s, int to, int kind) {
+  isw_assign a;
+  memset(&a, 0, sizeof a);
+  a.kind = kind;
+  return isw_transport_dispatch_send(s->d->t, to, &a);
+}
+
+/* Hand out jobs while isw_sched_pick finds one that may go now. */
+static int hand_out(dispatcher *s) {
+  int err = 0;
+  isw_dispatch *d = s->d;
+  progress *p = s->p;
+  double wall = MPI_Wtime(), now = wall - p->t0, rate = predicted_rate(s);
+  _Static_assert(ISW_SPEC_MAX_TEAM_RANKS <= ISW_MAX_TEAM, "the spec allows teams the dispatcher cannot form");
+  update_depth(s);
+  rebuild_open(s);
+  for (;;) {
+    isw_sched_view v = {s->world, now, s->free_at, p->held, s->open, s->n_open, d->backfill, rate};
+    int members[ISW_SPEC_MAX_TEAM_RANKS], n_members = 0;
+    int j = isw_sched_pick(members, &n_members, d->jobs, d->n_jobs, s->taken, s->first, &v);
+    if (j < 0) break;
+    isw_assign a;
+    memset(&a, 0, sizeof a);
+    a.kind = ISW_ASSIGN_JOB;
+    a.group = d->jobs[j].group;
+    a.row = d->jobs[j].row;
+    a.batch = s->depth > 3 ? s->depth / 2 : 1; /* deep queues: report when half is done */
+    a.tag = s->tag++;
+    a.team = n_members;
+    memcpy(a.members, members, (size_t)n_members * sizeof *members);
+    for (int m = 0; m < n_members; ++m) {
+      int r = members[m];
+      ISW_CALL(isw_transport_dispatch_send(d->t, r, &a));
+      p->fifo[r * ISW_PREFETCH_MAX + (p->head[r] + p->held[r]) % ISW_PREFETCH_MAX] = j;
+      if (p->held[r]++ == 0) p->since[r] = wall;
+      predict_rank(s, r, now, rate);
+    }
+    s->taken[j] = 1;
+    while (s->first < d->n_jobs && s->taken[s->first]) s->first++;
+    d->n_dispatched++;
+    rebuild_open(s);
+  }
+cleanup:
+  return err;
+}
+
+/* STOP (nothing left) or CANCEL (a stop request) to every rank that has
+ * not sent its final report and was not told so already. */
+static int tell_all(dispatcher *s, int kind) {
+  int err = 0;
+  for (int r = 0; r < s->world; ++r) {
+    if (s->final[r] || s->told[r] == kind || s->told[r] == ISW_ASSIGN_CANCEL) continue;
+    ISW_CALL(send_kind(s, r, kind));
+    s->told[r] = kind;
+  }
+cleanup:
+  return err;
+}
+
+/* A report from rank `from`: its outcomes, the jobs it finished, its final. */
+static int take_report(dispatcher *s, const isw_report *r, int from) {
+  int err = 0;
+  isw_dispatch *d = s->d;
+  progress *p = s->p;
+  for (int i = 0; i < r->n; ++i) {
+    const isw_outcome *o = &r->out[i];
+    ISW_CHECK(o->group >= 0 && o->group < d->spec->n_groups && o->row >= 0 &&
+                  o->row < d->spec->groups[o->group].n_configs && s->job_of[s->offset[o->group] + o->row] >= 0,
+              ISW_EINTERNAL, "rank %d reported a config it was not handed (group %d row %d)", from, o->group, o->row);
+    const isw_job *job = &d->jobs[s->job_of[s->offset[o->group] + o->row]];
+    switch (o->status) {
+      case ISW_ST_OK: d->n_ok++; break;
+      case ISW_ST_DIVERGED: d->n_diverged++; break;
+      case ISW_ST_PENDING: d->n_interrupted++; break;
+      default: d->n_failed++; break;
+    }
+    if (o->status != ISW_ST_PENDING) p->cost_done += job->cost;
+    s->mean_seconds = s->n_timed++ > 0 ? 0.9 * s->mean_seconds + 0.1 * o->seconds : o->seconds;
+    if (o->status == ISW_ST_OK && o->seconds > 0) {
+      s->done_flops += job->cost;
+      s->done_rank_seconds += o->seconds * (job->team < s->world ? job->team : s->world);
+    }
+  }
+  ISW_CHECK(r->done >= 0 && r->done <= p->held[from], ISW_EINTERNAL, "rank %d reported %d jobs done of %d it holds",
+            from, r->done, p->held[from]);
+  double wall = MPI_Wtime();
+  p->head[from] = (p->head[from] + r->done) % ISW_PREFETCH_MAX;
+  p->held[from] -= r->done;
+  if (r->done > 0) p->since[from] = wall;
+  predict_rank(s, from, wall - p->t0, predicted_rate(s));
+  if (r->n > 0) progress_print(p, PRINT_EVENT);
+  if (r->final) {
+    ISW_CHECK(s->told[from] && !s->final[from] && p->held[from] == 0, ISW_EINTERNAL,
+              "rank %d sent a final report out of turn", from);
+    s->final[from] = 1;
+    s->n_final++;
+    ISW_CALL(send_kind(s, from, ISW_ASSIGN_BYE));
+  }
+cleanup:
+  return err;
+}
+
 void *isw_dispatch_main(void *arg) {
   isw_dispatch *d = arg;
   int err = 0;
   isw_transport *t = d->t;
   int world = t->size;
-  int *free_ranks = NULL, n_free = 0, stopped_ranks = 0, next = 0, tag = 1;
-  double *job_cost = NULL; /* cost by (group,row) flattened via offsets */
-  int *offset = NULL;
-  progress p = {d, MPI_Wtime(), 0, 0, 0, 0, NULL, NULL};
+  progress p = {d, MPI_Wtime(), 0, 0, 0, 0, NULL, NULL, NULL, NULL};
+  dispatcher s;
+  memset(&s, 0, sizeof s);
+  s.d = d;
+  s.p = &p;
+  s.world = world;
+  update_depth(&s);
+  s.tag = 1;
   p.last_print = p.last_status = p.t0;
   d->stop_rank = -1;
 
-  ISW_ALLOC(free_ranks, world);
-  ISW_ALLOC(p.busy, world);
+  ISW_ALLOC(p.fifo, (size_t)world * ISW_PREFETCH_MAX);
+  ISW_ALLOC(p.head, world);
+  ISW_ALLOC(p.held, world);
   ISW_ALLOC(p.since, world);
-  for (int r = 0; r < world; ++r) p.busy[r] = -1;
-  ISW_ALLOC(offset, d->spec->n_groups + 1);
-  for (int g = 0; g < d->spec->n_groups; ++g) offset[g + 1] = offset[g] + d->spec->groups[g].n_configs;
-  ISW_ALLOC(job_cost, offset[d->spec->n_groups]);
+  ISW_ALLOC(s.open, world);
+  ISW_ALLOC(s.told, world);
+  ISW_ALLOC(s.final, world);
+  ISW_ALLOC(s.free_at, world);
+  ISW_ALLOC(s.taken, d->n_jobs > 0 ? d->n_jobs : 1);
+  ISW_ALLOC(s.offset, d->spec->n_groups + 1);
+  for (int g = 0; g < d->spec->n_groups; ++g) s.offset[g + 1] = s.offset[g] + d->spec->groups[g].n_configs;
+  ISW_ALLOC(s.job_of, s.offset[d->spec->n_groups] > 0 ? s.offset[d->spec->n_groups] : 1);
+  for (int i = 0; i < s.offset[d->spec->n_groups]; ++i) s.job_of[i] = -1;
   for (int j = 0; j < d->n_jobs; ++j) {
-    job_cost[offset[d->jobs[j].group] + d->jobs[j].row] = d->jobs[j].cost;
+    s.job_of[s.offset[d->jobs[j].group] + d->jobs[j].row] = j;
     p.cost_total += d->jobs[j].cost;
   }
   progress_print(&p, PRINT_NOW);
 
-  for (int k = 0; stopped_ranks < world;) {
+  /* every rank starts free: no first request */
+  if (!isw_stop_requested()) ISW_CALL(hand_out(&s));
+  for (int k = 0; s.n_final < world;) {
+    if (!d->stopped && s.first >= d->n_jobs) ISW_CALL(tell_all(&s, ISW_ASSIGN_STOP));
     isw_report r;
     int from = -1, got = 0;
     ISW_CALL(isw_transport_dispatch_poll(t, &r, &from, &got));
@@ -142,72 +333,22 @@ void *isw_dispatch_main(void *arg) {
         d->stop_rank = from;
         fprintf(stderr, "isweep: rank %d received a stop signal: no new configs\n", from);
       }
+      ISW_CALL(tell_all(&s, ISW_ASSIGN_CANCEL));
       progress_print(&p, PRINT_NOW);
     }
     double now = MPI_Wtime();
     if (isw_signals_take_status_request() || (d->status_every > 0 && now - p.last_status >= d->status_every))
       status_print(&p);
     if (!got) {
-      isw_transport_backoff(k++);
+      isw_transport_dispatch_nap(k++);
       progress_print(&p, PRINT_TICK);
       continue;
     }
     k = 0;
-    p.busy[from] = -1;
-    if (r.has_result) {
-      switch (r.status) {
-        case ISW_ST_OK: d->n_ok++; break;
-        case ISW_ST_DIVERGED: d->n_diverged++; break;
-        case ISW_ST_PENDING: d->n_interrupted++; break;
-        default: d->n_failed++; break;
-      }
-      if (r.status != ISW_ST_PENDING) p.cost_done += job_cost[offset[r.group] + r.row];
-      progress_print(&p, PRINT_EVENT);
-    }
-    free_ranks[n_free++] = from;
-    /* hand out work in order while enough ranks are free (no backfilling) */
-    while (!d->stopped && next < d->n_jobs) {
-      const isw_job *job = &d->jobs[next];
-      int team = job->team < world ? job->team : world;
-      _Static_assert(ISW_SPEC_MAX_TEAM_RANKS <= ISW_MAX_TEAM, "the spec allows teams the dispatcher cannot form");
-      if (team > ISW_MAX_TEAM) team = ISW_MAX_TEAM;
-      if (n_free < team) break;
-      isw_assign a;
-      memset(&a, 0, sizeof a);
-      a.kind = ISW_ASSIGN_JOB;
-      a.group = job->group;
-      a.row = job->row;
-      a.team = team;
-      a.tag = tag++;
-      /* the team: the `team` lowest-numbered free ranks, ascending */
-      for (int m = 0; m < team; ++m) {
-        int best = m;
-        for (int u = m + 1; u < n_free; ++u)
-          if (free_ranks[u] < free_ranks[best]) best = u;
-        int tmp = free_ranks[m];
-        free_ranks[m] = free_ranks[best];
-        free_ranks[best] = tmp;
-        a.members[m] = free_ranks[m];
-      }
-      for (int m = 0; m < team; ++m) {
-        ISW_CALL(isw_transport_dispatch_send(t, a.members[m], &a));
-        p.busy[a.members[m]] = next;
-        p.since[a.members[m]] = MPI_Wtime();
-      }
-      memmove(free_ranks, free_ranks + team, (size_t)(n_free - team) * sizeof *free_ranks);
-      n_free -= team;
-      next++;
-      d->n_dispatched++;
-    }
-    if (d->stopped || next >= d->n_jobs) {
-      isw_assign a;
-      memset(&a, 0, sizeof a);
-      a.kind = ISW_ASSIGN_STOP;
-      for (int m = 0; m < n_free; ++m) ISW_CALL(isw_transport_dispatch_send(t, free_ranks[m], &a));
-      stopped_ranks += n_free;
-      n_free = 0;
-    }
+    ISW_CALL(take_report(&s, &r, from));
+    if (!d->stopped) ISW_CALL(hand_out(&s));
   }
+  ISW_CALL(isw_transport_dispatch_flush(t));
   progress_print(&p, PRINT_FINAL);
 cleanup:
   d->seconds = MPI_Wtime() - p.t0;
@@ -218,10 +359,16 @@ cleanup:
     fprintf(stderr, "isweep: dispatcher failed: %s\n%s", isw_error_message(), isw_error_traceback());
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
-  free(free_ranks);
-  free(p.busy);
+  free(p.fifo);
+  free(p.head);
+  free(p.held);
   free(p.since);
-  free(job_cost);
-  free(offset);
+  free(s.open);
+  free(s.told);
+  free(s.final);
+  free(s.free_at);
+  free(s.taken);
+  free(s.offset);
+  free(s.job_of);
   return NULL;
 }

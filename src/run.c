@@ -88,10 +88,11 @@ static double unix_now(void) {
 
 /* Run one job on this rank (possibly as a member of a team); the team
  * leader writes the row.  *status receives the row's final status: pending
- * when a stop request came first (the config did not start) or the task
- * abandoned it on one (ISW_EINTERRUPT). */
+ * when a stop request or `cancelled` (the dispatcher cancelled the jobs
+ * queued here) came first (the config did not start) or the task abandoned
+ * it on one (ISW_EINTERRUPT). */
 static int run_job(isw_store *store, const isw_spec *spec, isw_transport *t, const isw_assign *a,
-                   const char *host, int *status) {
+                   const char *host, int cancelled, int *status) {
   int err = 0;
   MPI_Comm team = MPI_COMM_NULL;
   const isw_config *c = &spec->groups[a->group].configs[a->row];
@@ -107,9 +108,9 @@ static int run_job(isw_store *store, const isw_spec *spec, isw_transport *t, con
   res.n_params = -1;
 
   ISW_CALL(isw_transport_team_comm(t, a, &team));
-  /* a stop that arrived after this rank asked for work: the config does not
+  /* a stop that arrived after this job was handed out: the config does not
    * start (the team agrees, so no member enters the task alone) */
-  int stop = isw_stop_requested();
+  int stop = isw_stop_requested() || cancelled;
   ISW_CALL(isw_transport_team_any(team, &stop));
   if (stop) {
     if (leader) TIMED_IO(isw_store_set_status(store, a->group, a->row, ISW_ST_PENDING));
@@ -142,29 +143,22 @@ cleanup:
   return err;
 }
 
-/* Ask for work until told to stop.  Each report carries this rank's stop
- * flag, so a stop signal on any rank reaches the dispatcher. */
+/* Run the jobs the dispatcher hands out until it has none left.  The
+ * transport carries this rank's stop flag to the dispatcher and the
+ * outcomes back, several per report. */
 static int worker_loop(isw_store *store, const isw_spec *spec, isw_transport *t) {
   int err = 0;
   char host[ISW_HOST_LEN] = "";
   gethostname(host, sizeof host - 1);
-  isw_report r;
-  memset(&r, 0, sizeof r);
   for (;;) {
     isw_assign a;
-    r.stop = isw_stop_requested();
-    ISW_CALL(isw_transport_report(t, &r));
-    ISW_CALL(isw_transport_wait_assign(t, &a));
+    int cancelled = 0;
+    ISW_CALL(isw_transport_worker_next(t, &a, &cancelled));
     if (a.kind == ISW_ASSIGN_STOP) break;
     double t0 = MPI_Wtime();
     int status = ISW_ST_FAILED;
-    ISW_CALL(run_job(store, spec, t, &a, host, &status));
-    memset(&r, 0, sizeof r);
-    r.has_result = a.members[0] == t->rank;
-    r.group = a.group;
-    r.row = a.row;
-    r.status = status;
-    r.seconds = MPI_Wtime() - t0;
+    ISW_CALL(run_job(store, spec, t, &a, host, cancelled, &status));
+    ISW_CALL(isw_transport_worker_done(t, &a, status, MPI_Wtime() - t0));
   }
 cleanup:
   return err;
@@ -406,6 +400,8 @@ int isw_run_sweep(const isw_cli *cli) {
     d.progress_interval = 10.0;
     d.status_every = cli->status_every;
     d.rate = file_rate;
+    d.depth = 2;                              /* prefetch: the next config waits beside the running one */
+    d.backfill = !getenv("ISW_NO_BACKFILL"); /* benchmarks compare with today's strict order */
     ISW_CHECK(pthread_create(&thread, NULL, isw_dispatch_main, &d) == 0, ISW_EINTERNAL,
               "cannot start the dispatcher thread");
     have_thread = 1;

@@ -85,3 +85,118 @@ double isw_sched_makespan(const isw_job *jobs, int n_jobs, int ranks, double rat
   free(free_at);
   return makespan;
 }
+
+static double job_seconds(const isw_job *job, double rate) { return job->cost / (rate * job->team); }
+
+static int in_list(const int *list, int n, int r) {
+  for (int u = 0; u < n; ++u)
+    if (list[u] == r) return 1;
+  return 0;
+}
+
+int isw_sched_pick(int *members, int *n_members, const isw_job *jobs, int n_jobs,
+                   const unsigned char *taken, int first, const isw_sched_view *v) {
+  *n_members = 0;
+  while (first < n_jobs && taken[first]) first++;
+  if (first >= n_jobs || v->n_open == 0) return -1;
+  const isw_job *head = &jobs[first];
+  int k = head->team < v->ranks ? head->team : v->ranks;
+  if (k <= 1) {
+    int best = v->open[0];
+    for (int i = 1; i < v->n_open; ++i)
+      if (v->held[v->open[i]] < v->held[best]) best = v->open[i];
+    members[0] = best;
+    *n_members = 1;
+    return first;
+  }
+  /* a team: the k lowest open ranks that hold nothing (open is ascending) */
+  for (int i = 0; i < v->n_open && *n_members < k; ++i)
+    if (v->held[v->open[i]] == 0) members[(*n_members)++] = v->open[i];
+  if (*n_members == k) return first;
+  *n_members = 0;
+  if (!v->backfill) return -1;
+  /* EASY: the team's predicted start (shadow) is when the k ranks predicted
+   * to free first (ties: lowest rank) are all free; those are reserved */
+  int resv[ISW_SPEC_MAX_TEAM_RANKS];
+  double shadow = v->now;
+  for (int m = 0; m < k; ++m) {
+    int best = -1;
+    for (int r = 0; r < v->ranks; ++r)
+      if (!in_list(resv, m, r) && (best < 0 || v->free_at[r] < v->free_at[best])) best = r;
+    resv[m] = best;
+    if (v->free_at[best] > shadow) shadow = v->free_at[best];
+  }
+  /* the first single job in the window that an open rank may take: one not
+   * reserved, or a reserved one it leaves by the shadow time */
+  int scanned = 0;
+  for (int j = first + 1; j < n_jobs && scanned < ISW_SCHED_BACKFILL_WINDOW; ++j) {
+    if (taken[j] || jobs[j].team > 1) continue;
+    scanned++;
+    double dur = job_seconds(&jobs[j], v->rate);
+    int best = -1;
+    for (int i = 0; i < v->n_open; ++i) {
+      int r = v->open[i];
+      double end = (v->free_at[r] > v->now ? v->free_at[r] : v->now) + dur;
+      if (in_list(resv, k, r) && end > shadow) continue;
+      if (best < 0 || v->held[r] < v->held[best]) best = r;
+    }
+    if (best >= 0) {
+      members[0] = best;
+      *n_members = 1;
+      return j;
+    }
+  }
+  return -1;
+}
+
+double isw_sched_simulate(const isw_job *jobs, int n_jobs, int ranks, double rate, int backfill, double *start) {
+  if (ranks < 1 || rate <= 0) return 0.0;
+  double *free_at = calloc((size_t)ranks, sizeof *free_at), makespan = 0.0, now = 0.0;
+  int *held = calloc((size_t)ranks, sizeof *held), *open = calloc((size_t)ranks, sizeof *open);
+  unsigned char *taken = calloc((size_t)(n_jobs > 0 ? n_jobs : 1), 1);
+  int members[ISW_SPEC_MAX_TEAM_RANKS], first = 0, left = n_jobs;
+  if (!free_at || !held || !open || !taken) {
+    makespan = -1.0;
+    goto done;
+  }
+  isw_sched_view v = {ranks, 0.0, free_at, held, open, 0, backfill, rate};
+  while (left > 0) {
+    /* ranks whose job ended by now are free */
+    v.now = now;
+    v.n_open = 0;
+    for (int r = 0; r < ranks; ++r) {
+      held[r] = free_at[r] > now;
+      if (!held[r]) open[v.n_open++] = r;
+    }
+    for (;;) {
+      int n_members = 0;
+      int j = isw_sched_pick(members, &n_members, jobs, n_jobs, taken, first, &v);
+      if (j < 0) break;
+      double end = now + job_seconds(&jobs[j], rate) * jobs[j].team / n_members;
+      for (int m = 0; m < n_members; ++m) {
+        free_at[members[m]] = end;
+        held[members[m]] = 1;
+      }
+      v.n_open = 0;
+      for (int r = 0; r < ranks; ++r)
+        if (!held[r]) open[v.n_open++] = r;
+      taken[j] = 1;
+      left--;
+      if (start) start[j] = now;
+      if (end > makespan) makespan = end;
+      while (first < n_jobs && taken[first]) first++;
+    }
+    /* the next moment a rank frees up */
+    double next = -1;
+    for (int r = 0; r < ranks; ++r)
+      if (free_at[r] > now && (next < 0 || free_at[r] < next)) next = free_at[r];
+    if (next < 0) break;
+    now = next;
+  }
+done:
+  free(free_at);
+  free(held);
+  free(open);
+  free(taken);
+  return makespan;
+}

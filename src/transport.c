@@ -2,11 +2,14 @@
  * (see transport.h).  Translates MPI return codes into isw errors. */
 #include "isweep/transport.h"
 
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "isweep/error.h"
+#include "isweep/task.h"
 
 enum { TAG_REPORT = 11, TAG_ASSIGN = 12 };
 
@@ -20,11 +23,26 @@ int isw_transport_mpi_error(int rc, const char *what) {
 
 #define MPI_TRY(expr, what) ISW_CALL(isw_transport_mpi_error((expr), what))
 
+static void sleep_ns(long ns) {
+  struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+  nanosleep(&ts, NULL);
+}
+
 void isw_transport_backoff(int k) {
   long ns = 50000L << (k < 7 ? k : 7); /* 50 us .. 6.4 ms */
-  if (ns > 5000000L) ns = 5000000L;
-  struct timespec ts = {0, ns};
-  nanosleep(&ts, NULL);
+  sleep_ns(ns > 5000000L ? 5000000L : ns);
+}
+
+void isw_transport_dispatch_nap(int k) {
+  long ns = 2000L << (k < 6 ? k : 6); /* 2 us .. 128 us */
+  sleep_ns(ns > 100000L ? 100000L : ns);
+}
+
+/* A worker's nap: the dispatcher's for the first 200 rounds (about 20 ms),
+ * then up to 1 ms: a rank kept idle (a team waits) needs no fast answer. */
+static void worker_nap(int k) {
+  if (k < 200) isw_transport_dispatch_nap(k);
+  else sleep_ns(1000000L);
 }
 
 /* Complete a request without spinning. */
@@ -43,7 +61,7 @@ int isw_transport_init(isw_transport *t, MPI_Comm world) {
   int err = 0;
   memset(t, 0, sizeof *t);
   t->ctrl = t->work = MPI_COMM_NULL;
-  t->pending = MPI_REQUEST_NULL;
+  t->pending = t->w_recv = t->w_send = MPI_REQUEST_NULL;
   MPI_TRY(MPI_Comm_dup(world, &t->ctrl), "MPI_Comm_dup");
   MPI_TRY(MPI_Comm_set_errhandler(t->ctrl, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
   MPI_TRY(MPI_Comm_dup(world, &t->work), "MPI_Comm_dup");
@@ -54,29 +72,131 @@ cleanup:
   return err;
 }
 
+static void cancel_request(MPI_Request *req) {
+  if (*req == MPI_REQUEST_NULL) return;
+  MPI_Cancel(req);
+  MPI_Request_free(req);
+}
+
 void isw_transport_destroy(isw_transport *t) {
-  if (t->pending != MPI_REQUEST_NULL) {
-    MPI_Cancel(&t->pending);
-    MPI_Request_free(&t->pending);
+  cancel_request(&t->pending);
+  cancel_request(&t->w_recv);
+  if (t->w_send != MPI_REQUEST_NULL) MPI_Request_free(&t->w_send);
+  for (int i = 0; i < t->pool_cap; ++i) {
+    if (t->pool[i] != MPI_REQUEST_NULL) MPI_Request_free(&t->pool[i]);
+    free(t->pool_buf[i]);
   }
+  free(t->pool);
+  free(t->pool_buf);
+  free(t->pool_free);
+  t->pool = NULL;
+  t->pool_buf = NULL;
+  t->pool_free = NULL;
+  t->pool_cap = t->pool_n_free = 0;
   if (t->ctrl != MPI_COMM_NULL) MPI_Comm_free(&t->ctrl);
   if (t->work != MPI_COMM_NULL) MPI_Comm_free(&t->work);
 }
 
-int isw_transport_report(isw_transport *t, const isw_report *r) {
+/* Bytes of a that travel: the header, and the members of a JOB's team. */
+static int assign_bytes(const isw_assign *a) {
+  int team = a->kind == ISW_ASSIGN_JOB ? a->team : 0;
+  return (int)(offsetof(isw_assign, members) + (size_t)team * sizeof(int));
+}
+
+static int report_bytes(const isw_report *r) {
+  return (int)(offsetof(isw_report, out) + (size_t)r->n * sizeof(isw_outcome));
+}
+
+/* ---- worker side ------------------------------------------------------ */
+
+/* Take every assignment that arrived into the queue. */
+static int worker_drain(isw_transport *t) {
   int err = 0;
-  MPI_Request req;
-  MPI_TRY(MPI_Isend(r, (int)sizeof *r, MPI_BYTE, 0, TAG_REPORT, t->ctrl, &req), "MPI_Isend");
-  ISW_CALL(wait_polling(&req, MPI_STATUS_IGNORE));
+  for (;;) {
+    int done = 0;
+    if (t->w_recv == MPI_REQUEST_NULL)
+      MPI_TRY(MPI_Irecv(&t->w_inbox, (int)sizeof t->w_inbox, MPI_BYTE, 0, TAG_ASSIGN, t->ctrl, &t->w_recv),
+              "MPI_Irecv");
+    MPI_TRY(MPI_Test(&t->w_recv, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (!done) break;
+    const isw_assign *a = &t->w_inbox;
+    if (a->kind == ISW_ASSIGN_JOB) {
+      ISW_CHECK(t->w_len < ISW_PREFETCH_MAX && a->team >= 1 && a->team <= ISW_MAX_TEAM && a->batch >= 1,
+                ISW_EINTERNAL, "rank %d: bad assignment (queue %d, team %d, batch %d)", t->rank, t->w_len,
+                a->team, a->batch);
+      t->w_queue[(t->w_head + t->w_len++) % ISW_PREFETCH_MAX] = *a;
+      t->w_batch = a->batch;
+    } else if (a->kind == ISW_ASSIGN_BYE) {
+      t->w_bye = 1;
+    } else {
+      ISW_CHECK(a->kind == ISW_ASSIGN_STOP || a->kind == ISW_ASSIGN_CANCEL, ISW_EINTERNAL,
+                "rank %d: unknown assignment kind %d", t->rank, a->kind);
+      if (a->kind == ISW_ASSIGN_CANCEL || !t->w_told) t->w_told = a->kind;
+    }
+  }
 cleanup:
   return err;
 }
 
-int isw_transport_wait_assign(isw_transport *t, isw_assign *a) {
+/* Send what w_unsent holds (if the previous report went out). */
+static int worker_send(isw_transport *t, int final) {
   int err = 0;
-  MPI_Request req;
-  MPI_TRY(MPI_Irecv(a, (int)sizeof *a, MPI_BYTE, 0, TAG_ASSIGN, t->ctrl, &req), "MPI_Irecv");
-  ISW_CALL(wait_polling(&req, MPI_STATUS_IGNORE));
+  t->w_sending = t->w_unsent;
+  t->w_sending.final = final;
+  t->w_sending.stop = isw_stop_requested();
+  memset(&t->w_unsent, 0, offsetof(isw_report, out));
+  MPI_TRY(MPI_Isend(&t->w_sending, report_bytes(&t->w_sending), MPI_BYTE, 0, TAG_REPORT, t->ctrl, &t->w_send),
+          "MPI_Isend");
+  t->w_stop_sent |= t->w_sending.stop;
+  t->w_final_sent |= final;
+cleanup:
+  return err;
+}
+
+int isw_transport_worker_next(isw_transport *t, isw_assign *a, int *cancelled) {
+  int err = 0;
+  *cancelled = 0;
+  for (int k = 0;; ++k) {
+    ISW_CALL(worker_drain(t));
+    int idle = 1;
+    if (t->w_send != MPI_REQUEST_NULL) {
+      int done = 0;
+      MPI_TRY(MPI_Test(&t->w_send, &done, MPI_STATUS_IGNORE), "MPI_Test");
+      idle = done;
+    }
+    int stop_news = isw_stop_requested() && !t->w_stop_sent;
+    int owed = t->w_unsent.done > 0 || stop_news;
+    if (t->w_len > 0) {
+      if (idle && owed && (t->w_unsent.done >= t->w_batch || stop_news)) ISW_CALL(worker_send(t, 0));
+      *a = t->w_queue[t->w_head];
+      t->w_head = (t->w_head + 1) % ISW_PREFETCH_MAX;
+      t->w_len--;
+      *cancelled = t->w_told == ISW_ASSIGN_CANCEL;
+      break;
+    }
+    if (idle && !t->w_final_sent && (t->w_told || owed)) {
+      ISW_CALL(worker_send(t, t->w_told != 0));
+      k = 0;
+      continue;
+    }
+    if (t->w_bye && idle) {
+      memset(a, 0, sizeof *a);
+      a->kind = ISW_ASSIGN_STOP;
+      break;
+    }
+    worker_nap(k);
+  }
+cleanup:
+  return err;
+}
+
+int isw_transport_worker_done(isw_transport *t, const isw_assign *a, int status, double seconds) {
+  int err = 0;
+  isw_report *u = &t->w_unsent;
+  ISW_CHECK(u->done < ISW_PREFETCH_MAX && u->n < ISW_PREFETCH_MAX, ISW_EINTERNAL,
+            "rank %d: more jobs ended than it was handed", t->rank);
+  u->done++;
+  if (a->members[0] == t->rank) u->out[u->n++] = (isw_outcome){a->group, a->row, status, seconds};
 cleanup:
   return err;
 }
@@ -119,6 +239,8 @@ cleanup:
   return err;
 }
 
+/* ---- dispatcher side -------------------------------------------------- */
+
 int isw_transport_dispatch_poll(isw_transport *t, isw_report *r, int *from, int *got) {
   int err = 0, done = 0;
   MPI_Status st;
@@ -129,10 +251,51 @@ int isw_transport_dispatch_poll(isw_transport *t, isw_report *r, int *from, int 
             "MPI_Irecv");
   MPI_TRY(MPI_Test(&t->pending, &done, &st), "MPI_Test");
   if (done) {
-    *r = t->inbox;
+    int bytes = 0;
+    MPI_Get_count(&st, MPI_BYTE, &bytes);
+    t->pending = MPI_REQUEST_NULL;
+    ISW_CHECK(bytes >= (int)offsetof(isw_report, out) && t->inbox.n >= 0 && t->inbox.n <= ISW_PREFETCH_MAX &&
+                  bytes == report_bytes(&t->inbox),
+              ISW_EINTERNAL, "a report of %d bytes from rank %d does not hold what it says", bytes, st.MPI_SOURCE);
+    memcpy(r, &t->inbox, (size_t)bytes);
     *from = st.MPI_SOURCE;
     *got = 1;
-    t->pending = MPI_REQUEST_NULL;
+  }
+cleanup:
+  return err;
+}
+
+/* Free slots of the pool whose sends completed. */
+static int pool_reap(isw_transport *t) {
+  int err = 0, n_done = 0;
+  int *idx = NULL;
+  if (t->pool_cap == 0) return 0;
+  ISW_ALLOC(idx, t->pool_cap);
+  MPI_TRY(MPI_Testsome(t->pool_cap, t->pool, &n_done, idx, MPI_STATUSES_IGNORE), "MPI_Testsome");
+  for (int i = 0; n_done != MPI_UNDEFINED && i < n_done; ++i) t->pool_free[t->pool_n_free++] = idx[i];
+cleanup:
+  free(idx);
+  return err;
+}
+
+/* Double the pool (requests are handles and may move; buffers stay put). */
+static int pool_grow(isw_transport *t) {
+  int err = 0, cap = t->pool_cap ? 2 * t->pool_cap : 64;
+  MPI_Request *pool = realloc(t->pool, (size_t)cap * sizeof *pool);
+  ISW_CHECK(pool, ISW_ENOMEM, "out of memory for %d outstanding sends", cap);
+  t->pool = pool;
+  isw_assign **buf = realloc(t->pool_buf, (size_t)cap * sizeof *buf);
+  ISW_CHECK(buf, ISW_ENOMEM, "out of memory for %d outstanding sends", cap);
+  t->pool_buf = buf;
+  int *fr = realloc(t->pool_free, (size_t)cap * sizeof *fr);
+  ISW_CHECK(fr, ISW_ENOMEM, "out of memory for %d outstanding sends", cap);
+  t->pool_free = fr;
+  for (int i = t->pool_cap; i < cap; ++i) {
+    t->pool[i] = MPI_REQUEST_NULL;
+    t->pool_buf[i] = malloc(sizeof **t->pool_buf);
+    ISW_CHECK(t->pool_buf[i], ISW_ENOMEM, "out of memory for %d outstanding sends", cap);
+    t->pool_free[t->pool_n_free++] = i;
+    t->pool_cap = i + 1;
   }
 cleanup:
   return err;
@@ -140,9 +303,26 @@ cleanup:
 
 int isw_transport_dispatch_send(isw_transport *t, int to, const isw_assign *a) {
   int err = 0;
-  MPI_Request req;
-  MPI_TRY(MPI_Isend(a, (int)sizeof *a, MPI_BYTE, to, TAG_ASSIGN, t->ctrl, &req), "MPI_Isend");
-  ISW_CALL(wait_polling(&req, MPI_STATUS_IGNORE));
+  if (t->pool_n_free == 0) ISW_CALL(pool_reap(t));
+  if (t->pool_n_free == 0) ISW_CALL(pool_grow(t));
+  int slot = t->pool_free[--t->pool_n_free];
+  memcpy(t->pool_buf[slot], a, (size_t)assign_bytes(a));
+  int rc = MPI_Isend(t->pool_buf[slot], assign_bytes(a), MPI_BYTE, to, TAG_ASSIGN, t->ctrl, &t->pool[slot]);
+  if (rc != MPI_SUCCESS) {
+    t->pool[slot] = MPI_REQUEST_NULL;
+    t->pool_free[t->pool_n_free++] = slot;
+  }
+  MPI_TRY(rc, "MPI_Isend");
+cleanup:
+  return err;
+}
+
+int isw_transport_dispatch_flush(isw_transport *t) {
+  int err = 0;
+  for (int k = 0; t->pool_n_free < t->pool_cap; ++k) {
+    ISW_CALL(pool_reap(t));
+    if (t->pool_n_free < t->pool_cap) isw_transport_dispatch_nap(k);
+  }
 cleanup:
   return err;
 }

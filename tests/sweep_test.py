@@ -15,6 +15,11 @@
                               jobs/local.sh -> no row running, resume identical; exit statuses
   sweep_test.py mpi-error     rank 0 fails reading statuses on resume -> every rank exits with it
   sweep_test.py progress      --progress lines under a pipe, SIGUSR2 status, ETA from file timings
+  sweep_test.py stop-queued   SIGUSR1 to every rank while each holds a prefetched config -> the
+                              queued configs never start (no row starts after the signal), none
+                              left running, exit 75, resume identical
+  sweep_test.py backfill      a mixed sweep with teams of 3 on 4 ranks, with EASY backfilling and
+                              without (ISW_NO_BACKFILL=1) -> bitwise identical results, all ok
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
 measured and exits non-zero on failure.
@@ -891,13 +896,69 @@ def test_progress(tmp):
     print("first progress line of the resumed run: %s" % first)
 
 
+def test_stop_queued(tmp):
+    spec = os.path.join(SPECS, "kill.ini")
+    ref, _ = reference_file(tmp, spec)
+    out = os.path.join(tmp, "queued.h5")
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out), env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    ok = wait_rows_ok(out, 2, proc)
+    if ok < 0:
+        kill_session(proc.pid)
+        fail("the sweep ended before the signal (%d)" % ok)
+    pids = rank_pids(proc.pid)
+    t_signal = time.time()
+    for pid in pids.values():  # each rank's stop flag rises now: no config may start after this
+        os.kill(pid, signal.SIGUSR1)
+    so, se = wait_exit(proc, 300)
+    with h5py.File(out, "r") as f:
+        rows = [(g, i, int(st), float(t)) for g in f
+                for i, (st, t) in enumerate(zip(f[g]["status"][()], f[g]["start_time"][()]))]
+    late = [(g, i, t - t_signal) for g, i, st, t in rows if st == 2 and t > t_signal + 0.05]
+    flat = [st for _, _, st, _ in rows]
+    print("SIGUSR1 to ranks %s after %d ok rows: exit %d; now %d ok, %d pending, %d running; "
+          "rows started after the signal: %s" % (sorted(pids), ok, proc.returncode, flat.count(2),
+                                                 flat.count(0), flat.count(1), late))
+    if proc.returncode != 75:
+        fail("a stopped sweep should exit 75, got %d:\n%s" % (proc.returncode, se[-3000:]))
+    if late:
+        fail("configs queued on a rank started after the stop signal (seconds after it): %s" % late)
+    if flat.count(1) or not flat.count(0):
+        fail("expected pending rows and none running: %s" % flat)
+    resume_and_compare(ref, out, spec, "stop with queued configs")
+
+
+def test_backfill(tmp):
+    spec = os.path.join(SPECS, "team-mixed.ini")
+    files, ranks = {}, {}
+    for name, env in (("strict", dict(ENV, ISW_NO_BACKFILL="1")), ("backfill", ENV)):
+        out = os.path.join(tmp, name + ".h5")
+        t0 = time.time()
+        p = subprocess.run(mpirun(4, "run", spec, "-o", out, "--quiet"), env=env, capture_output=True, text=True)
+        if p.returncode != 0:
+            fail("%s run on 4 ranks exited %d:\n%s" % (name, p.returncode, p.stderr[-3000:]))
+        with h5py.File(out, "r") as f:
+            ranks[name] = sorted(set(int(r) for g in f for r in f[g]["rank"][()]))
+        files[name] = out
+        print("%s order on 4 ranks: %.1f s, rows led by ranks %s" % (name, time.time() - t0, ranks[name]))
+    for name, out in files.items():
+        flat = flat_statuses(out)
+        if flat.count(2) != len(flat):
+            fail("%s: not every row is ok: %s" % (name, flat))
+    diffs, n = compare(files["strict"], files["backfill"])
+    if diffs:
+        fail("results with and without backfilling differ:\n  " + "\n  ".join(diffs))
+    print("backfill: %d result datasets bitwise identical with and without backfilling" % n)
+
+
 def main():
     tests = {"determinism": test_determinism, "kill-resume": test_kill_resume,
              "signal": test_signal, "bad-input": test_bad_input,
              "output-special": test_output_special, "create-kill": test_create_kill,
              "disk-full": test_disk_full, "lock": test_lock,
              "stop-rank1": test_stop_rank1, "ctrl-c": test_ctrl_c, "mpi-error": test_mpi_error,
-             "progress": test_progress}
+             "progress": test_progress, "stop-queued": test_stop_queued,
+             "backfill": test_backfill}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)

@@ -1,0 +1,153 @@
+/* bench_dispatch.c — the real dispatcher (dispatch.c, its own thread on rank
+ * 0) and the real transport (transport.c) handing out configs whose run is a
+ * no-op (or a sleep), on however many ranks mpirun starts.  Nothing is
+ * written: the worker loop below is run.c's worker_loop with run_job
+ * replaced by the no-op, so every second it measures is dispatch overhead.
+ *
+ * Prints one line on rank 0:
+ *   ranks configs seconds configs/s overhead_ms wait_ms disp_cpu_pct
+ * overhead_ms: rank-milliseconds per config (ranks x seconds / configs; with
+ * no-op configs all rank time is overhead); wait_ms: mean time a worker waits
+ * from asking for work to holding its next config (the hand-out latency seen
+ * by a worker); disp_cpu_pct: CPU time of the dispatcher thread over the
+ * wall time, in % of one core (with --sleep-us long configs: its idle cost).
+ *
+ * Usage: mpirun -n P bench_dispatch [--configs N] [--sleep-us US] [--depth D]
+ * (depth: jobs a rank holds, running + queued; 2 as in isweep run).
+ * bench/bench_dispatch.py runs it at 1..64 ranks and prints the table. */
+#include <mpi.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "isweep/dispatch.h"
+#include "isweep/error.h"
+#include "isweep/sched.h"
+#include "isweep/spec.h"
+#include "isweep/transport.h"
+
+typedef struct {
+  isw_dispatch *d;
+  double cpu; /* seconds of CPU the dispatcher thread used */
+} dispatcher_run;
+
+/* The real dispatcher, then its own thread's CPU time. */
+static void *dispatcher_thread(void *arg) {
+  dispatcher_run *run = arg;
+  isw_dispatch_main(run->d);
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  run->cpu = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+  return NULL;
+}
+
+static void noop_config(long sleep_us) {
+  if (sleep_us <= 0) return;
+  struct timespec ts = {sleep_us / 1000000, (sleep_us % 1000000) * 1000};
+  nanosleep(&ts, NULL);
+}
+
+/* run.c's worker_loop with a no-op run_job: take the next job, run it,
+ * tell the transport, until it has none.  *waited: seconds spent in
+ * isw_transport_worker_next (waiting for a job to hold). */
+static int bench_worker(isw_transport *t, long sleep_us, double *waited, long *n_run) {
+  int err = 0;
+  for (;;) {
+    isw_assign a;
+    int cancelled = 0;
+    double w0 = MPI_Wtime();
+    ISW_CALL(isw_transport_worker_next(t, &a, &cancelled));
+    *waited += MPI_Wtime() - w0;
+    if (a.kind == ISW_ASSIGN_STOP) break;
+    double t0 = MPI_Wtime();
+    noop_config(sleep_us);
+    ISW_CALL(isw_transport_worker_done(t, &a, ISW_ST_OK, MPI_Wtime() - t0));
+    ++*n_run;
+  }
+cleanup:
+  return err;
+}
+
+int main(int argc, char **argv) {
+  int err = 0, rank = 0, size = 1, provided = 0;
+  long n_configs = 5000, sleep_us = 0;
+  int depth = 2;
+  isw_spec *spec = NULL;
+  isw_job *jobs = NULL;
+  int n_jobs = 0, transport_ready = 0;
+  isw_transport t;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--configs") && i + 1 < argc) n_configs = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--sleep-us") && i + 1 < argc) sleep_us = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--depth") && i + 1 < argc) depth = atoi(argv[++i]);
+    else {
+      if (rank == 0) fprintf(stderr, "usage: bench_dispatch [--configs N] [--sleep-us US] [--depth D]\n");
+      MPI_Finalize();
+      return 2;
+    }
+  }
+  ISW_CHECK(provided == MPI_THREAD_MULTIPLE, ISW_EMPI, "MPI_THREAD_MULTIPLE is not available");
+  ISW_CHECK(n_configs >= 1 && n_configs <= 10000000, ISW_EUSAGE, "--configs must be 1 .. 10^7");
+  ISW_CHECK(depth >= 1 && depth <= ISW_PREFETCH_MAX, ISW_EUSAGE, "--depth must be 1 .. %d", ISW_PREFETCH_MAX);
+  /* n_configs equal configs (one width, one train_iters, n seeds): only the
+   * dispatcher's bookkeeping reads them */
+  char text[512];
+  snprintf(text, sizeof text,
+           "[sweep]\ntasks = linear-meta\nseeds = 0:%ld\ntrain_iters = 1\ntest_iters = 0\n"
+           "max_configs = 10000000\noutput = /nonexistent/bench_dispatch.h5\n"
+           "[linear-meta]\nwidths = 16\n",
+           n_configs - 1);
+  ISW_CALL(isw_spec_parse(&spec, "bench_dispatch", text, NULL, 0));
+  isw_sched_assign(spec, size);
+  ISW_CALL(isw_sched_order(&jobs, &n_jobs, spec, NULL));
+  ISW_CALL(isw_transport_init(&t, MPI_COMM_WORLD));
+  transport_ready = 1;
+
+  isw_dispatch d;
+  memset(&d, 0, sizeof d);
+  dispatcher_run run = {&d, 0.0};
+  pthread_t thread;
+  MPI_Barrier(MPI_COMM_WORLD);
+  double t0 = MPI_Wtime();
+  if (rank == 0) {
+    d.t = &t;
+    d.spec = spec;
+    d.jobs = jobs;
+    d.n_jobs = n_jobs;
+    d.n_total = n_jobs;
+    d.quiet = 1;
+    d.progress_interval = 10.0;
+    d.depth = depth;
+    ISW_CHECK(pthread_create(&thread, NULL, dispatcher_thread, &run) == 0, ISW_EINTERNAL,
+              "cannot start the dispatcher thread");
+  }
+  double waited = 0;
+  long n_run = 0;
+  ISW_CALL(bench_worker(&t, sleep_us, &waited, &n_run));
+  if (rank == 0) pthread_join(thread, NULL);
+  double wall = MPI_Wtime() - t0;
+  ISW_CALL(isw_transport_quiet_barrier(&t));
+
+  double sums[2] = {waited, (double)n_run}, tot[2] = {0, 0};
+  MPI_Reduce(sums, tot, 2, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+  if (rank == 0) {
+    ISW_CHECK(d.n_ok == n_jobs && (long)tot[1] == n_jobs, ISW_EINTERNAL,
+              "%d of %d configs reported ok, %.0f run", d.n_ok, n_jobs, tot[1]);
+    printf("%5d %8d %8.3f %10.0f %11.4f %8.4f %12.2f\n", size, n_jobs, wall, n_jobs / wall,
+           1e3 * size * wall / n_jobs, 1e3 * tot[0] / (tot[1] + size), 100.0 * run.cpu / wall);
+    fflush(stdout);
+  }
+cleanup:
+  if (err) fprintf(stderr, "bench_dispatch: rank %d: %s\n", rank, isw_error_message());
+  if (transport_ready) isw_transport_destroy(&t);
+  free(jobs);
+  isw_spec_destroy(&spec);
+  MPI_Finalize();
+  return err ? 1 : 0;
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/python3
+"""Driver of bench_dispatch: the real dispatcher and transport with no-op configs at
+1, 2, 4, 8, 16, 32, 64 ranks (mpirun --oversubscribe), then the dispatcher's CPU while
+every rank runs long configs (its idle cost) and the hand-out latency with 1 ms configs.
+
+  bench_dispatch.py [--exe PATH] [--base PATH] [--ranks 1,2,4] [--configs N] [-- EXTRA ARGS]
+
+--teams: instead, the makespan of tests/specs/team-mixed.ini (teams of 3 among single configs)
+on 4 ranks with EASY backfilling and without (ISW_NO_BACKFILL=1), alternating, twice each,
+with the isweep executable of --isweep.
+--base: a bench_dispatch built at another commit (e.g. b659671, before issue 14), run right
+before each run of --exe so both see the same load; EXTRA ARGS go to --exe only.
+Prints the load average before and after (the machine may be shared) and one table.
+Exit status 0 unless a run failed.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OPENBLAS_NUM_THREADS="1", OMPI_MCA_rmaps_base_oversubscribe="1")
+HEAD = "%5s %8s %8s %10s %11s %8s %12s  %s" % ("ranks", "configs", "seconds", "configs/s", "overhead_ms",
+                                              "wait_ms", "disp_cpu_pct", "case")
+
+
+def run(exe, np_, args, label):
+    cmd = ["mpirun", "-np", str(np_), "--oversubscribe", exe] + args
+    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=1800)
+    if p.returncode != 0:
+        print("FAIL: %s exited %d:\n%s" % (" ".join(cmd), p.returncode, p.stderr[-3000:]))
+        sys.exit(1)
+    line = [l for l in p.stdout.splitlines() if l.strip()][-1]
+    print("%s  %s" % (line, label), flush=True)
+
+
+def teams(exe):
+    import tempfile
+    import time
+    src = os.environ.get("ISW_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    spec = os.path.join(src, "tests", "specs", "team-mixed.ini")
+    tmp = tempfile.mkdtemp(prefix="bench-backfill-")
+    print("%-22s %10s" % ("order (4 ranks)", "seconds"))
+    for rep in range(2):
+        for name, extra in (("strict (no backfill)", {"ISW_NO_BACKFILL": "1"}), ("EASY backfilling", {})):
+            out = os.path.join(tmp, "%s-%d.h5" % (name.split()[0], rep))
+            cmd = ["mpirun", "-np", "4", "--oversubscribe", exe, "run", spec, "-o", out, "--quiet",
+                   "--set", "sweep.seeds=0:5"]
+            t0 = time.time()
+            p = subprocess.run(cmd, env=dict(ENV, **extra), capture_output=True, text=True, timeout=3600)
+            if p.returncode != 0:
+                print("FAIL: %s exited %d:\n%s" % (" ".join(cmd), p.returncode, p.stderr[-3000:]))
+                sys.exit(1)
+            print("%-22s %10.2f" % (name, time.time() - t0), flush=True)
+            os.unlink(out)
+    os.rmdir(tmp)
+
+
+def main():
+    build = os.environ.get("ISW_BUILD_DIR", "build")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--exe", default=os.path.join(build, "bench", "bench_dispatch"))
+    ap.add_argument("--ranks", default="1,2,4,8,16,32,64")
+    ap.add_argument("--configs", type=int, default=5000)
+    ap.add_argument("--base", default=None)
+    ap.add_argument("--teams", action="store_true")
+    ap.add_argument("--isweep", default=os.path.join(build, "isweep"))
+    ap.add_argument("extra", nargs="*")
+    a = ap.parse_args()
+    if not os.path.exists(a.exe):
+        a.exe = os.path.join(build, "tests", "bench_dispatch")
+    print("load average before: %.2f %.2f %.2f on %d cores" % (*os.getloadavg(), os.cpu_count()))
+    if a.teams:
+        teams(a.isweep)
+        print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+        return
+    print(HEAD)
+    # (ranks, arguments, arguments for --exe only, label)
+    cases = [(np_, ["--configs", str(a.configs)], [], "no-op configs") for np_ in [int(x) for x in a.ranks.split(",")]]
+    cases += [(4, ["--configs", "16", "--sleep-us", "250000"], [], "idle: 0.25 s configs"),
+              (4, ["--configs", "2000", "--sleep-us", "1000"], [], "1 ms configs"),
+              # no prefetch: a worker's wait is the hand-out round trip (base: always so)
+              (2, ["--configs", "200", "--sleep-us", "10000"], ["--depth", "1"], "hand-out latency, 10 ms configs")]
+    for np_, args, own, label in cases:
+        if a.base:
+            run(a.base, np_, args, label + " [base]")
+        run(a.exe, np_, args + own + a.extra, label + (" (depth 1)" if own else ""))
+    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()
