@@ -15,6 +15,9 @@
                               jobs/local.sh -> no row running, resume identical; exit statuses
   sweep_test.py mpi-error     rank 0 fails reading statuses on resume -> every rank exits with it
   sweep_test.py progress      --progress lines under a pipe, SIGUSR2 status, ETA from file timings
+  sweep_test.py batch-kill    rank 0 killed between a batch's data and its statuses -> file opens,
+                              that batch's rows pending with their data, resume re-runs exactly the
+                              rows not done (earlier batches untouched), results identical
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
 measured and exits non-zero on failure.
@@ -767,6 +770,64 @@ def test_mpi_error(tmp):
         fail("the failed resume changed rows: %s" % flat)
 
 
+def columns(path, names):
+    """{group: {name: array}} of the given columns."""
+    with h5py.File(path, "r") as f:
+        return {g: {n: f[g][n][()] for n in names} for g in f}
+
+
+def test_batch_kill(tmp):
+    spec = os.path.join(SPECS, "small.ini")
+    ref, _ = reference_file(tmp, spec)
+    out = os.path.join(tmp, "batch-killed.h5")
+    batch = ["--set", "sweep.batch_rows=4"]
+    env = dict(ENV, ISW_FAULT="batch-before-status")
+    try:
+        p = subprocess.run(mpirun(2, "run", spec, "-o", out, "--quiet", *batch), env=env,
+                           capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        fail("the run with ISW_FAULT=batch-before-status did not end within 600 s")
+    if p.returncode == 0:
+        fail("ISW_FAULT=batch-before-status did not kill the run")
+    d = subprocess.run(["h5dump", "-H", out], capture_output=True, text=True)
+    if d.returncode != 0:
+        fail("h5dump cannot open the file killed between data and statuses:\n" + d.stderr[-2000:])
+    names = ("status", "train_seconds", "start_time", "rank", "host")
+    before = columns(out, names)
+    done, torn = {}, {}
+    for g, c in before.items():
+        st = c["status"]
+        done[g] = np.flatnonzero(st >= 2)
+        # the killed batch: its data are in the file (a finite train_seconds) but not its status
+        torn[g] = np.flatnonzero((st < 2) & np.isfinite(c["train_seconds"]))
+    n_done = sum(len(v) for v in done.values())
+    n_torn = sum(len(v) for v in torn.values())
+    total = sum(len(c["status"]) for c in before.values())
+    print("killed between data and statuses (exit %d): %d rows done, %d rows with data but no status, %d rows in all"
+          % (p.returncode, n_done, n_torn, total))
+    if n_done < 1 or n_torn < 1 or n_done + n_torn >= total:
+        fail("expected a complete batch, a batch with data only, and rows left: %d done, %d torn of %d"
+             % (n_done, n_torn, total))
+    p, t = run(mpirun(2, "run", spec, "-o", out, "--resume", "--quiet", *batch))
+    if p.returncode != 0:
+        fail("resume after the batch kill exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    after = columns(out, names)
+    for g in before:
+        b, a = before[g], after[g]
+        if not np.all(a["status"] >= 2):
+            fail("%s: rows not done after the resume: %s" % (g, a["status"].tolist()))
+        for n in ("start_time", "rank", "host", "train_seconds"):
+            if not np.array_equal(b[n][done[g]], a[n][done[g]]):
+                fail("%s: the resume re-ran rows that were done (column %s changed)" % (g, n))
+        if np.any(b["start_time"][torn[g]] == a["start_time"][torn[g]]):
+            fail("%s: the resume did not re-run the rows whose status was never written" % g)
+    diffs, n = compare(ref, out)
+    if diffs:
+        fail("results after the batch kill and resume differ from the uninterrupted run:\n  " + "\n  ".join(diffs))
+    print("resume in %.1f s re-ran the %d rows not done (done rows untouched); %d result datasets identical"
+          % (t, total - n_done, n))
+
+
 class Collector:
     """Reads a pipe in a thread; lines() is what arrived so far."""
 
@@ -897,7 +958,7 @@ def main():
              "output-special": test_output_special, "create-kill": test_create_kill,
              "disk-full": test_disk_full, "lock": test_lock,
              "stop-rank1": test_stop_rank1, "ctrl-c": test_ctrl_c, "mpi-error": test_mpi_error,
-             "progress": test_progress}
+             "progress": test_progress, "batch-kill": test_batch_kill}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)
