@@ -91,6 +91,7 @@ typedef isw_kind col_kind;
 typedef struct {
   const isw_task *task;
   int n_configs, n_test;
+  int chunk_rows;      /* rows per chunk of the row datasets this run creates (layout_group) */
   int *map;            /* (n_configs) file row of each spec config (row order of the spec's group):
                           the identity on a new file, by config_id after an extension */
   hid_t group;
@@ -364,11 +365,13 @@ cleanup:
 /* ---- datasets ----------------------------------------------------------- */
 
 /* Create dataset `name` in group `gr` over `space`: chunked by
- * ISW_STORE_CHUNK_ROWS rows when its first dimension is unlimited (a row
- * dataset, which an extension grows), else contiguous; allocated at
- * creation, filled with `fill`; with a "description" attribute, dim 0
- * attached to `scale0` and dim 1 to `scale1` when those are valid.
- * Collective. */
+ * gr->chunk_rows rows when its first dimension is unlimited (a row dataset,
+ * which an extension grows), else contiguous; allocated at creation (so no
+ * metadata changes once rows are written), filled with `fill`, or never
+ * filled when fill is NULL (a column written at once, or one whose cells a
+ * reader ignores until the row's status says they are written); with a
+ * "description" attribute, dim 0 attached to `scale0` and dim 1 to `scale1`
+ * when those are valid. */
 static int dset_create(hid_t *out, const isw_store *s, const store_group *gr, const char *name,
                        hid_t ftype, hid_t space, const void *fill, const char *help, hid_t scale0,
                        hid_t scale1) {
@@ -382,15 +385,19 @@ static int dset_create(hid_t *out, const isw_store *s, const store_group *gr, co
   H5_TRY(dcpl = H5Pcreate(H5P_DATASET_CREATE), "cannot create a property list");
   hsize_t dims[2] = {0, 0}, maxd[2] = {0, 0};
   int nd = H5Sget_simple_extent_dims(space, dims, maxd);
-  if (nd >= 1 && maxd[0] == H5S_UNLIMITED) { /* a row dataset: chunks of ISW_STORE_CHUNK_ROWS rows */
-    hsize_t chunk[2] = {ISW_STORE_CHUNK_ROWS, nd == 2 ? dims[1] : 1};
+  if (nd >= 1 && maxd[0] == H5S_UNLIMITED) { /* a row dataset: chunks of gr->chunk_rows rows */
+    hsize_t chunk[2] = {(hsize_t)gr->chunk_rows, nd == 2 ? dims[1] : 1};
     H5_TRY(H5Pset_chunk(dcpl, nd, chunk), "cannot set the chunk shape of %s", name);
   } else {
     H5_TRY(H5Pset_layout(dcpl, H5D_CONTIGUOUS), "cannot set the contiguous layout");
   }
   H5_TRY(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), "cannot set early allocation");
-  H5_TRY(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC), "cannot set the fill time");
-  H5_TRY(H5Pset_fill_value(dcpl, ftype, fill), "cannot set the fill value of %s", name);
+  if (fill) {
+    H5_TRY(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC), "cannot set the fill time");
+    H5_TRY(H5Pset_fill_value(dcpl, ftype, fill), "cannot set the fill value of %s", name);
+  } else {
+    H5_TRY(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "cannot set the fill time");
+  }
   H5_TRY(d = H5Dcreate2(gr->group, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
          "%s: cannot create dataset /%s/%s", s->path, task, name);
   ISW_CALL(attr_str(d, s->path, "description", help ? help : "", 0));
@@ -447,6 +454,12 @@ static const void *kind_fill(col_kind k) {
     case K_STR: return zeros;
   }
   return zeros;
+}
+
+int isw_store_chunk_rows(int64_t n_configs) {
+  int rows = ISW_STORE_CHUNK_MIN_ROWS;
+  while (rows < ISW_STORE_CHUNK_ROWS && rows < n_configs) rows *= 2;
+  return rows;
 }
 
 /* ---- store lifetime ----------------------------------------------------- */
@@ -877,21 +890,21 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
   ISW_CALL(attr_str(gr->group, path, "task", t->name, 0));
   ISW_CALL(attr_str(gr->group, path, "summary", t->summary, 0));
   ISW_CALL(attr_num(gr->group, path, "n_configs", H5T_STD_I64LE, H5T_NATIVE_INT64, &nc));
-  int chunk_rows = ISW_STORE_CHUNK_ROWS;
-  ISW_CALL(attr_num(gr->group, path, "chunk_rows", H5T_STD_I32LE, H5T_NATIVE_INT, &chunk_rows));
+  gr->chunk_rows = isw_store_chunk_rows(C);
+  ISW_CALL(attr_num(gr->group, path, "chunk_rows", H5T_STD_I32LE, H5T_NATIVE_INT, &gr->chunk_rows));
   ISW_CALL(make_spaces(gr));
 
   /* the dimension scales */
   hsize_t tn = (hsize_t)T;
   H5_TRY(sp_iters = H5Screate_simple(1, &tn, NULL), "cannot create a dataspace");
-  ISW_CALL(dset_create(&d_iters, s, gr, "test_iters", H5T_STD_I64LE, sp_iters, kind_fill(K_I64),
+  ISW_CALL(dset_create(&d_iters, s, gr, "test_iters", H5T_STD_I64LE, sp_iters, NULL,
                        isw_schema_help_test_iters, H5I_INVALID_HID, H5I_INVALID_HID));
   ISW_CALL(col_attrs(d_iters, path, ISW_ROLE_DIMENSION, NULL));
   ISW_CALL(dset_write_all(s, gr, d_iters, H5T_NATIVE_INT64, sg->test_iters, "test_iters"));
   H5_TRY(H5DSset_scale(d_iters, "test_iters"), "%s: cannot make /%s/test_iters a dimension scale",
          path, t->name);
   for (int i = 0; i < C; ++i) u64[i] = sg->configs[i].id;
-  ISW_CALL(dset_create(&d_ids, s, gr, "config_id", H5T_STD_U64LE, gr->fspace_rows, kind_fill(K_U64),
+  ISW_CALL(dset_create(&d_ids, s, gr, "config_id", H5T_STD_U64LE, gr->fspace_rows, NULL,
                        isw_schema_help_config_id, H5I_INVALID_HID, H5I_INVALID_HID));
   ISW_CALL(col_attrs(d_ids, path, ISW_ROLE_ID, NULL));
   ISW_CALL(dset_write_all(s, gr, d_ids, H5T_NATIVE_UINT64, u64, "config_id"));
@@ -906,7 +919,7 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
       const isw_config *c = &sg->configs[i];
       i64[i] = a == 0 ? c->width : a == 1 ? c->train_iters : c->seed;
     }
-    ISW_CALL(dset_create(&d, s, gr, axis_name[a], H5T_STD_I64LE, gr->fspace_rows, kind_fill(K_I64),
+    ISW_CALL(dset_create(&d, s, gr, axis_name[a], H5T_STD_I64LE, gr->fspace_rows, NULL,
                          axis_help[a], d_ids, H5I_INVALID_HID));
     ISW_CALL(col_attrs(d, path, ISW_ROLE_PARAMETER, NULL));
     ISW_CALL(dset_write_all(s, gr, d, H5T_NATIVE_INT64, i64, axis_name[a]));
@@ -923,7 +936,7 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
         f64[i] = v;
       }
       ISW_CALL(dset_create(&d, s, gr, pd->name, is_int ? H5T_STD_I64LE : H5T_IEEE_F64LE,
-                           gr->fspace_rows, kind_fill(is_int ? K_I64 : K_F64), pd->help, d_ids,
+                           gr->fspace_rows, NULL, pd->help, d_ids,
                            H5I_INVALID_HID));
       ISW_CALL(dset_write_all(s, gr, d, is_int ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE,
                               is_int ? (const void *)i64 : (const void *)f64, pd->name));
@@ -939,7 +952,7 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
         copy_padded(str + (size_t)i * w, w, v);
       }
       ISW_CALL(make_str_type(&t_str, w, H5T_STR_NULLTERM));
-      ISW_CALL(dset_create(&d, s, gr, pd->name, t_str, gr->fspace_rows, kind_fill(K_STR), pd->help,
+      ISW_CALL(dset_create(&d, s, gr, pd->name, t_str, gr->fspace_rows, NULL, pd->help,
                            d_ids, H5I_INVALID_HID));
       ISW_CALL(dset_write_all(s, gr, d, t_str, str, pd->name));
       ISW_CALL(col_attrs(d, path, ISW_ROLE_PARAMETER, NULL));
@@ -949,23 +962,27 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
     h5_close_id(&d);
   }
 
-  /* run columns, scalars and curves: fill values now, rows later */
+  /* run columns, scalars and curves: rows later.  Only the status (pending)
+   * and the two integers whose descriptions name their fill (rank,
+   * n_params: -1) are filled; every other cell of a row means something only
+   * once its status says it is written (a reader ignores it before) */
   for (int k = 0; k < N_RUN; ++k) {
     const isw_run_col *cd = &run_cols[k];
     hid_t ft = cd->kind == K_STR ? (k == C_HOST ? s->t_host : s->t_message) : kind_ftype(s, cd->kind);
-    ISW_CALL(dset_create(&gr->d_run[k], s, gr, cd->name, ft, gr->fspace_rows, kind_fill(cd->kind),
+    const void *fill = k == C_STATUS || k == C_RANK || k == C_NPARAMS ? kind_fill(cd->kind) : NULL;
+    ISW_CALL(dset_create(&gr->d_run[k], s, gr, cd->name, ft, gr->fspace_rows, fill,
                          cd->help, d_ids, H5I_INVALID_HID));
     ISW_CALL(col_attrs(gr->d_run[k], path, cd->role, cd->unit));
   }
   for (int k = 0; k < t->n_scalars; ++k) {
     ISW_CALL(dset_create(&gr->d_scalars[k], s, gr, t->scalars[k].name, H5T_IEEE_F64LE,
-                         gr->fspace_rows, kind_fill(K_F64), t->scalars[k].help, d_ids,
+                         gr->fspace_rows, NULL, t->scalars[k].help, d_ids,
                          H5I_INVALID_HID));
     ISW_CALL(task_col_attrs(gr->d_scalars[k], path, &t->scalars[k]));
   }
   for (int k = 0; k < t->n_curves; ++k) {
     ISW_CALL(dset_create(&gr->d_curves[k], s, gr, t->curves[k].name, H5T_IEEE_F64LE,
-                         gr->fspace_curves, kind_fill(K_F64), t->curves[k].help, d_ids, d_iters));
+                         gr->fspace_curves, NULL, t->curves[k].help, d_ids, d_iters));
     ISW_CALL(task_col_attrs(gr->d_curves[k], path, &t->curves[k]));
   }
 cleanup:
@@ -1446,7 +1463,7 @@ static int open_group(isw_store *s, int g) {
    * none once a chunk of T doubles a row is larger): a batch then writes each
    * chunk it touches once, at the flush */
   H5_TRY(dapl = H5Pcreate(H5P_DATASET_ACCESS), "cannot create a dataset access property list");
-  size_t curve_chunk = (size_t)ISW_STORE_CHUNK_ROWS * (size_t)gr->n_test * sizeof(double);
+  size_t curve_chunk = (size_t)ISW_STORE_CHUNK_ROWS * (size_t)gr->n_test * sizeof(double); /* at most */
   size_t cache = 8 * curve_chunk > ((size_t)1 << 20) ? 8 * curve_chunk : (size_t)1 << 20;
   H5_TRY(H5Pset_chunk_cache(dapl, 521, cache, 1.0), "cannot size the chunk cache");
   for (int k = 0; k < t->n_curves; ++k)
@@ -1552,7 +1569,7 @@ cleanup:
 
 /* In the open in-memory file: add the spec's configs that group g lacks at
  * the end of its rows (every row dataset grown by H5Dset_extent, which
- * fills the new rows: status pending, floats NaN; identity columns
+ * fills the new rows as a creation does: status pending; identity columns
  * written), or lay the group out whole when the file has none.  *added
  * receives the number of new rows. */
 static int extend_group(int64_t *added, isw_store *s, int g, const isw_spec_group *sg) {

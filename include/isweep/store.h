@@ -15,10 +15,13 @@
  *   /TASK/rho, n_params     (C)
  *   /TASK/<each task scalar>  float64 (C)
  *   /TASK/<each task curve>   float64 (C, T), dim 1 attached to test_iters
- * Every row dataset is chunked (ISW_STORE_CHUNK_ROWS rows a chunk, the group
- * attribute chunk_rows) with an unlimited first dimension, allocated and
- * filled at creation (status pending, floats NaN): a reader tells unwritten
- * rows by status pending.  Afterwards only rank 0 holds the file open for
+ * Every row dataset is chunked (isw_store_chunk_rows rows a chunk, the group
+ * attribute chunk_rows) with an unlimited first dimension and allocated at
+ * creation.  Only status (pending), rank and n_params (-1) are filled; the
+ * other cells of a row are unwritten (zero bytes) until the row is: a reader
+ * trusts a row's results only when its status is ok, diverged or failed,
+ * and its rank, host, start_time from running on; pending means ignore
+ * every cell but the identity and parameter columns.  Afterwards only rank 0 holds the file open for
  * writing (POSIX I/O, no HDF5 file lock: RESULTS.lock keeps other writers
  * out, readers may watch), and writes nothing but raw data of allocated
  * chunks, in batches (isw_store_write_batch: data, flush, statuses, flush),
@@ -47,10 +50,14 @@
 #include "isweep/spec.h"
 #include "isweep/task.h"
 
-/* Rows per chunk of every row dataset (also the group attribute chunk_rows):
- * 256 rows, ~40 KiB for a 160-byte message column, 160 KiB for a curve of
- * 80 doubles; a batched writer writes whole chunks. */
+/* Rows per chunk of a group's row datasets (the group attribute chunk_rows):
+ * the smallest power of two >= its n_configs from ISW_STORE_CHUNK_MIN_ROWS
+ * to ISW_STORE_CHUNK_ROWS (256 rows: ~40 KiB for a 160-byte message column,
+ * 160 KiB for a curve of 80 doubles), so a tiny sweep makes a small file and
+ * a batch of consecutive rows is one write per 64 rows or more per column. */
 #define ISW_STORE_CHUNK_ROWS 256
+#define ISW_STORE_CHUNK_MIN_ROWS 64
+int isw_store_chunk_rows(int64_t n_configs);
 /* The name of the store's own communicator (a duplicate of the caller's,
  * set to return errors: MPI failures become ISW_EMPI, never an abort). */
 #define ISW_STORE_COMM_NAME "isweep results file"
