@@ -263,17 +263,23 @@ cleanup:
   return err;
 }
 
+/* A zeroed header of `kind` for group g, row `row`. */
+static msg_head entry_head(int kind, int g, int row) {
+  msg_head h;
+  memset(&h, 0, sizeof h);
+  h.kind = kind;
+  h.g = g;
+  h.row = row;
+  return h;
+}
+
 static void copy_text(char *dst, size_t n, const char *src) {
   memset(dst, 0, n);
   if (src) memcpy(dst, src, strnlen(src, n - 1));
 }
 
 int isw_writer_begin(isw_writer *w, int g, int row, int rank, const char *host, double start_time) {
-  msg_head h;
-  memset(&h, 0, sizeof h);
-  h.kind = MSG_BEGIN;
-  h.g = g;
-  h.row = row;
+  msg_head h = entry_head(MSG_BEGIN, g, row);
   h.rank = rank;
   h.status = ISW_ST_RUNNING;
   h.start_time = start_time;
@@ -288,11 +294,7 @@ int isw_writer_finished(isw_writer *w, int g, int row, const isw_result *r) {
   const isw_spec_group *sg = &w->spec->groups[g];
   const isw_task *t = sg->task;
   size_t nc = (size_t)t->n_curves * (size_t)sg->n_test, n = (size_t)t->n_scalars + nc;
-  msg_head h;
-  memset(&h, 0, sizeof h);
-  h.kind = MSG_FINISHED;
-  h.g = g;
-  h.row = row;
+  msg_head h = entry_head(MSG_FINISHED, g, row);
   h.status = r->status;
   h.n_values = (int32_t)n;
   h.n_params = r->n_params;
@@ -313,11 +315,7 @@ cleanup:
 }
 
 int isw_writer_status(isw_writer *w, int g, int row, isw_status st) {
-  msg_head h;
-  memset(&h, 0, sizeof h);
-  h.kind = MSG_STATUS;
-  h.g = g;
-  h.row = row;
+  msg_head h = entry_head(MSG_STATUS, g, row);
   h.status = st;
   return send_entry(w, &h, NULL, 0);
 }
@@ -327,9 +325,7 @@ int isw_writer_finish(isw_writer **wp, double *write_seconds) {
   if (write_seconds) *write_seconds = 0;
   if (!wp || !*wp) return 0;
   isw_writer *w = *wp;
-  msg_head h;
-  memset(&h, 0, sizeof h);
-  h.kind = MSG_END;
+  msg_head h = entry_head(MSG_END, 0, 0);
   int rc = MPI_Send(&h, (int)sizeof h, MPI_BYTE, 0, WRITER_TAG, w->comm);
   if (w->have_thread) {
     if (rc != MPI_SUCCESS) atomic_store(&w->quit, 1); /* its own end cannot arrive */
