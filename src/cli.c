@@ -52,6 +52,8 @@ void isw_cli_usage(FILE *out) {
         "or SIGINT on any rank; SIGUSR1 to mpirun) stops handing out work, lets running configs\n"
         "finish (configs that check the request are set back to pending) and closes the results\n"
         "file; --resume continues it.  SIGUSR2 prints what every rank is running.\n"
+        "Finished rows reach the file through rank 0 in batches ([sweep] batch_rows = 256 rows,\n"
+        "batch_seconds = 10): a SIGKILL loses at most the rows not yet written; --resume runs them.\n"
         "options:\n",
         out);
   for (size_t i = 0; i < sizeof options / sizeof options[0]; ++i) {

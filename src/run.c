@@ -23,6 +23,7 @@
 #include "isweep/results.h"
 #include "isweep/summary.h"
 #include "isweep/transport.h"
+#include "isweep/writer.h"
 
 /* Print the current error once, on rank 0, as "isweep: error: MESSAGE". */
 static void report_error(int rank, int err) {
@@ -91,7 +92,7 @@ static double unix_now(void) {
  * when a stop request or `cancelled` (the dispatcher cancelled the jobs
  * queued here) came first (the config did not start) or the task abandoned
  * it on one (ISW_EINTERRUPT). */
-static int run_job(isw_store *store, const isw_spec *spec, isw_transport *t, const isw_assign *a,
+static int run_job(isw_writer *writer, const isw_spec *spec, isw_transport *t, const isw_assign *a,
                    const char *host, int cancelled, int *status) {
   int err = 0;
   MPI_Comm team = MPI_COMM_NULL;
@@ -113,11 +114,11 @@ static int run_job(isw_store *store, const isw_spec *spec, isw_transport *t, con
   int stop = isw_stop_requested() || cancelled;
   ISW_CALL(isw_transport_team_any(team, &stop));
   if (stop) {
-    if (leader) TIMED_IO(isw_store_set_status(store, a->group, a->row, ISW_ST_PENDING));
+    if (leader) TIMED_IO(isw_writer_status(writer, a->group, a->row, ISW_ST_PENDING));
     *status = ISW_ST_PENDING;
     goto cleanup;
   }
-  if (leader) TIMED_IO(isw_store_begin_row(store, a->group, a->row, t->rank, host, unix_now()));
+  if (leader) TIMED_IO(isw_writer_begin(writer, a->group, a->row, t->rank, host, unix_now()));
   double t0 = MPI_Wtime();
   isw_error_clear();
   int rc = task->run(&res, c, team);
@@ -132,8 +133,8 @@ static int run_job(isw_store *store, const isw_spec *spec, isw_transport *t, con
   }
   if (res.train_seconds == 0 && res.eval_seconds == 0) res.train_seconds = wall;
   if (leader) {
-    if (res.status == ISW_ST_PENDING) TIMED_IO(isw_store_set_status(store, a->group, a->row, ISW_ST_PENDING));
-    else TIMED_IO(isw_store_write_row(store, a->group, a->row, &res));
+    if (res.status == ISW_ST_PENDING) TIMED_IO(isw_writer_status(writer, a->group, a->row, ISW_ST_PENDING));
+    else TIMED_IO(isw_writer_finished(writer, a->group, a->row, &res));
   }
   *status = res.status;
 cleanup:
@@ -146,7 +147,7 @@ cleanup:
 /* Run the jobs the dispatcher hands out until it has none left.  The
  * transport carries this rank's stop flag to the dispatcher and the
  * outcomes back, several per report. */
-static int worker_loop(isw_store *store, const isw_spec *spec, isw_transport *t) {
+static int worker_loop(isw_writer *writer, const isw_spec *spec, isw_transport *t) {
   int err = 0;
   char host[ISW_HOST_LEN] = "";
   gethostname(host, sizeof host - 1);
@@ -157,7 +158,7 @@ static int worker_loop(isw_store *store, const isw_spec *spec, isw_transport *t)
     if (a.kind == ISW_ASSIGN_STOP) break;
     double t0 = MPI_Wtime();
     int status = ISW_ST_FAILED;
-    ISW_CALL(run_job(store, spec, t, &a, host, cancelled, &status));
+    ISW_CALL(run_job(writer, spec, t, &a, host, cancelled, &status));
     ISW_CALL(isw_transport_worker_done(t, &a, status, MPI_Wtime() - t0));
   }
 cleanup:
@@ -288,6 +289,7 @@ int isw_run_sweep(const isw_cli *cli) {
   MPI_Comm world = MPI_COMM_WORLD;
   isw_spec *spec = NULL;
   isw_store *store = NULL;
+  isw_writer *writer = NULL; /* rows go through rank 0's writer thread to the store */
   isw_lock *lock = NULL; /* rank 0's: RESULTS.lock, held for the whole run */
   isw_job *jobs = NULL;
   unsigned char **skip = NULL;
@@ -386,6 +388,7 @@ int isw_run_sweep(const isw_cli *cli) {
 
   ISW_CALL(isw_transport_init(&t, world));
   transport_ready = 1;
+  ISW_CALL(agree(isw_writer_create(&writer, store, spec, spec->batch_rows, spec->batch_seconds, world), world));
   pthread_t thread;
   int have_thread = 0;
   if (rank == 0) {
@@ -406,10 +409,13 @@ int isw_run_sweep(const isw_cli *cli) {
               "cannot start the dispatcher thread");
     have_thread = 1;
   }
-  err = worker_loop(store, spec, &t);
+  err = worker_loop(writer, spec, &t);
   /* ranks told to stop wait in the barrier, asleep, for the last config: the
    * collective close below would otherwise spin them at 100 % */
   if (!err && have_thread) pthread_join(thread, NULL);
+  double write_seconds = 0;
+  if (!err) err = isw_writer_finish(&writer, &write_seconds); /* rank 0: the last batch is written */
+  io_seconds += write_seconds;
   if (!err) err = isw_transport_quiet_barrier(&t);
   if (err) {
     /* a rank that cannot write its rows cannot take part in the collective
@@ -449,6 +455,7 @@ int isw_run_sweep(const isw_cli *cli) {
 cleanup:
   report_error(rank, err);
 cleanup_quiet:
+  isw_writer_destroy(&writer);
   if (store) isw_store_close(&store);
   isw_lock_release(&lock); /* after the close: the file is complete before another run may open it */
   if (transport_ready) isw_transport_destroy(&t);

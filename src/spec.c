@@ -968,6 +968,8 @@ enum {
   K_MAX_CONFIGS,
   K_DELTA_N,
   K_FLOP_RATE,
+  K_BATCH_ROWS,
+  K_BATCH_SECONDS,
   N_SWEEP_KEYS
 };
 
@@ -991,6 +993,8 @@ static const keydef sweep_keys[N_SWEEP_KEYS] = {
     [K_MAX_CONFIGS] = {"max_configs", {.type = V_INT, .single = 1, .min = 1, .max = 1e7}, "100000"},
     [K_DELTA_N] = {"delta_n", {.type = V_INT, .min = -1e12, .max = 1e12, .nonzero = 1, .distinct = 1}, "1,5,20"},
     [K_FLOP_RATE] = {"flop_rate", {.type = V_REAL, .single = 1, .min = 0, .max = 1e30, .min_open = 1}, "2.5e10"},
+    [K_BATCH_ROWS] = {"batch_rows", {.type = V_INT, .single = 1, .min = 1, .max = 1e6}, "256"},
+    [K_BATCH_SECONDS] = {"batch_seconds", {.type = V_REAL, .single = 1, .min = 0, .max = 1e6, .min_open = 1}, "10"},
 };
 
 static vdef param_vdef(const isw_param_def *p) {
@@ -1866,6 +1870,8 @@ static int spec_parse(isw_spec **out, const char *name, const char *text, const 
   spec->team_ranks = (int)b.sw[K_TEAM_RANKS].v.iv[0];
   spec->max_configs = b.sw[K_MAX_CONFIGS].v.iv[0];
   spec->flop_rate = b.sw[K_FLOP_RATE].v.rv[0];
+  spec->batch_rows = (int)b.sw[K_BATCH_ROWS].v.iv[0];
+  spec->batch_seconds = b.sw[K_BATCH_SECONDS].v.rv[0];
   spec->n_delta = b.sw[K_DELTA_N].v.n;
   ISW_ALLOC(spec->delta_n, spec->n_delta);
   memcpy(spec->delta_n, b.sw[K_DELTA_N].v.iv, (size_t)spec->n_delta * sizeof *spec->delta_n);

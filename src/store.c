@@ -4,21 +4,21 @@
  *
  * Creation: rank 0 alone builds the whole file in memory (HDF5's core
  * driver), writes the closed image to a temporary file beside the output,
- * fsyncs it and moves it into place; then every rank opens it through
- * MPI-IO, as a resume does.  So no collective HDF5 call can fail half-way
+ * fsyncs it and moves it into place; then rank 0 opens it, as a resume does.  So no collective HDF5 call can fail half-way
  * (a full disk is a plain write() error on rank 0), and the output path
  * holds nothing, the old file, or a complete file.  The price: rank 0 holds
  * the whole file in memory while it builds it (measured: a 41 MB file of
  * 20,000 configs x 41 test_iters raised rank 0's peak RSS by 51 MB).
  *
- * Parallel discipline afterwards (the HDF Group's rule: collective structure
- * first, then independent I/O): open and close are collective over the
- * communicator.  Between them the only HDF5 calls are independent raw-data
- * reads and writes of already allocated, filled datasets (chunked rows, every
- * chunk allocated at creation or at an extension's H5Dset_extent) through
- * handles kept open here, so no metadata changes (and no new space is
- * needed) after creation and a file killed mid-run opens with every row
- * written so far.
+ * Afterwards rank 0 alone holds the file open for writing (sec2, HDF5's
+ * flock off) and every row reaches it through rank 0's writer thread
+ * (writer.c), in batches: one H5Dwrite per column for the rows of a batch,
+ * then H5Fflush and fsync, then the statuses, then H5Fflush.  The only HDF5
+ * calls between open and close are raw-data reads and writes of datasets
+ * whose chunks were all allocated at creation (or at an extension's
+ * H5Dset_extent), so no metadata changes after creation and a file killed
+ * mid-run opens with every row whose status says it is written complete.
+ * Open and close stay collective: every rank gets rank 0's verdict.
  *
  * Strings are fixed-length, zero-filled and NUL-terminated (H5T_STR_NULLTERM:
  * at most width - 1 characters), so h5dump prints them without padding and
@@ -91,6 +91,7 @@ typedef isw_kind col_kind;
 typedef struct {
   const isw_task *task;
   int n_configs, n_test;
+  int chunk_rows;      /* rows per chunk of the row datasets this run creates (layout_group) */
   int *map;            /* (n_configs) file row of each spec config (row order of the spec's group):
                           the identity on a new file, by config_id after an extension */
   hid_t group;
@@ -106,12 +107,13 @@ struct isw_store {
   char *path;
   MPI_Comm comm;
   int rank, size;
-  hid_t file;
-  hid_t dxpl_ind;   /* independent transfer: row I/O */
+  hid_t file;       /* open on rank 0 only (after creation): the one writer */
+  hid_t dxpl_ind;   /* row I/O transfer properties */
   hid_t t_status;   /* enum int8 {pending, running, ok, diverged, failed}, file and memory */
   hid_t t_message;  /* fixed string ISW_MESSAGE_LEN, NUL-terminated, NUL-padded */
   hid_t t_host;     /* fixed string ISW_HOST_LEN, NUL-terminated, NUL-padded */
   hid_t mspace_one; /* (1) one cell in memory */
+  long batches;     /* batches written by this run */
   store_group *groups;
   int n_groups;
 };
@@ -214,25 +216,6 @@ static int agree_root(MPI_Comm comm, int rank, int mine) {
   }
   if (rc != MPI_SUCCESS)
     return mine ? mine : mpi_fail(rc, __FILE__, __LINE__, __func__, "broadcasting rank 0's verdict");
-  return code;
-}
-
-/* Every rank returns the error of the lowest failing rank, with its message
- * (a failing rank keeps its own message and traceback; so does any rank with
- * an error of its own when the agreement itself fails).  Collective. */
-static int agree_all(MPI_Comm comm, int rank, int size, int mine) {
-  int who = mine ? rank : size, first = size, code = mine;
-  char msg[MSG_MAX] = "";
-  int rc = MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm);
-  if (rc == MPI_SUCCESS && first == size) return 0;
-  if (rc == MPI_SUCCESS) {
-    if (rank == first) snprintf(msg, sizeof msg, "%s", isw_error_message());
-    rc = MPI_Bcast(&code, 1, MPI_INT, first, comm);
-    if (rc == MPI_SUCCESS) rc = MPI_Bcast(msg, MSG_MAX, MPI_CHAR, first, comm);
-  }
-  if (rc != MPI_SUCCESS)
-    return mine ? mine : mpi_fail(rc, __FILE__, __LINE__, __func__, "agreeing on errors across ranks");
-  if (!mine) isw_error_raise(code, __FILE__, __LINE__, __func__, "%s (on rank %d)", msg, first);
   return code;
 }
 
@@ -382,11 +365,13 @@ cleanup:
 /* ---- datasets ----------------------------------------------------------- */
 
 /* Create dataset `name` in group `gr` over `space`: chunked by
- * ISW_STORE_CHUNK_ROWS rows when its first dimension is unlimited (a row
- * dataset, which an extension grows), else contiguous; allocated at
- * creation, filled with `fill`; with a "description" attribute, dim 0
- * attached to `scale0` and dim 1 to `scale1` when those are valid.
- * Collective. */
+ * gr->chunk_rows rows when its first dimension is unlimited (a row dataset,
+ * which an extension grows), else contiguous; allocated at creation (so no
+ * metadata changes once rows are written), filled with `fill`, or never
+ * filled when fill is NULL (a column written at once, or one whose cells a
+ * reader ignores until the row's status says they are written); with a
+ * "description" attribute, dim 0 attached to `scale0` and dim 1 to `scale1`
+ * when those are valid. */
 static int dset_create(hid_t *out, const isw_store *s, const store_group *gr, const char *name,
                        hid_t ftype, hid_t space, const void *fill, const char *help, hid_t scale0,
                        hid_t scale1) {
@@ -400,15 +385,19 @@ static int dset_create(hid_t *out, const isw_store *s, const store_group *gr, co
   H5_TRY(dcpl = H5Pcreate(H5P_DATASET_CREATE), "cannot create a property list");
   hsize_t dims[2] = {0, 0}, maxd[2] = {0, 0};
   int nd = H5Sget_simple_extent_dims(space, dims, maxd);
-  if (nd >= 1 && maxd[0] == H5S_UNLIMITED) { /* a row dataset: chunks of ISW_STORE_CHUNK_ROWS rows */
-    hsize_t chunk[2] = {ISW_STORE_CHUNK_ROWS, nd == 2 ? dims[1] : 1};
+  if (nd >= 1 && maxd[0] == H5S_UNLIMITED) { /* a row dataset: chunks of gr->chunk_rows rows */
+    hsize_t chunk[2] = {(hsize_t)gr->chunk_rows, nd == 2 ? dims[1] : 1};
     H5_TRY(H5Pset_chunk(dcpl, nd, chunk), "cannot set the chunk shape of %s", name);
   } else {
     H5_TRY(H5Pset_layout(dcpl, H5D_CONTIGUOUS), "cannot set the contiguous layout");
   }
   H5_TRY(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), "cannot set early allocation");
-  H5_TRY(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC), "cannot set the fill time");
-  H5_TRY(H5Pset_fill_value(dcpl, ftype, fill), "cannot set the fill value of %s", name);
+  if (fill) {
+    H5_TRY(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC), "cannot set the fill time");
+    H5_TRY(H5Pset_fill_value(dcpl, ftype, fill), "cannot set the fill value of %s", name);
+  } else {
+    H5_TRY(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "cannot set the fill time");
+  }
   H5_TRY(d = H5Dcreate2(gr->group, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
          "%s: cannot create dataset /%s/%s", s->path, task, name);
   ISW_CALL(attr_str(d, s->path, "description", help ? help : "", 0));
@@ -467,6 +456,12 @@ static const void *kind_fill(col_kind k) {
   return zeros;
 }
 
+int isw_store_chunk_rows(int64_t n_configs) {
+  int rows = ISW_STORE_CHUNK_MIN_ROWS;
+  while (rows < ISW_STORE_CHUNK_ROWS && rows < n_configs) rows *= 2;
+  return rows;
+}
+
 /* ---- store lifetime ----------------------------------------------------- */
 
 /* Close group gr's handles (its handle arrays stay for a reopen). */
@@ -482,14 +477,26 @@ static void group_close(store_group *gr) {
   h5_close_id(&gr->group);
 }
 
-/* Close every handle and the file (collective when the file is open), free.
- * With `pending` set (the caller already has an error), a failing close is
- * not raised: the first cause stays the message. */
-static int store_free(isw_store *s, int pending) {
+/* Close the group handles and the file (rank 0's, when open).  With
+ * `pending` set (the caller already has an error), a failing close is not
+ * raised: the first cause stays the message. */
+static int close_file(isw_store *s, int pending) {
   int err = 0;
+  for (int g = 0; g < s->n_groups; ++g) group_close(&s->groups[g]);
+  errno = 0;
+  if (s->file >= 0 && H5Fclose(s->file) < 0) {
+    if (pending) H5Eclear2(H5E_DEFAULT);
+    else err = h5_fail(__FILE__, __LINE__, __func__, "%s: cannot close the file", s->path);
+  }
+  s->file = H5I_INVALID_HID;
+  return err;
+}
+
+/* Close every handle and the file, free (see close_file for `pending`). */
+static int store_free(isw_store *s, int pending) {
   if (!s) return 0;
+  int err = close_file(s, pending);
   for (int g = 0; g < s->n_groups; ++g) {
-    group_close(&s->groups[g]);
     free(s->groups[g].d_scalars);
     free(s->groups[g].d_curves);
     free(s->groups[g].map);
@@ -500,11 +507,6 @@ static int store_free(isw_store *s, int pending) {
   h5_close_id(&s->t_message);
   h5_close_id(&s->t_status);
   h5_close_id(&s->dxpl_ind);
-  errno = 0;
-  if (s->file >= 0 && H5Fclose(s->file) < 0) {
-    if (pending) H5Eclear2(H5E_DEFAULT);
-    else err = h5_fail(__FILE__, __LINE__, __func__, "%s: cannot close the file", s->path);
-  }
   if (s->comm != MPI_COMM_NULL) MPI_Comm_free(&s->comm);
   free(s->path);
   free(s);
@@ -545,7 +547,6 @@ static int store_alloc(isw_store **out, const char *path, const isw_spec *spec, 
     for (int k = 0; k < gr->task->n_curves; ++k) gr->d_curves[k] = H5I_INVALID_HID;
   }
   H5_TRY(s->dxpl_ind = H5Pcreate(H5P_DATASET_XFER), "cannot create a transfer property list");
-  H5_TRY(H5Pset_dxpl_mpio(s->dxpl_ind, H5FD_MPIO_INDEPENDENT), "cannot set independent transfer");
   ISW_CALL(make_status_type(&s->t_status));
   ISW_CALL(make_str_type(&s->t_message, ISW_MESSAGE_LEN, H5T_STR_NULLTERM));
   ISW_CALL(make_str_type(&s->t_host, ISW_HOST_LEN, H5T_STR_NULLTERM));
@@ -569,10 +570,14 @@ cleanup:
   return err;
 }
 
-static int file_access_plist(hid_t *fapl, MPI_Comm comm) {
+/* Rank 0's access to the results file while it writes rows: POSIX I/O
+ * (sec2), without HDF5's flock: readers (h5py, isweep report) may watch a
+ * running sweep, and RESULTS.lock (lock.c) already keeps other writers out. */
+static int file_access_plist(hid_t *fapl) {
   int err = 0;
   H5_TRY(*fapl = H5Pcreate(H5P_FILE_ACCESS), "cannot create a file access property list");
-  H5_TRY(H5Pset_fapl_mpio(*fapl, comm, MPI_INFO_NULL), "cannot select the MPI-IO driver");
+  H5_TRY(H5Pset_fapl_sec2(*fapl), "cannot select the sec2 driver");
+  H5_TRY(H5Pset_file_locking(*fapl, 0, 1), "cannot turn HDF5's file locking off");
   H5_TRY(H5Pset_libver_bounds(*fapl, H5F_LIBVER_V18, H5F_LIBVER_V18),
          "cannot set the file format bounds");
 cleanup:
@@ -885,21 +890,21 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
   ISW_CALL(attr_str(gr->group, path, "task", t->name, 0));
   ISW_CALL(attr_str(gr->group, path, "summary", t->summary, 0));
   ISW_CALL(attr_num(gr->group, path, "n_configs", H5T_STD_I64LE, H5T_NATIVE_INT64, &nc));
-  int chunk_rows = ISW_STORE_CHUNK_ROWS;
-  ISW_CALL(attr_num(gr->group, path, "chunk_rows", H5T_STD_I32LE, H5T_NATIVE_INT, &chunk_rows));
+  gr->chunk_rows = isw_store_chunk_rows(C);
+  ISW_CALL(attr_num(gr->group, path, "chunk_rows", H5T_STD_I32LE, H5T_NATIVE_INT, &gr->chunk_rows));
   ISW_CALL(make_spaces(gr));
 
   /* the dimension scales */
   hsize_t tn = (hsize_t)T;
   H5_TRY(sp_iters = H5Screate_simple(1, &tn, NULL), "cannot create a dataspace");
-  ISW_CALL(dset_create(&d_iters, s, gr, "test_iters", H5T_STD_I64LE, sp_iters, kind_fill(K_I64),
+  ISW_CALL(dset_create(&d_iters, s, gr, "test_iters", H5T_STD_I64LE, sp_iters, NULL,
                        isw_schema_help_test_iters, H5I_INVALID_HID, H5I_INVALID_HID));
   ISW_CALL(col_attrs(d_iters, path, ISW_ROLE_DIMENSION, NULL));
   ISW_CALL(dset_write_all(s, gr, d_iters, H5T_NATIVE_INT64, sg->test_iters, "test_iters"));
   H5_TRY(H5DSset_scale(d_iters, "test_iters"), "%s: cannot make /%s/test_iters a dimension scale",
          path, t->name);
   for (int i = 0; i < C; ++i) u64[i] = sg->configs[i].id;
-  ISW_CALL(dset_create(&d_ids, s, gr, "config_id", H5T_STD_U64LE, gr->fspace_rows, kind_fill(K_U64),
+  ISW_CALL(dset_create(&d_ids, s, gr, "config_id", H5T_STD_U64LE, gr->fspace_rows, NULL,
                        isw_schema_help_config_id, H5I_INVALID_HID, H5I_INVALID_HID));
   ISW_CALL(col_attrs(d_ids, path, ISW_ROLE_ID, NULL));
   ISW_CALL(dset_write_all(s, gr, d_ids, H5T_NATIVE_UINT64, u64, "config_id"));
@@ -914,7 +919,7 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
       const isw_config *c = &sg->configs[i];
       i64[i] = a == 0 ? c->width : a == 1 ? c->train_iters : c->seed;
     }
-    ISW_CALL(dset_create(&d, s, gr, axis_name[a], H5T_STD_I64LE, gr->fspace_rows, kind_fill(K_I64),
+    ISW_CALL(dset_create(&d, s, gr, axis_name[a], H5T_STD_I64LE, gr->fspace_rows, NULL,
                          axis_help[a], d_ids, H5I_INVALID_HID));
     ISW_CALL(col_attrs(d, path, ISW_ROLE_PARAMETER, NULL));
     ISW_CALL(dset_write_all(s, gr, d, H5T_NATIVE_INT64, i64, axis_name[a]));
@@ -931,7 +936,7 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
         f64[i] = v;
       }
       ISW_CALL(dset_create(&d, s, gr, pd->name, is_int ? H5T_STD_I64LE : H5T_IEEE_F64LE,
-                           gr->fspace_rows, kind_fill(is_int ? K_I64 : K_F64), pd->help, d_ids,
+                           gr->fspace_rows, NULL, pd->help, d_ids,
                            H5I_INVALID_HID));
       ISW_CALL(dset_write_all(s, gr, d, is_int ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE,
                               is_int ? (const void *)i64 : (const void *)f64, pd->name));
@@ -947,7 +952,7 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
         copy_padded(str + (size_t)i * w, w, v);
       }
       ISW_CALL(make_str_type(&t_str, w, H5T_STR_NULLTERM));
-      ISW_CALL(dset_create(&d, s, gr, pd->name, t_str, gr->fspace_rows, kind_fill(K_STR), pd->help,
+      ISW_CALL(dset_create(&d, s, gr, pd->name, t_str, gr->fspace_rows, NULL, pd->help,
                            d_ids, H5I_INVALID_HID));
       ISW_CALL(dset_write_all(s, gr, d, t_str, str, pd->name));
       ISW_CALL(col_attrs(d, path, ISW_ROLE_PARAMETER, NULL));
@@ -957,23 +962,27 @@ static int layout_group(isw_store *s, int g, const isw_spec_group *sg) {
     h5_close_id(&d);
   }
 
-  /* run columns, scalars and curves: fill values now, rows later */
+  /* run columns, scalars and curves: rows later.  Only the status (pending)
+   * and the two integers whose descriptions name their fill (rank,
+   * n_params: -1) are filled; every other cell of a row means something only
+   * once its status says it is written (a reader ignores it before) */
   for (int k = 0; k < N_RUN; ++k) {
     const isw_run_col *cd = &run_cols[k];
     hid_t ft = cd->kind == K_STR ? (k == C_HOST ? s->t_host : s->t_message) : kind_ftype(s, cd->kind);
-    ISW_CALL(dset_create(&gr->d_run[k], s, gr, cd->name, ft, gr->fspace_rows, kind_fill(cd->kind),
+    const void *fill = k == C_STATUS || k == C_RANK || k == C_NPARAMS ? kind_fill(cd->kind) : NULL;
+    ISW_CALL(dset_create(&gr->d_run[k], s, gr, cd->name, ft, gr->fspace_rows, fill,
                          cd->help, d_ids, H5I_INVALID_HID));
     ISW_CALL(col_attrs(gr->d_run[k], path, cd->role, cd->unit));
   }
   for (int k = 0; k < t->n_scalars; ++k) {
     ISW_CALL(dset_create(&gr->d_scalars[k], s, gr, t->scalars[k].name, H5T_IEEE_F64LE,
-                         gr->fspace_rows, kind_fill(K_F64), t->scalars[k].help, d_ids,
+                         gr->fspace_rows, NULL, t->scalars[k].help, d_ids,
                          H5I_INVALID_HID));
     ISW_CALL(task_col_attrs(gr->d_scalars[k], path, &t->scalars[k]));
   }
   for (int k = 0; k < t->n_curves; ++k) {
     ISW_CALL(dset_create(&gr->d_curves[k], s, gr, t->curves[k].name, H5T_IEEE_F64LE,
-                         gr->fspace_curves, kind_fill(K_F64), t->curves[k].help, d_ids, d_iters));
+                         gr->fspace_curves, NULL, t->curves[k].help, d_ids, d_iters));
     ISW_CALL(task_col_attrs(gr->d_curves[k], path, &t->curves[k]));
   }
 cleanup:
@@ -1238,20 +1247,20 @@ cleanup:
 
 static int open_group(isw_store *s, int g);
 
-/* Every rank opens the existing file `s->path` read-write through MPI-IO
- * and the handles of every group.  Collective. */
+/* Rank 0 opens the existing file `s->path` read-write and the handles of
+ * every group; the other ranks hold no handle (every row reaches the file
+ * through rank 0, writer.c).  Collective: every rank gets rank 0's verdict. */
 static int open_all(isw_store *s) {
   int err = 0, local = 0;
   hid_t fapl = H5I_INVALID_HID;
-  if ((local = file_access_plist(&fapl, s->comm)) == 0) {
+  if (s->rank == 0 && (local = file_access_plist(&fapl)) == 0) {
     s->file = H5Fopen(s->path, H5F_ACC_RDWR, fapl);
     if (s->file < 0)
       local = h5_fail(__FILE__, __LINE__, __func__, "%s: cannot open the results file for writing",
                       s->path);
+    for (int g = 0; g < s->n_groups && !local; ++g) local = open_group(s, g);
   }
-  ISW_CALL(agree_all(s->comm, s->rank, s->size, local));
-  for (int g = 0; g < s->n_groups && !local; ++g) local = open_group(s, g);
-  ISW_CALL(agree_all(s->comm, s->rank, s->size, local));
+  ISW_CALL(agree_root(s->comm, s->rank, local));
 cleanup:
   h5_close_id(&fapl);
   return err;
@@ -1440,6 +1449,7 @@ static int open_group(isw_store *s, int g) {
   store_group *gr = &s->groups[g];
   const isw_task *t = gr->task;
   const char *path = s->path;
+  hid_t dapl = H5I_INVALID_HID;
   H5_TRY(gr->group = H5Gopen2(s->file, t->name, H5P_DEFAULT), "%s: cannot open group /%s", path,
          t->name);
   ISW_CALL(make_spaces(gr));
@@ -1449,20 +1459,26 @@ static int open_group(isw_store *s, int g) {
   for (int k = 0; k < t->n_scalars; ++k)
     H5_TRY(gr->d_scalars[k] = H5Dopen2(gr->group, t->scalars[k].name, H5P_DEFAULT),
            "%s: cannot open /%s/%s", path, t->name, t->scalars[k].name);
+  /* a chunk cache that holds a few curve chunks (HDF5's default 1 MiB holds
+   * none once a chunk of T doubles a row is larger): a batch then writes each
+   * chunk it touches once, at the flush */
+  H5_TRY(dapl = H5Pcreate(H5P_DATASET_ACCESS), "cannot create a dataset access property list");
+  size_t curve_chunk = (size_t)ISW_STORE_CHUNK_ROWS * (size_t)gr->n_test * sizeof(double); /* at most */
+  size_t cache = 8 * curve_chunk > ((size_t)1 << 20) ? 8 * curve_chunk : (size_t)1 << 20;
+  H5_TRY(H5Pset_chunk_cache(dapl, 521, cache, 1.0), "cannot size the chunk cache");
   for (int k = 0; k < t->n_curves; ++k)
-    H5_TRY(gr->d_curves[k] = H5Dopen2(gr->group, t->curves[k].name, H5P_DEFAULT),
+    H5_TRY(gr->d_curves[k] = H5Dopen2(gr->group, t->curves[k].name, dapl),
            "%s: cannot open /%s/%s", path, t->name, t->curves[k].name);
 cleanup:
+  h5_close_id(&dapl);
   return err;
 }
 
-/* Bump runs, record this run's mpi_size, clear end_time.  Collective. */
+/* Rank 0: bump runs, record this run's mpi_size, clear end_time. */
 static int mark_resumed(isw_store *s, const isw_store_meta *meta) {
   int err = 0, runs = 0;
   int mpi_size = meta && meta->mpi_size > 0 ? meta->mpi_size : s->size;
   ISW_CALL(attr_get_int(&runs, s->file, s->path, "runs"));
-  STORE_MPI(MPI_Bcast(&runs, 1, MPI_INT, 0, s->comm), "broadcasting the runs attribute");
-  STORE_MPI(MPI_Bcast(&mpi_size, 1, MPI_INT, 0, s->comm), "broadcasting mpi_size");
   ISW_CALL(attr_set_int(s->file, s->path, "runs", runs + 1));
   ISW_CALL(attr_set_int(s->file, s->path, "mpi_size", mpi_size));
   ISW_CALL(attr_set_str(s->file, s->path, "end_time", ""));
@@ -1490,10 +1506,10 @@ static int open_existing(isw_store *s, const char *path, const isw_spec *spec, c
     STORE_MPI(MPI_Bcast(s->groups[g].map, s->groups[g].n_configs, MPI_INT, 0, s->comm), "broadcasting the row map");
   ISW_CALL(open_all(s));
   errno = 0;
-  int local = mark_resumed(s, meta);
-  if (!local && H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0)
+  int local = s->rank == 0 ? mark_resumed(s, meta) : 0;
+  if (!local && s->rank == 0 && H5Fflush(s->file, H5F_SCOPE_LOCAL) < 0)
     local = h5_fail(__FILE__, __LINE__, __func__, "%s: cannot flush the file", path);
-  ISW_CALL(agree_all(s->comm, s->rank, s->size, local));
+  ISW_CALL(agree_root(s->comm, s->rank, local));
 cleanup:
   return err;
 }
@@ -1553,7 +1569,7 @@ cleanup:
 
 /* In the open in-memory file: add the spec's configs that group g lacks at
  * the end of its rows (every row dataset grown by H5Dset_extent, which
- * fills the new rows: status pending, floats NaN; identity columns
+ * fills the new rows as a creation does: status pending; identity columns
  * written), or lay the group out whole when the file has none.  *added
  * receives the number of new rows. */
 static int extend_group(int64_t *added, isw_store *s, int g, const isw_spec_group *sg) {
@@ -1813,7 +1829,7 @@ cleanup:
   return err;
 }
 
-/* ---- rows (independent) ------------------------------------------------- */
+/* ---- rows (rank 0, in batches) ------------------------------------------ */
 
 static int check_row(const isw_store *s, int g, int row) {
   int err = 0;
@@ -1826,27 +1842,237 @@ cleanup:
   return err;
 }
 
-/* Write one cell of a 1-D column. */
-static int write_cell(isw_store *s, store_group *gr, hid_t d, hid_t mtype, int row, const void *v,
-                      const char *name) {
-  int err = 0;
-  hsize_t start = (hsize_t)gr->map[row], one = 1; /* the config's row in the file */
-  H5_TRY(H5Sselect_hyperslab(gr->fspace_rows, H5S_SELECT_SET, &start, NULL, &one, NULL),
-         "cannot select row %d", row);
-  errno = 0; /* h5_fail reads the errno a failed write leaves */
-  H5_TRY(H5Dwrite(d, mtype, s->mspace_one, gr->fspace_rows, s->dxpl_ind, v),
-         "%s: cannot write /%s/%s row %d", s->path, gr->task->name, name, row);
+/* One cell value of a batch entry, by the run column it goes to. */
+typedef struct {
+  int g;        /* group */
+  hsize_t frow; /* row in the file */
+  int idx;      /* position in the caller's batch: the later entry for a row wins */
+} batch_key;
+
+static int batch_key_cmp(const void *pa, const void *pb) {
+  const batch_key *a = pa, *b = pb;
+  if (a->g != b->g) return a->g < b->g ? -1 : 1;
+  if (a->frow != b->frow) return a->frow < b->frow ? -1 : 1;
+  return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* Select the file rows rows[0..n) (ascending, distinct) of `space` (1-D (C),
+ * or 2-D (C, T) when T > 0) as a union of runs of consecutive rows, and make
+ * *mspace the matching (n) or (n, T) memory space: HDF5 then moves the
+ * values in ascending row order, the order of the caller's buffer. */
+static int select_rows(hid_t *mspace, hid_t space, const hsize_t *rows, int n, hsize_t T) {
+  int err = 0, first = 1;
+  for (int i = 0; i < n;) {
+    int j = i + 1;
+    while (j < n && rows[j] == rows[j - 1] + 1) ++j;
+    hsize_t start[2] = {rows[i], 0}, count[2] = {(hsize_t)(j - i), T};
+    H5_TRY(H5Sselect_hyperslab(space, first ? H5S_SELECT_SET : H5S_SELECT_OR, start, NULL, count, NULL),
+           "cannot select rows %llu..%llu", (unsigned long long)rows[i], (unsigned long long)rows[j - 1]);
+    first = 0;
+    i = j;
+  }
+  hsize_t mdims[2] = {(hsize_t)n, T};
+  H5_TRY(*mspace = H5Screate_simple(T > 0 ? 2 : 1, mdims, NULL), "cannot create a dataspace");
 cleanup:
   return err;
 }
 
-static int write_status(isw_store *s, store_group *gr, int row, isw_status st) {
+/* Write buf (n values of mtype, or (n, T) for a curve) to the file rows
+ * rows[0..n) of dataset d: one H5Dwrite for the whole batch. */
+static int write_col(isw_store *s, store_group *gr, hid_t d, hid_t mtype, const hsize_t *rows, int n,
+                     const void *buf, int curve, const char *name) {
   int err = 0;
-  ISW_CHECK(st >= ISW_ST_PENDING && st <= ISW_ST_FAILED, ISW_EINTERNAL,
-            "%s: /%s row %d: invalid status %d", s->path, gr->task->name, row, (int)st);
-  int8_t v = (int8_t)st;
-  ISW_CALL(write_cell(s, gr, gr->d_run[C_STATUS], s->t_status, row, &v, "status"));
+  hid_t ms = H5I_INVALID_HID;
+  if (n == 0) goto cleanup;
+  hid_t fs = curve ? gr->fspace_curves : gr->fspace_rows;
+  ISW_CALL(select_rows(&ms, fs, rows, n, curve ? (hsize_t)gr->n_test : 0));
+  errno = 0; /* h5_fail reads the errno a failed write leaves */
+  H5_TRY(H5Dwrite(d, mtype, ms, fs, s->dxpl_ind, buf), "%s: cannot write /%s/%s (%d rows)", s->path,
+         gr->task->name, name, n);
 cleanup:
+  h5_close_id(&ms);
+  return err;
+}
+
+/* Push everything written so far to the file (HDF5's caches, then the
+ * kernel's page cache, then with `sync` the disk), so that what follows
+ * cannot reach the file before it. */
+static int flush_file(isw_store *s, int sync) {
+  int err = 0;
+  errno = 0;
+  H5_TRY(H5Fflush(s->file, H5F_SCOPE_LOCAL), "%s: cannot flush the results file", s->path);
+  if (sync) {
+    int *fd = NULL;
+    H5_TRY(H5Fget_vfd_handle(s->file, H5P_DEFAULT, (void **)&fd), "%s: no file descriptor", s->path);
+    if (fsync(*fd) != 0 && errno != EINVAL && errno != EROFS) {
+      err = h5_fail(__FILE__, __LINE__, __func__, "%s: cannot write the results file to disk (%s)", s->path,
+                    strerror(errno));
+      goto cleanup;
+    }
+  }
+cleanup:
+  return err;
+}
+
+/* Test hook (the ISW_FAULT mechanism of run.c): with
+ * ISW_FAULT=batch-before-status, the process kills itself once a batch's
+ * data are in the file and its statuses are not, from the second batch on
+ * (so that the file also holds a complete batch).  Inert otherwise. */
+static void batch_fault_hook(const isw_store *s) {
+  const char *f = getenv("ISW_FAULT");
+  if (f && strcmp(f, "batch-before-status") == 0 && s->batches >= 1) raise(SIGKILL);
+}
+
+/* The last entry of `kind` (-1: any kind) in each run of keys with the same
+ * file row, into out (its batch index) and rows (the file row); returns how
+ * many rows have one. */
+static int last_of_kind(int *out, hsize_t *rows, const isw_store_entry *e, const batch_key *keys, int n,
+                        int kind) {
+  int m = 0;
+  for (int lo = 0; lo < n;) {
+    int hi = lo, pick = -1;
+    for (; hi < n && keys[hi].frow == keys[lo].frow; ++hi)
+      if (kind < 0 || (int)e[keys[hi].idx].kind == kind) pick = keys[hi].idx;
+    if (pick >= 0) {
+      out[m] = pick;
+      rows[m++] = keys[lo].frow;
+    }
+    lo = hi;
+  }
+  return m;
+}
+
+/* The data columns of group gr for its entries keys[0..n) (sorted by file
+ * row, then batch order): who ran it from each row's last BEGIN, the result
+ * columns from its last FINISHED. */
+static int write_group_data(isw_store *s, store_group *gr, const isw_store_entry *e, const batch_key *keys,
+                            int n) {
+  int err = 0;
+  const isw_task *t = gr->task;
+  const int T = gr->n_test;
+  hsize_t *rows = NULL;  /* (n) file rows of the entries a column covers */
+  int32_t *i32 = NULL;   /* (n) */
+  int64_t *i64 = NULL;   /* (n) */
+  double *f64 = NULL;    /* (n, T) */
+  char *str = NULL;      /* (n, ISW_MESSAGE_LEN) */
+  int *pick = NULL;      /* (n) batch index of the entry each row's cells come from */
+  ISW_ALLOC(rows, n);
+  ISW_ALLOC(i32, n);
+  ISW_ALLOC(i64, n);
+  ISW_ALLOC(f64, (size_t)n * (size_t)(T > 1 ? T : 1));
+  ISW_ALLOC(str, (size_t)n * ISW_MESSAGE_LEN);
+  ISW_ALLOC(pick, n);
+  /* who ran it */
+  int m = last_of_kind(pick, rows, e, keys, n, ISW_STORE_BEGIN);
+  for (int i = 0; i < m; ++i) {
+    const isw_store_entry *x = &e[pick[i]];
+    i32[i] = x->rank;
+    f64[i] = x->start_time;
+    copy_padded(str + (size_t)i * ISW_HOST_LEN, ISW_HOST_LEN, x->host ? x->host : "");
+  }
+  ISW_CALL(write_col(s, gr, gr->d_run[C_RANK], H5T_NATIVE_INT32, rows, m, i32, 0, "rank"));
+  ISW_CALL(write_col(s, gr, gr->d_run[C_START], H5T_NATIVE_DOUBLE, rows, m, f64, 0, "start_time"));
+  ISW_CALL(write_col(s, gr, gr->d_run[C_HOST], s->t_host, rows, m, str, 0, "host"));
+  /* the results */
+  m = last_of_kind(pick, rows, e, keys, n, ISW_STORE_FINISHED);
+  if (m == 0) goto cleanup;
+  for (int i = 0; i < m; ++i) f64[i] = e[pick[i]].result->rho;
+  ISW_CALL(write_col(s, gr, gr->d_run[C_RHO], H5T_NATIVE_DOUBLE, rows, m, f64, 0, "rho"));
+  for (int i = 0; i < m; ++i) i64[i] = e[pick[i]].result->n_params;
+  ISW_CALL(write_col(s, gr, gr->d_run[C_NPARAMS], H5T_NATIVE_INT64, rows, m, i64, 0, "n_params"));
+  for (int i = 0; i < m; ++i) f64[i] = e[pick[i]].result->train_seconds;
+  ISW_CALL(write_col(s, gr, gr->d_run[C_TRAIN_S], H5T_NATIVE_DOUBLE, rows, m, f64, 0, "train_seconds"));
+  for (int i = 0; i < m; ++i) f64[i] = e[pick[i]].result->eval_seconds;
+  ISW_CALL(write_col(s, gr, gr->d_run[C_EVAL_S], H5T_NATIVE_DOUBLE, rows, m, f64, 0, "eval_seconds"));
+  for (int i = 0; i < m; ++i)
+    copy_padded(str + (size_t)i * ISW_MESSAGE_LEN, ISW_MESSAGE_LEN, e[pick[i]].result->message);
+  ISW_CALL(write_col(s, gr, gr->d_run[C_MESSAGE], s->t_message, rows, m, str, 0, "message"));
+  for (int k = 0; k < t->n_scalars; ++k) {
+    for (int i = 0; i < m; ++i) f64[i] = e[pick[i]].result->scalars[k];
+    ISW_CALL(write_col(s, gr, gr->d_scalars[k], H5T_NATIVE_DOUBLE, rows, m, f64, 0, t->scalars[k].name));
+  }
+  for (int k = 0; k < t->n_curves; ++k) {
+    for (int i = 0; i < m; ++i)
+      memcpy(f64 + (size_t)i * (size_t)T, e[pick[i]].result->curves + (size_t)k * (size_t)T, (size_t)T * sizeof *f64);
+    ISW_CALL(write_col(s, gr, gr->d_curves[k], H5T_NATIVE_DOUBLE, rows, m, f64, 1, t->curves[k].name));
+  }
+cleanup:
+  free(rows);
+  free(i32);
+  free(i64);
+  free(f64);
+  free(str);
+  free(pick);
+  return err;
+}
+
+/* The status an entry leaves its row in. */
+static isw_status entry_status(const isw_store_entry *x) {
+  if (x->kind == ISW_STORE_BEGIN) return ISW_ST_RUNNING;
+  if (x->kind == ISW_STORE_FINISHED) return x->result->status;
+  return x->status;
+}
+
+int isw_store_write_batch(isw_store *s, const isw_store_entry *e, int n) {
+  int err = 0;
+  batch_key *keys = NULL; /* (n) sorted by group, file row, then batch order */
+  hsize_t *rows = NULL;   /* (n) */
+  int8_t *st = NULL;      /* (n) */
+  int *pick = NULL;       /* (n) */
+  ISW_CHECK(s != NULL && (e != NULL || n == 0) && n >= 0, ISW_EINTERNAL, "isw_store_write_batch: bad arguments");
+  ISW_CHECK(s->file >= 0, ISW_EINTERNAL, "%s: rows are written by rank 0 alone (this is rank %d)", s->path,
+            s->rank);
+  if (n == 0) goto cleanup;
+  /* check everything before writing anything */
+  for (int i = 0; i < n; ++i) {
+    const isw_store_entry *x = &e[i];
+    ISW_CALL(check_row(s, x->g, x->row));
+    const char *task = s->groups[x->g].task->name;
+    ISW_CHECK(x->kind == ISW_STORE_BEGIN || x->kind == ISW_STORE_FINISHED || x->kind == ISW_STORE_STATUS,
+              ISW_EINTERNAL, "%s: /%s row %d: invalid entry kind %d", s->path, task, x->row, (int)x->kind);
+    if (x->kind == ISW_STORE_FINISHED) {
+      const isw_result *r = x->result;
+      const isw_task *t = s->groups[x->g].task;
+      ISW_CHECK(r != NULL, ISW_EINTERNAL, "%s: /%s row %d: no result", s->path, task, x->row);
+      ISW_CHECK(t->n_scalars == 0 || r->scalars, ISW_EINTERNAL, "%s: row %d has no scalars", task, x->row);
+      ISW_CHECK(t->n_curves == 0 || r->curves, ISW_EINTERNAL, "%s: row %d has no curves", task, x->row);
+    }
+    isw_status v = entry_status(x);
+    ISW_CHECK(v >= ISW_ST_PENDING && v <= ISW_ST_FAILED, ISW_EINTERNAL, "%s: /%s row %d: invalid status %d",
+              s->path, task, x->row, (int)v);
+  }
+  ISW_ALLOC(keys, n);
+  ISW_ALLOC(rows, n);
+  ISW_ALLOC(st, n);
+  ISW_ALLOC(pick, n);
+  for (int i = 0; i < n; ++i) keys[i] = (batch_key){e[i].g, (hsize_t)s->groups[e[i].g].map[e[i].row], i};
+  qsort(keys, (size_t)n, sizeof *keys, batch_key_cmp);
+  const int m = n;
+  /* data first, pushed to disk; then the statuses that declare them valid */
+  for (int lo = 0; lo < m;) {
+    int hi = lo;
+    while (hi < m && keys[hi].g == keys[lo].g) ++hi;
+    ISW_CALL(write_group_data(s, &s->groups[keys[lo].g], e, keys + lo, hi - lo));
+    lo = hi;
+  }
+  ISW_CALL(flush_file(s, 1));
+  batch_fault_hook(s);
+  for (int lo = 0; lo < m;) {
+    int hi = lo;
+    while (hi < m && keys[hi].g == keys[lo].g) ++hi;
+    store_group *gr = &s->groups[keys[lo].g];
+    int k = last_of_kind(pick, rows, e, keys + lo, hi - lo, -1); /* a row's last entry sets its status */
+    for (int i = 0; i < k; ++i) st[i] = (int8_t)entry_status(&e[pick[i]]);
+    ISW_CALL(write_col(s, gr, gr->d_run[C_STATUS], s->t_status, rows, k, st, 0, "status"));
+    lo = hi;
+  }
+  ISW_CALL(flush_file(s, 0));
+  s->batches++;
+cleanup:
+  free(keys);
+  free(rows);
+  free(st);
+  free(pick);
   return err;
 }
 
@@ -1854,6 +2080,8 @@ int isw_store_read_status(isw_store *s, int g, uint8_t *status) {
   int err = 0;
   uint8_t *by_row = NULL; /* (C) in file row order */
   ISW_CALL(check_row(s, g, 0));
+  ISW_CHECK(s->file >= 0, ISW_EINTERNAL, "%s: statuses are read by rank 0 alone (this is rank %d)", s->path,
+            s->rank);
   store_group *gr = &s->groups[g];
   ISW_ALLOC(by_row, gr->n_configs);
   H5_TRY(H5Sselect_all(gr->fspace_rows), "cannot select every row");
@@ -1869,60 +2097,23 @@ cleanup:
 
 int isw_store_begin_row(isw_store *s, int g, int row, int rank, const char *host,
                         double start_time) {
-  int err = 0;
-  ISW_CALL(check_row(s, g, row));
-  store_group *gr = &s->groups[g];
-  char h[ISW_HOST_LEN];
-  int32_t r = rank;
-  copy_padded(h, sizeof h, host);
-  ISW_CALL(write_cell(s, gr, gr->d_run[C_RANK], H5T_NATIVE_INT32, row, &r, "rank"));
-  ISW_CALL(write_cell(s, gr, gr->d_run[C_HOST], s->t_host, row, h, "host"));
-  ISW_CALL(write_cell(s, gr, gr->d_run[C_START], H5T_NATIVE_DOUBLE, row, &start_time, "start_time"));
-  ISW_CALL(write_status(s, gr, row, ISW_ST_RUNNING));
-cleanup:
-  return err;
+  isw_store_entry x = {.kind = ISW_STORE_BEGIN, .g = g, .row = row, .rank = rank, .host = host,
+                       .start_time = start_time};
+  return isw_store_write_batch(s, &x, 1);
 }
 
 int isw_store_write_row(isw_store *s, int g, int row, const isw_result *r) {
   int err = 0;
-  ISW_CALL(check_row(s, g, row));
   ISW_CHECK(r != NULL, ISW_EINTERNAL, "isw_store_write_row: NULL result");
-  store_group *gr = &s->groups[g];
-  const isw_task *t = gr->task;
-  char msg[ISW_MESSAGE_LEN];
-  int64_t np = r->n_params;
-  copy_padded(msg, sizeof msg, r->message);
-  ISW_CALL(write_cell(s, gr, gr->d_run[C_RHO], H5T_NATIVE_DOUBLE, row, &r->rho, "rho"));
-  ISW_CALL(write_cell(s, gr, gr->d_run[C_NPARAMS], H5T_NATIVE_INT64, row, &np, "n_params"));
-  ISW_CALL(write_cell(s, gr, gr->d_run[C_TRAIN_S], H5T_NATIVE_DOUBLE, row, &r->train_seconds,
-                      "train_seconds"));
-  ISW_CALL(write_cell(s, gr, gr->d_run[C_EVAL_S], H5T_NATIVE_DOUBLE, row, &r->eval_seconds,
-                      "eval_seconds"));
-  ISW_CALL(write_cell(s, gr, gr->d_run[C_MESSAGE], s->t_message, row, msg, "message"));
-  ISW_CHECK(t->n_scalars == 0 || r->scalars, ISW_EINTERNAL, "%s: row %d has no scalars", t->name, row);
-  ISW_CHECK(t->n_curves == 0 || r->curves, ISW_EINTERNAL, "%s: row %d has no curves", t->name, row);
-  for (int k = 0; k < t->n_scalars; ++k)
-    ISW_CALL(write_cell(s, gr, gr->d_scalars[k], H5T_NATIVE_DOUBLE, row, &r->scalars[k],
-                        t->scalars[k].name));
-  hsize_t start[2] = {(hsize_t)gr->map[row], 0}, count[2] = {1, (hsize_t)gr->n_test};
-  H5_TRY(H5Sselect_hyperslab(gr->fspace_curves, H5S_SELECT_SET, start, NULL, count, NULL),
-         "cannot select curve row %d", row);
-  errno = 0;
-  for (int k = 0; k < t->n_curves; ++k)
-    H5_TRY(H5Dwrite(gr->d_curves[k], H5T_NATIVE_DOUBLE, gr->mspace_curve, gr->fspace_curves,
-                    s->dxpl_ind, r->curves + (size_t)k * (size_t)gr->n_test),
-           "%s: cannot write /%s/%s row %d", s->path, t->name, t->curves[k].name, row);
-  ISW_CALL(write_status(s, gr, row, r->status)); /* last: the row is complete */
+  isw_store_entry x = {.kind = ISW_STORE_FINISHED, .g = g, .row = row, .result = r};
+  ISW_CALL(isw_store_write_batch(s, &x, 1));
 cleanup:
   return err;
 }
 
 int isw_store_set_status(isw_store *s, int g, int row, isw_status st) {
-  int err = 0;
-  ISW_CALL(check_row(s, g, row));
-  ISW_CALL(write_status(s, &s->groups[g], row, st));
-cleanup:
-  return err;
+  isw_store_entry x = {.kind = ISW_STORE_STATUS, .g = g, .row = row, .status = st};
+  return isw_store_write_batch(s, &x, 1);
 }
 
 /* ---- close -------------------------------------------------------------- */
@@ -1937,7 +2128,10 @@ int isw_store_close(isw_store **sp) {
   int rc = MPI_Bcast(now, TIME_LEN, MPI_CHAR, 0, s->comm);
   if (rc != MPI_SUCCESS) err = mpi_fail(rc, __FILE__, __LINE__, __func__, "broadcasting end_time");
   errno = 0;
-  if (!err && s->file >= 0) err = attr_set_str(s->file, s->path, "end_time", now);
-  int closed = store_free(s, err != 0); /* the first cause stays the message */
+  if (!err && s->file >= 0) err = attr_set_str(s->file, s->path, "end_time", now); /* rank 0 */
+  int closed = close_file(s, err != 0); /* the first cause stays the message */
+  /* every rank returns once rank 0 has closed the file, with its verdict */
+  if (!err) closed = agree_root(s->comm, s->rank, closed);
+  store_free(s, 1);
   return err ? err : closed;
 }

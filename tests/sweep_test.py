@@ -20,6 +20,9 @@
                               left running, exit 75, resume identical
   sweep_test.py backfill      a mixed sweep with teams of 3 on 4 ranks, with EASY backfilling and
                               without (ISW_NO_BACKFILL=1) -> bitwise identical results, all ok
+  sweep_test.py batch-kill    rank 0 killed between a batch's data and its statuses -> file opens,
+                              that batch's rows pending with their data, resume re-runs exactly the
+                              rows not done (earlier batches untouched), results identical
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
 measured and exits non-zero on failure.
@@ -772,6 +775,86 @@ def test_mpi_error(tmp):
         fail("the failed resume changed rows: %s" % flat)
 
 
+def columns(path, names):
+    """{group: {name: array}} of the given columns."""
+    with h5py.File(path, "r") as f:
+        return {g: {n: f[g][n][()] for n in names} for g in f}
+
+
+def rows_as_reference(path, ref):
+    """{group: bool array}: rows whose every result cell equals ref's, bitwise (NaN == NaN)."""
+    a, b = result_datasets(path), result_datasets(ref)
+    rows = {g: len(v) for g, v in statuses(ref).items()}
+    same = {}
+    for k in b:
+        g = k.split("/")[0]
+        x, y = a[k], b[k]
+        if k.endswith("/status") or x.ndim == 0 or x.shape[0] != rows[g]:
+            continue  # the status itself, or not a per-row column (a dimension scale)
+        if x.dtype.kind == "f" and x.dtype.itemsize == 8:
+            eq = x.view(np.uint64) == y.view(np.uint64)
+        else:
+            eq = x == y
+        eq = eq.reshape(len(eq), -1).all(axis=1)
+        same[g] = eq if g not in same else same[g] & eq
+    return same
+
+
+def test_batch_kill(tmp):
+    spec = os.path.join(SPECS, "small.ini")
+    ref, _ = reference_file(tmp, spec)
+    out = os.path.join(tmp, "batch-killed.h5")
+    batch = ["--set", "sweep.batch_rows=4"]
+    env = dict(ENV, ISW_FAULT="batch-before-status")
+    try:
+        p = subprocess.run(mpirun(2, "run", spec, "-o", out, "--quiet", *batch), env=env,
+                           capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        fail("the run with ISW_FAULT=batch-before-status did not end within 600 s")
+    if p.returncode == 0:
+        fail("ISW_FAULT=batch-before-status did not kill the run")
+    d = subprocess.run(["h5dump", "-H", out], capture_output=True, text=True)
+    if d.returncode != 0:
+        fail("h5dump cannot open the file killed between data and statuses:\n" + d.stderr[-2000:])
+    names = ("status", "train_seconds", "start_time", "rank", "host")
+    before = columns(out, names)
+    done, torn = {}, {}
+    written = rows_as_reference(out, ref)
+    for g, c in before.items():
+        st = c["status"]
+        done[g] = np.flatnonzero(st >= 2)
+        # the killed batch: its data are in the file (every result cell of the row equals the
+        # uninterrupted run's) but not its status.  Cells never written hold no defined value
+        # (no fill at creation), so equality with the reference is what tells them apart.
+        torn[g] = np.flatnonzero((st < 2) & written[g])
+    n_done = sum(len(v) for v in done.values())
+    n_torn = sum(len(v) for v in torn.values())
+    total = sum(len(c["status"]) for c in before.values())
+    print("killed between data and statuses (exit %d): %d rows done, %d rows with data but no status, %d rows in all"
+          % (p.returncode, n_done, n_torn, total))
+    if n_done < 1 or n_torn < 1 or n_done + n_torn >= total:
+        fail("expected a complete batch, a batch with data only, and rows left: %d done, %d torn of %d"
+             % (n_done, n_torn, total))
+    p, t = run(mpirun(2, "run", spec, "-o", out, "--resume", "--quiet", *batch))
+    if p.returncode != 0:
+        fail("resume after the batch kill exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    after = columns(out, names)
+    for g in before:
+        b, a = before[g], after[g]
+        if not np.all(a["status"] >= 2):
+            fail("%s: rows not done after the resume: %s" % (g, a["status"].tolist()))
+        for n in ("start_time", "rank", "host", "train_seconds"):
+            if not np.array_equal(b[n][done[g]], a[n][done[g]]):
+                fail("%s: the resume re-ran rows that were done (column %s changed)" % (g, n))
+        if np.any(b["start_time"][torn[g]] == a["start_time"][torn[g]]):
+            fail("%s: the resume did not re-run the rows whose status was never written" % g)
+    diffs, n = compare(ref, out)
+    if diffs:
+        fail("results after the batch kill and resume differ from the uninterrupted run:\n  " + "\n  ".join(diffs))
+    print("resume in %.1f s re-ran the %d rows not done (done rows untouched); %d result datasets identical"
+          % (t, total - n_done, n))
+
+
 class Collector:
     """Reads a pipe in a thread; lines() is what arrived so far."""
 
@@ -900,7 +983,8 @@ def test_stop_queued(tmp):
     spec = os.path.join(SPECS, "kill.ini")
     ref, _ = reference_file(tmp, spec)
     out = os.path.join(tmp, "queued.h5")
-    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out), env=ENV, stdout=subprocess.PIPE,
+    # rows written one at a time (not in batches of 256 or every 10 s): the test watches them arrive
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--set", "sweep.batch_rows=1"), env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     ok = wait_rows_ok(out, 2, proc)
     if ok < 0:
@@ -958,7 +1042,7 @@ def main():
              "disk-full": test_disk_full, "lock": test_lock,
              "stop-rank1": test_stop_rank1, "ctrl-c": test_ctrl_c, "mpi-error": test_mpi_error,
              "progress": test_progress, "stop-queued": test_stop_queued,
-             "backfill": test_backfill}
+             "backfill": test_backfill, "batch-kill": test_batch_kill}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)

@@ -357,6 +357,18 @@ def case_partial(tmp):
                 v[:7] = np.nan
                 d[...] = v
         f.attrs.modify("end_time", b"")
+        stale = {n: d[()][:7] for n, d in f["deq"].items() if d.ndim == 1 and d.dtype.kind == "f"
+                 and d.attrs.get("role", b"") not in (b"parameter", b"provenance")}
+        prov = f["deq/start_time"][()][:7]
+    # the scalars and timings of those rows still hold numbers (a file is not filled at
+    # creation): a reader must show them as not written, going by the status alone
+    from isweep_analysis import load
+    r = load(h5)
+    deq = r.configs[r.configs.task == "deq"].reset_index(drop=True)
+    check(any(np.isfinite(v).any() for v in stale.values()), "the test leaves numbers in pending rows' cells")
+    check(all(deq[n].iloc[:7].isna().all() for n in stale), "results of pending and running rows read as NaN")
+    check(deq["start_time"].iloc[:5].isna().all() and np.array_equal(deq["start_time"].iloc[5:7].values, prov[5:7]),
+          "start_time: NaN while pending, kept once running")
     out = os.path.join(tmp, "rep")
     p = report(h5, "-o", out)
     check(p.returncode == 0, "a partial file reports with exit 0 (%d: %s)" % (p.returncode, p.stderr.strip()))

@@ -14,6 +14,10 @@ Tables (pandas DataFrames):
            one representation used everywhere), every parameter, status (its
            name), message, rho, n_params, timings, every scalar, and the
            validity columns `flagged` (bool) and `flag_reasons` (text).
+           A row's cells mean something only once its status says they were
+           written (the file is not filled at creation): results from ok,
+           diverged or failed on, provenance (rank, host, start_time) from
+           running on.  Cells before that read as not written: NaN, "" or -1.
   curves   long form, one row per config x n: source, task, config_id, n,
            one column per curve (NaN where a task has no such curve).
   columns  one row per (task, column): name, dims, role, split, evaluated_at, term,
@@ -210,6 +214,9 @@ def _read_open(f, path, source):
         cmeta_df = pd.DataFrame(cmeta)
         cols.append(cmeta_df)
         status = g["status"][()].astype(np.int64)
+        # not written yet (STATUS_NAMES order): provenance before running, results before done
+        unwritten = {"provenance": status < 1, None: status < 2}
+        keep = ("id", "dimension", "parameter", "status")
         table = {"source": [source] * C, "task": [task] * C,
                  "config_id": [config_id_str(x) for x in ids]}
         curves = {}
@@ -218,14 +225,24 @@ def _read_open(f, path, source):
             if name in ("config_id", "test_iters"):
                 continue
             d = g[name]
+            blank = None if m["role"] in keep else unwritten.get(m["role"], unwritten[None])
             if name == "status":
                 table["status"] = [STATUS_NAMES[s] if 0 <= s < len(STATUS_NAMES) else "failed" for s in status]
             elif d.ndim == 2:
-                curves[name] = d[()].astype(np.float64)
+                v = d[()].astype(np.float64)
+                if blank is not None:
+                    v[blank] = np.nan
+                curves[name] = v
             elif d.dtype.kind == "S":
-                table[name] = [v.decode("utf-8", "replace") for v in d[()]]
+                v = [x.decode("utf-8", "replace") for x in d[()]]
+                table[name] = v if blank is None else ["" if b else x for x, b in zip(v, blank)]
             else:
-                table[name] = d[()]
+                v = d[()]
+                if blank is not None and blank.any():
+                    v = v.copy()
+                    if v.dtype.kind in "fi":
+                        v[blank] = np.nan if v.dtype.kind == "f" else -1
+                table[name] = v
         cf = pd.DataFrame(table)
         cf["n_test_iters"] = T
         cfgs.append(cf)

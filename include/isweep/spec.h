@@ -4,7 +4,8 @@
  *
  * Spec format (see README "Spec files"):
  *   [sweep]  tasks, widths, train_iters, test_iters, seeds, output, seed,
- *            team_width, team_ranks, max_configs, delta_n, flop_rate
+ *            team_width, team_ranks, max_configs, delta_n, flop_rate,
+ *            batch_rows, batch_seconds
  *   [TASK]   one section per family named in `tasks`: its own parameters, and
  *            optionally widths/train_iters/test_iters/seeds overriding [sweep].
  * Lists and ranges wherever a value goes: "1,2,5", "1:40" (inclusive),
@@ -45,6 +46,8 @@ typedef struct isw_spec {
   int64_t *delta_n;   /* (n_delta) the ΔN values the summary reports */
   int n_delta;
   double flop_rate;   /* flop/s one rank is assumed to sustain (plan, ETA before data) */
+  int batch_rows;       /* rows rank 0's writer gathers before it writes a batch (writer.h) */
+  double batch_seconds; /* ... or seconds the oldest waits; neither changes results */
   isw_spec_group *groups; /* (n_groups) one per task, in `tasks` order */
   int n_groups;
   char **where;   /* (n_groups) "FILE:LINE" of each task's section (else of

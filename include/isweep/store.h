@@ -15,11 +15,18 @@
  *   /TASK/rho, n_params     (C)
  *   /TASK/<each task scalar>  float64 (C)
  *   /TASK/<each task curve>   float64 (C, T), dim 1 attached to test_iters
- * Every row dataset is chunked (ISW_STORE_CHUNK_ROWS rows a chunk, the group
- * attribute chunk_rows) with an unlimited first dimension, allocated and
- * filled at creation (status pending, floats NaN): a reader tells unwritten
- * rows by status pending.  Afterwards ranks only do independent writes of
- * their own rows, so a file killed mid-run opens.  The root attribute
+ * Every row dataset is chunked (isw_store_chunk_rows rows a chunk, the group
+ * attribute chunk_rows) with an unlimited first dimension and allocated at
+ * creation.  Only status (pending), rank and n_params (-1) are filled; the
+ * other cells of a row are unwritten (zero bytes) until the row is: a reader
+ * trusts a row's results only when its status is ok, diverged or failed,
+ * and its rank, host, start_time from running on; pending means ignore
+ * every cell but the identity and parameter columns.  Afterwards only rank 0 holds the file open for
+ * writing (POSIX I/O, no HDF5 file lock: RESULTS.lock keeps other writers
+ * out, readers may watch), and writes nothing but raw data of allocated
+ * chunks, in batches (isw_store_write_batch: data, flush, statuses, flush),
+ * so a file killed mid-run opens and every row whose status is not pending
+ * or running is complete.  The root attribute
  * `history` lists each creation and extension {time, command,
  * configs_added, configs_total}.  Rows are found by config_id: after an
  * extension a row is not the config's position in the spec's grid.
@@ -28,7 +35,7 @@
  * whole file in memory, writes it to DIR/.NAME.isweep-tmp.HOST.PID beside the
  * output, fsyncs it and only then moves it into place (rename over an old
  * results file with --force: the old one stays until the new one is
- * complete), and every rank opens it.  The path holds either nothing (or the
+ * complete), and rank 0 opens it.  The path holds either nothing (or the
  * old file) or a complete file.  Nothing but a regular file is ever
  * replaced, and the only file removed on failure is the temporary this run
  * made (checked by inode). */
@@ -43,10 +50,14 @@
 #include "isweep/spec.h"
 #include "isweep/task.h"
 
-/* Rows per chunk of every row dataset (also the group attribute chunk_rows):
- * 256 rows, ~40 KiB for a 160-byte message column, 160 KiB for a curve of
- * 80 doubles; a batched writer writes whole chunks. */
+/* Rows per chunk of a group's row datasets (the group attribute chunk_rows):
+ * the smallest power of two >= its n_configs from ISW_STORE_CHUNK_MIN_ROWS
+ * to ISW_STORE_CHUNK_ROWS (256 rows: ~40 KiB for a 160-byte message column,
+ * 160 KiB for a curve of 80 doubles), so a tiny sweep makes a small file and
+ * a batch of consecutive rows is one write per 64 rows or more per column. */
 #define ISW_STORE_CHUNK_ROWS 256
+#define ISW_STORE_CHUNK_MIN_ROWS 64
+int isw_store_chunk_rows(int64_t n_configs);
 /* The name of the store's own communicator (a duplicate of the caller's,
  * set to return errors: MPI failures become ISW_EMPI, never an abort). */
 #define ISW_STORE_COMM_NAME "isweep results file"
@@ -95,18 +106,47 @@ int isw_store_open(isw_store **out, const char *path, const isw_spec *spec,
  * canonical line) or the file cannot grow (made before chunked layouts). */
 int isw_store_extend(isw_store **out, int64_t *added, const char *path, const isw_spec *spec,
                      const isw_store_meta *meta, MPI_Comm comm);
-/* Read group g's status column into status (n_configs, spec row order).  Independent. */
+/* What one entry of a batch writes (isw_store_write_batch). */
+typedef enum {
+  ISW_STORE_BEGIN,    /* rank, host, start_time; status running */
+  ISW_STORE_FINISHED, /* every result column (rho, n_params, timings, message, scalars,
+                         curves); status result->status */
+  ISW_STORE_STATUS    /* the status only (e.g. back to pending) */
+} isw_store_kind;
+
+typedef struct {
+  isw_store_kind kind;
+  int g, row;               /* spec group and row (mapped to the file's row by config_id) */
+  int rank;                 /* BEGIN: who runs it, where, since when (Unix seconds) */
+  const char *host;
+  double start_time;
+  const isw_result *result; /* FINISHED */
+  isw_status status;        /* STATUS */
+} isw_store_entry;
+
+/* Rank 0 (the only rank that holds the file open for writing): write the
+ * entries e[0..n), in any order, as one batch: for every column, the rows it
+ * covers go in one H5Dwrite (sorted by file row, runs of consecutive rows
+ * merged).  Data first, then flushed and fsynced; then the statuses, then
+ * flushed.  A process killed at any moment leaves every row either with its
+ * old status or with its data complete and its new status, so a reader that
+ * trusts only the status never sees half a row.  Several entries for one row
+ * combine: who ran it from the last BEGIN, results from the last FINISHED,
+ * the status from the last entry.  All entries are checked before anything is
+ * written (ISW_EINTERNAL: bad group, row, kind or status).  ISW_EIO on a
+ * write failure (ENOSPC named).  Not collective. */
+int isw_store_write_batch(isw_store *s, const isw_store_entry *e, int n);
+/* Rank 0: group g's status column into status (n_configs, spec row order). */
 int isw_store_read_status(isw_store *s, int g, uint8_t *status);
-/* Mark a row running: rank, host, start_time (Unix seconds), then status.
- * Independent. */
+/* Rank 0: one-entry batches (see isw_store_write_batch): mark a row running
+ * (rank, host, start_time, status running); write a finished row and its
+ * status; overwrite a row's status only. */
 int isw_store_begin_row(isw_store *s, int g, int row, int rank, const char *host,
                         double start_time);
-/* Write a finished row: every data column (rho, n_params, timings, message,
- * scalars, curves) and, after them, its status.  Independent. */
 int isw_store_write_row(isw_store *s, int g, int row, const isw_result *r);
-/* Overwrite a row's status only (e.g. back to pending).  Independent. */
 int isw_store_set_status(isw_store *s, int g, int row, isw_status st);
-/* Write end_time, close.  Collective.  NULL-safe; NULLs the pointer. */
+/* Rank 0 writes end_time and closes the file; every rank returns once it is
+ * closed, with rank 0's verdict.  Collective.  NULL-safe; NULLs the pointer. */
 int isw_store_close(isw_store **s);
 
 #endif
