@@ -185,6 +185,11 @@ def attrs(path):
     return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in a.items()}
 
 
+# Jobs whose rows the test watches arrive write a batch every 0.25 s, not every 256 rows or
+# 10 s (the defaults): slurm.ini ends in a few seconds.
+WATCH = ["--set", "sweep.batch_seconds=0.25"]
+
+
 def wait_rows_ok(cl, path, jid, at_least, timeout=180):
     """Poll the file being written until `at_least` rows are ok; the job must still run."""
     t = time.time()
@@ -304,7 +309,7 @@ def test_launch(cl):
 
 def test_resubmit(cl):
     out = os.path.join(cl.work, "single.h5")
-    args = ["-N1", "-n2", JOB, SPEC, out]
+    args = ["-N1", "-n2", JOB, SPEC, out, *WATCH]
     j1 = cl.sbatch(*args)
     ok = wait_rows_ok(cl, out, j1, 3)
     cl.run(["scancel", "--batch", "--signal=USR1", j1])
@@ -347,7 +352,7 @@ def test_resubmit(cl):
 
 def test_requeue(cl):
     out = os.path.join(cl.work, "multi.h5")
-    jid = cl.sbatch("-N2", "--ntasks-per-node=1", JOB, SPEC, out,
+    jid = cl.sbatch("-N2", "--ntasks-per-node=1", JOB, SPEC, out, *WATCH,
                     env={"ISW_LAUNCHER": "srun", "ISW_REQUEUE": "1"})
     ok = wait_rows_ok(cl, out, jid, 3)
     cl.run(["scancel", "--batch", "--signal=USR1", jid])
@@ -371,7 +376,7 @@ def test_requeue(cl):
 
 def test_preempt(cl):
     out = os.path.join(cl.work, "preempt.h5")
-    jid = cl.sbatch("-N2", "--ntasks-per-node=1", JOB, SPEC, out)
+    jid = cl.sbatch("-N2", "--ntasks-per-node=1", JOB, SPEC, out, *WATCH)
     ok = wait_rows_ok(cl, out, jid, 3)
     cl.run(["scontrol", "requeue", jid])
     say("job %s: %d rows ok, requeued by the administrator (scontrol requeue)" % (jid, ok))
@@ -390,7 +395,7 @@ def test_timelimit(cl):
     out = os.path.join(cl.work, "timelimit.h5")
     # 20x the configs of slurm.ini (about 80 s on 2 ranks): more than the minute the job
     # is given.  slurmctld checks for the warning every 30 s: it comes 5 to 35 s in.
-    jid = cl.sbatch("-N1", "-n2", "--time=1", "--signal=B:USR1@55", JOB, SPEC, out, "--set", "sweep.seeds=0:59")
+    jid = cl.sbatch("-N1", "-n2", "--time=1", "--signal=B:USR1@55", JOB, SPEC, out, "--set", "sweep.seeds=0:59", *WATCH)
     info = cl.wait_job(jid, timeout=200)
     log = cl.log(jid)
     m = re.search(r"received SIGUSR1 at (\S+):", log)

@@ -50,6 +50,11 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
            OPENBLAS_NUM_THREADS="1", OMPI_MCA_rmaps_base_oversubscribe="1")
 
 
+# Runs whose rows a test watches arrive write a batch every 0.25 s, not every 256 rows or 10 s
+# (the defaults): kill.ini ends in about 8 s on 2 ranks.
+WATCH = ["--set", "sweep.batch_seconds=0.25"]
+
+
 def mpirun(np_, *args):
     return ["mpirun", "-np", str(np_), "--oversubscribe", EXE, *args]
 
@@ -175,7 +180,7 @@ def test_kill_resume(tmp):
     if p.returncode != 0:
         fail("uninterrupted run exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
     total = sum(len(s) for s in statuses(ref).values())
-    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--quiet"), env=ENV,
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--quiet", *WATCH), env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     ok = wait_rows_ok(out, max(2, total // 4), proc)
     if ok < 0:
@@ -218,7 +223,7 @@ def test_kill_resume(tmp):
 def test_signal(tmp):
     spec = os.path.join(SPECS, "kill.ini")
     out = os.path.join(tmp, "stopped.h5")
-    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out), env=ENV,
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, *WATCH), env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ok = wait_rows_ok(out, 3, proc)
     if ok < 0:
@@ -576,7 +581,7 @@ def test_lock(tmp):
     """A second writer of a file in use is refused (exit 2, holder named, file untouched)."""
     spec = os.path.join(SPECS, "kill.ini")
     out = os.path.join(tmp, "locked.h5")
-    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--quiet"), env=ENV,
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--quiet", *WATCH), env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     if wait_rows_ok(out, 1, proc) < 0:
         fail("the first sweep ended before the second could start")
@@ -677,7 +682,7 @@ def test_stop_rank1(tmp):
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         name = signal.Signals(sig).name
         out = os.path.join(tmp, "rank1-%s.h5" % name)
-        proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out), env=ENV, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, *WATCH), env=ENV, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         ok = wait_rows_ok(out, 2, proc)
         if ok < 0:
@@ -726,7 +731,7 @@ def test_ctrl_c(tmp):
     env = dict(ENV, NP="2", ISWEEP=EXE)
     for i, (what, cmd, send, expect) in enumerate(cases):
         out = os.path.join(tmp, "case%d.h5" % i)
-        proc = subprocess.Popen(cmd + ["-o", out], env=env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(cmd + ["-o", out, *WATCH], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         ok = wait_rows_ok(out, 2, proc)
         if ok < 0:
@@ -983,8 +988,7 @@ def test_stop_queued(tmp):
     spec = os.path.join(SPECS, "kill.ini")
     ref, _ = reference_file(tmp, spec)
     out = os.path.join(tmp, "queued.h5")
-    # rows written one at a time (not in batches of 256 or every 10 s): the test watches them arrive
-    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--set", "sweep.batch_rows=1"), env=ENV, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, *WATCH), env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     ok = wait_rows_ok(out, 2, proc)
     if ok < 0:
