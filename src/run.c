@@ -392,6 +392,10 @@ int isw_run_sweep(const isw_cli *cli) {
 
   ISW_CALL(isw_transport_init(&t, world));
   transport_ready = 1;
+  /* bench_startup: everything before the first hand-out is done; end here */
+  ISW_CHECK(!fault_injected("after-startup"), ISW_EINTERNAL,
+            "start-up done, %lld configs, %d to run (stopped by ISW_FAULT=after-startup)",
+            (long long)isw_spec_n_configs(spec), n_jobs);
   pthread_t thread;
   int have_thread = 0;
   if (rank == 0) {
