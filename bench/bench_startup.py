@@ -12,6 +12,9 @@ exit, MPI start included):
             every rank just before the dispatcher starts (the spec is read and checked,
             the file created, the jobs ordered)
   resume    `isweep run --resume` of that file up to the first hand-out
+  summary   the end-of-run summary of that file once 3 of its rows are ok (isweep run
+            --resume --only 'seed<3'), alone: bench_startup.c (--probe EXE) reports its
+            process's peak RSS before and after isw_summary_print
 
 and, per (command, rank), the growth in bytes per config between the two largest sizes.
 Rank 0 expands the grid; the other rank is a worker.  Wall time on a loaded machine is
@@ -63,8 +66,25 @@ def measured(d, args, fault=None):
     return got
 
 
+def summary_probe(probe, spec, out):
+    """(peak_kB before, peak_kB after, seconds) of the summary of `out` after 3 rows ran."""
+    p = subprocess.run(["mpirun", "-np", "2", EXE, "run", spec, "--resume", "--only", "seed<3", "--quiet"],
+                       env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    q = subprocess.run([probe, out], env=ENV, capture_output=True, text=True) if p.returncode == 0 else p
+    if q.returncode != 0:
+        sys.stderr.write("bench_startup: the summary of %s failed:\n%s" % (out, q.stderr))
+        sys.exit(1)
+    t = q.stdout.split()
+    return int(t[3]), int(t[5]), float(t[7])
+
+
 def main():
-    sizes = [int(a) for a in sys.argv[1:]] or [10**4, 10**5, 10**6]
+    args = sys.argv[1:]
+    probe = None
+    if len(args) >= 2 and args[0] == "--probe":
+        probe, args = args[1], args[2:]
+    sizes = [int(a) for a in args] or [10**4, 10**5, 10**6]
+    sums = []
     d = tempfile.mkdtemp(prefix="isw_bench_startup_")
     rows = []
     try:
@@ -76,6 +96,8 @@ def main():
             rows.append((n, "plan", measured(d, ["plan", spec])))
             rows.append((n, "run", measured(d, ["run", spec, "--force", "--quiet"], "after-startup")))
             rows.append((n, "resume", measured(d, ["run", spec, "--resume", "--quiet"], "after-startup")))
+            if probe:
+                sums.append((n, summary_probe(probe, spec, out)))
             os.unlink(out)
     finally:
         shutil.rmtree(d)
@@ -85,6 +107,11 @@ def main():
     for n, what, got in rows:
         print("%11d  %-7s  %13.1f  %13.1f  %8.2f  %8.2f  %9.2f  %9.2f" % (
             n, what, got[0][0] / 1024, got[1][0] / 1024, got[0][1], got[1][1], got[0][2], got[1][2]))
+    if sums:
+        print("# end-of-run summary of a file of n rows, 3 ok and the rest pending (one process)")
+        print("# %9s  %15s  %14s  %14s  %8s" % ("rows", "peak_before_MB", "peak_after_MB", "summary_MB", "seconds"))
+        for n, (a, b, t) in sums:
+            print("%11d  %15.1f  %14.1f  %14.1f  %8.2f" % (n, a / 1024, b / 1024, (b - a) / 1024, t))
     if len(sizes) >= 2:
         a, b = sorted(sizes)[-2:]
         print("# growth from %d to %d configs, bytes per config:" % (a, b))

@@ -14,8 +14,11 @@ Tables (pandas DataFrames):
            one representation used everywhere), every parameter, status (its
            name), message, rho, n_params, timings, every scalar, and the
            validity columns `flagged` (bool) and `flag_reasons` (text).
-  curves   long form, one row per config x n: source, task, config_id, n,
-           one column per curve (NaN where a task has no such curve).
+  curves   long form, one row per config x n of every config that is not
+           pending: source, task, config_id, n, one column per curve (NaN
+           where a task has no such curve).  A pending row has no values yet,
+           so it has no rows here (configs lists it, with its status): a
+           file of a million pending rows makes no million-row table.
   columns  one row per (task, column): name, dims, role, split, evaluated_at, term,
            per, valid_min, valid_max, qualifies, shapes_data, unit,
            description.
@@ -210,6 +213,7 @@ def _read_open(f, path, source):
         cmeta_df = pd.DataFrame(cmeta)
         cols.append(cmeta_df)
         status = g["status"][()].astype(np.int64)
+        run = status != STATUS_NAMES.index("pending")  # (C) rows with curve values to read
         table = {"source": [source] * C, "task": [task] * C,
                  "config_id": [config_id_str(x) for x in ids]}
         curves = {}
@@ -221,7 +225,7 @@ def _read_open(f, path, source):
             if name == "status":
                 table["status"] = [STATUS_NAMES[s] if 0 <= s < len(STATUS_NAMES) else "failed" for s in status]
             elif d.ndim == 2:
-                curves[name] = d[()].astype(np.float64)
+                curves[name] = d[()][run].astype(np.float64)  # one column at a time, pending rows dropped
             elif d.dtype.kind == "S":
                 table[name] = [v.decode("utf-8", "replace") for v in d[()]]
             else:
@@ -229,8 +233,9 @@ def _read_open(f, path, source):
         cf = pd.DataFrame(table)
         cf["n_test_iters"] = T
         cfgs.append(cf)
-        long = {"source": np.repeat(cf["source"].values, T), "task": task,
-                "config_id": np.repeat(cf["config_id"].values, T), "n": np.tile(iters, C)}
+        n_run = int(run.sum())
+        long = {"source": np.repeat(cf["source"].values[run], T), "task": task,
+                "config_id": np.repeat(cf["config_id"].values[run], T), "n": np.tile(iters, n_run)}
         for name, v in curves.items():
             long[name] = v.reshape(-1)
         curs.append(pd.DataFrame(long))
