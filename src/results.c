@@ -163,6 +163,130 @@ cleanup:
   return err;
 }
 
+/* ---- rows of a dataset ---------------------------------------------------- */
+
+/* Open "GROUP/NAME" and check that its shape is (C) (W == 1) or (C, W). */
+static int open_rows(hid_t *ds, isw_results *r, const char *group, const char *name, long C, long W) {
+  int err = 0;
+  char full[512];
+  hid_t sp = H5I_INVALID_HID;
+  hsize_t dims[2] = {0, 0};
+  full_name(full, sizeof full, group, name);
+  ISW_CALL(open_dset(ds, r, group, name, C * W));
+  sp = H5Dget_space(*ds);
+  int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+  if (nd >= 1 && nd <= 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+  ISW_CHECK((nd == 1 && W == 1 && (long)dims[0] == C) || (nd == 2 && (long)dims[0] == C && (long)dims[1] == W),
+            ISW_EUSAGE, "%s: dataset %s is not of shape (%ld, %ld) (damaged file?)", r->path, full, C, W);
+cleanup:
+  if (sp >= 0) H5Sclose(sp);
+  H5Eclear2(H5E_DEFAULT);
+  return err;
+}
+
+/* Rows start .. start + count - 1 of the open dataset ds ((C) or (C, W))
+ * into out (count, W) of memory type mtype. */
+static int read_range_open(isw_results *r, hid_t ds, const char *full, hid_t mtype, void *out, long W,
+                           long start, long count) {
+  int err = 0;
+  hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
+  hsize_t off[2] = {(hsize_t)start, 0}, cnt[2] = {(hsize_t)count, (hsize_t)W}, mdim = (hsize_t)(count * W);
+  fs = H5Dget_space(ds);
+  int nd = fs >= 0 ? H5Sget_simple_extent_ndims(fs) : -1;
+  ISW_CHECK(fs >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0 &&
+                (ms = H5Screate_simple(1, &mdim, NULL)) >= 0 && nd >= 1,
+            ISW_EUSAGE, "%s: cannot select rows %ld..%ld of %s (damaged file?)", r->path, start,
+            start + count - 1, full);
+  ISW_CHECK(H5Dread(ds, mtype, ms, fs, H5P_DEFAULT, out) >= 0, ISW_EUSAGE,
+            "%s: cannot read rows %ld..%ld of %s (damaged file, or not of the type expected)", r->path, start,
+            start + count - 1, full);
+cleanup:
+  if (ms >= 0) H5Sclose(ms);
+  if (fs >= 0) H5Sclose(fs);
+  H5Eclear2(H5E_DEFAULT);
+  return err;
+}
+
+/* A fixed-length string memory type of `width` bytes for dataset ds. */
+static int str_mtype(hid_t *mt, isw_results *r, hid_t ds, const char *full, size_t width) {
+  int err = 0;
+  hid_t ft = H5Dget_type(ds);
+  ISW_CHECK(ft >= 0 && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) == 0, ISW_EUSAGE,
+            "%s: dataset %s is not a fixed-length string (damaged or foreign file)", r->path, full);
+  *mt = H5Tcopy(H5T_C_S1);
+  ISW_CHECK(*mt >= 0 && H5Tset_size(*mt, width) >= 0 && H5Tset_strpad(*mt, H5T_STR_NULLTERM) >= 0,
+            ISW_EINTERNAL, "cannot make a %zu-byte string type", width);
+cleanup:
+  if (ft >= 0) H5Tclose(ft);
+  return err;
+}
+
+/* Rows [start, start + count) (str: width > 0, values of width bytes) or
+ * the ascending rows[0..k-1] (rows != NULL: only the blocks of
+ * ISW_RESULTS_BLOCK rows holding one are read, through tmp). */
+static int read_rows_any(isw_results *r, const char *group, const char *name, hid_t num_type, size_t esize,
+                         size_t width, void *out, long C, long W, long start, long count, const long *rows,
+                         long k) {
+  int err = 0;
+  char full[512];
+  hid_t ds = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+  unsigned char *tmp = NULL;
+  size_t row_bytes = (width ? width : esize) * (size_t)W;
+  full_name(full, sizeof full, group, name);
+  ISW_CALL(open_rows(&ds, r, group, name, C, W));
+  if (width) {
+    ISW_CHECK(width >= 2, ISW_EINTERNAL, "read_rows_any: width %zu too small", width);
+    ISW_CALL(str_mtype(&mt, r, ds, full, width));
+  }
+  hid_t mtype = width ? mt : num_type;
+  if (!rows) {
+    ISW_CHECK(start >= 0 && count >= 0 && start + count <= C, ISW_EINTERNAL, "rows %ld..%ld of %ld", start,
+              start + count - 1, C);
+    if (count) ISW_CALL(read_range_open(r, ds, full, mtype, out, W, start, count));
+    count = count * W;
+  } else {
+    ISW_ALLOC(tmp, row_bytes * ISW_RESULTS_BLOCK);
+    for (long i = 0; i < k;) {
+      long b0 = rows[i] - rows[i] % ISW_RESULTS_BLOCK, n = C - b0 < ISW_RESULTS_BLOCK ? C - b0 : ISW_RESULTS_BLOCK;
+      ISW_CHECK(rows[i] >= 0 && rows[i] < C && (i == 0 || rows[i] > rows[i - 1]), ISW_EINTERNAL,
+                "rows not ascending in 0..%ld", C - 1);
+      ISW_CALL(read_range_open(r, ds, full, mtype, tmp, W, b0, n));
+      for (; i < k && rows[i] < b0 + n; ++i)
+        memcpy((unsigned char *)out + (size_t)i * row_bytes, tmp + (size_t)(rows[i] - b0) * row_bytes, row_bytes);
+    }
+    count = k * W;
+  }
+  if (width)
+    for (long i = 0; i < count; ++i) ((char *)out)[(size_t)i * width + width - 1] = '\0';
+cleanup:
+  free(tmp);
+  if (mt >= 0) H5Tclose(mt);
+  if (ds >= 0) H5Dclose(ds);
+  H5Eclear2(H5E_DEFAULT);
+  return err;
+}
+
+int isw_results_range_f64(isw_results *r, const char *group, const char *name, double *out, long C, long W,
+                          long start, long count) {
+  return read_rows_any(r, group, name, H5T_NATIVE_DOUBLE, sizeof *out, 0, out, C, W, start, count, NULL, 0);
+}
+int isw_results_range_u8(isw_results *r, const char *group, const char *name, uint8_t *out, long C, long start,
+                         long count) {
+  return read_rows_any(r, group, name, H5T_NATIVE_UINT8, sizeof *out, 0, out, C, 1, start, count, NULL, 0);
+}
+int isw_results_range_str(isw_results *r, const char *group, const char *name, char *out, size_t width, long C,
+                          long start, long count) {
+  return read_rows_any(r, group, name, H5I_INVALID_HID, 0, width, out, C, 1, start, count, NULL, 0);
+}
+int isw_results_rows_f64(isw_results *r, const char *group, const char *name, double *out, long C, long W,
+                         const long *rows, long k) {
+  return read_rows_any(r, group, name, H5T_NATIVE_DOUBLE, sizeof *out, 0, out, C, W, 0, 0, rows, k);
+}
+int isw_results_rows_str(isw_results *r, const char *group, const char *name, char *out, size_t width, long C,
+                         const long *rows, long k) {
+  return read_rows_any(r, group, name, H5I_INVALID_HID, 0, width, out, C, 1, 0, 0, rows, k);
+}
+
 /* ---- listing ------------------------------------------------------------ */
 
 typedef struct {

@@ -32,14 +32,19 @@ static void report_error(int rank, int err) {
   if (err != ISW_EUSAGE) fputs(isw_error_traceback(), stderr);
 }
 
-/* Rank 0 loads the spec (file or default) and validates every distinct data
- * set; the text goes to every rank, which parses it the same way.  The
- * outcome code is the same on every rank. */
+/* Rank 0 loads the spec (file or default), expands its grid and validates
+ * every distinct data set; the text goes to every other rank, which parses
+ * it the same way without expanding the grid (memory O(spec), not
+ * O(configs)), and rank 0's row map, from which it builds the config of any
+ * row it is assigned (assigned_config).  The outcome code is the same on
+ * every rank. */
 static int load_spec(isw_spec **out, const isw_cli *cli, int rank, MPI_Comm comm) {
   int err = 0;
   isw_spec *spec = NULL;
   char *text = NULL;
+  int64_t *map = NULL;
   long len = 0;
+  int64_t n_map = 0;
   if (rank == 0) {
     err = isw_spec_load(&spec, cli->spec_path, cli->sets, cli->n_sets);
     if (!err && spec->notes)
@@ -49,25 +54,43 @@ static int load_spec(isw_spec **out, const isw_cli *cli, int rank, MPI_Comm comm
         l += n + (l[n] == '\n');
       }
     if (!err) err = isw_spec_validate(spec);
+    if (!err) err = isw_spec_row_map(&map, &n_map, spec);
     report_error(rank, err);
     if (!err) len = (long)strlen(spec->text);
   }
   MPI_Bcast(&err, 1, MPI_INT, 0, comm);
   if (err) goto cleanup;
   MPI_Bcast(&len, 1, MPI_LONG, 0, comm);
+  MPI_Bcast(&n_map, 1, MPI_INT64_T, 0, comm);
   if (rank != 0) {
     ISW_ALLOC(text, len + 1);
+    ISW_ALLOC(map, n_map > 0 ? n_map : 1);
   }
   MPI_Bcast(rank == 0 ? spec->text : text, (int)len, MPI_CHAR, 0, comm);
+  ISW_CALL(isw_transport_mpi_error(MPI_Bcast(map, (int)n_map, MPI_INT64_T, 0, comm), "MPI_Bcast"));
   if (rank != 0) {
     const char *name = cli->spec_path ? cli->spec_path : "(default spec)";
-    ISW_CALL(isw_spec_parse(&spec, name, text, cli->sets, cli->n_sets));
+    ISW_CALL(isw_spec_parse_lean(&spec, name, text, cli->sets, cli->n_sets));
+    ISW_CALL(isw_spec_set_row_map(spec, map, n_map));
   }
   *out = spec;
   spec = NULL;
 cleanup:
   free(text);
+  free(map);
   isw_spec_destroy(&spec);
+  return err;
+}
+
+/* *c <- the config of assignment a, on the team the dispatcher formed for
+ * it: rank 0 copies its expanded config, another rank builds it from
+ * (group, row) (isw_spec_config). */
+static int assigned_config(isw_config *c, const isw_spec *spec, const isw_assign *a) {
+  int err = 0;
+  ISW_CALL(isw_spec_config(c, spec, a->group, a->row));
+  c->team = a->team;
+  if (c->cost == 0) c->cost = c->task->cost(c);
+cleanup:
   return err;
 }
 
@@ -96,10 +119,12 @@ static int run_job(isw_writer *writer, const isw_spec *spec, isw_transport *t, c
                    const char *host, int cancelled, int *status) {
   int err = 0;
   MPI_Comm team = MPI_COMM_NULL;
-  const isw_config *c = &spec->groups[a->group].configs[a->row];
-  const isw_task *task = c->task;
   isw_result res;
   memset(&res, 0, sizeof res);
+  isw_config cfg;
+  ISW_CALL(assigned_config(&cfg, spec, a));
+  const isw_config *c = &cfg;
+  const isw_task *task = c->task;
   int leader = a->members[0] == t->rank;
   ISW_ALLOC(res.scalars, task->n_scalars);
   ISW_ALLOC(res.curves, (size_t)task->n_curves * (size_t)c->n_test);
@@ -303,7 +328,7 @@ int isw_run_sweep(const isw_cli *cli) {
 
   err = load_spec(&spec, cli, rank, world);
   if (err) goto cleanup_quiet;
-  isw_sched_assign(spec, size);
+  if (rank == 0) isw_sched_assign(spec, size); /* the other ranks have no grid to order */
   if (cli->only) { /* a bad --only is a usage error before the lock or the file */
     isw_select *sel = NULL;
     int e = rank == 0 ? isw_select_parse(&sel, cli->only, spec) : 0;
@@ -350,31 +375,29 @@ int isw_run_sweep(const isw_cli *cli) {
   report_error(rank, err);
   if (err) goto cleanup_quiet;
 
-  /* which rows to run: all on a new file; on resume those not done.  Each
-   * step that can fail on one rank is agreed on by all before they go on, so
-   * a failure (rank 0 cannot read the statuses) ends the run on every rank
-   * together instead of leaving them in different collectives. */
-  ISW_CALL(agree(alloc_rows(&skip, spec), world));
+  /* which rows to run: all on a new file; on resume those not done.  Only
+   * rank 0 (the dispatcher's) knows; the others run what it assigns.  Each
+   * step that can fail is agreed on by all before they go on, so a failure
+   * (rank 0 cannot read the statuses) ends the run on every rank together
+   * instead of leaving them in different collectives. */
+  ISW_CALL(agree(rank == 0 ? alloc_rows(&skip, spec) : 0, world));
   int n_selected = 0;
   if (resuming) {
     ISW_CALL(agree(rank == 0 ? read_statuses(store, spec, skip) : 0, world));
-    for (int g = 0; g < spec->n_groups; ++g) {
-      int n = spec->groups[g].n_configs;
-      ISW_CALL(isw_transport_mpi_error(MPI_Bcast(skip[g], n, MPI_UNSIGNED_CHAR, 0, world), "MPI_Bcast"));
-      for (int i = 0; i < n; ++i) {
+    for (int g = 0; rank == 0 && g < spec->n_groups; ++g)
+      for (int i = 0; i < spec->groups[g].n_configs; ++i) {
         int st = skip[g][i];
         int done = st == ISW_ST_OK || (!cli->retry_failed && (st == ISW_ST_DIVERGED || st == ISW_ST_FAILED));
         skip[g][i] = (unsigned char)done;
       }
-    }
   }
-  ISW_CALL(agree(skip_unselected(skip, spec, cli->only, &n_selected), world));
-  for (int g = 0; g < spec->n_groups; ++g)
+  ISW_CALL(agree(rank == 0 ? skip_unselected(skip, spec, cli->only, &n_selected) : 0, world));
+  for (int g = 0; rank == 0 && g < spec->n_groups; ++g)
     for (int i = 0; i < spec->groups[g].n_configs; ++i) {
       n_before += skip[g][i] == 1;
       skip[g][i] = skip[g][i] != 0;
     }
-  ISW_CALL(agree(isw_sched_order(&jobs, &n_jobs, spec, (const unsigned char *const *)skip), world));
+  ISW_CALL(agree(rank == 0 ? isw_sched_order(&jobs, &n_jobs, spec, (const unsigned char *const *)skip) : 0, world));
   if (rank == 0 && !cli->quiet) {
     fprintf(stderr, "isweep: %s: %lld configs in %d task group(s), %d to run on %d rank(s)%s -> %s\n",
             spec->path, (long long)isw_spec_n_configs(spec), spec->n_groups, n_jobs, size,
@@ -389,6 +412,10 @@ int isw_run_sweep(const isw_cli *cli) {
   ISW_CALL(isw_transport_init(&t, world));
   transport_ready = 1;
   ISW_CALL(agree(isw_writer_create(&writer, store, spec, spec->batch_rows, spec->batch_seconds, world), world));
+  /* bench_startup: everything before the first hand-out is done; end here */
+  ISW_CHECK(!fault_injected("after-startup"), ISW_EINTERNAL,
+            "start-up done, %lld configs, %d to run (stopped by ISW_FAULT=after-startup)",
+            (long long)isw_spec_n_configs(spec), n_jobs);
   pthread_t thread;
   int have_thread = 0;
   if (rank == 0) {

@@ -1037,6 +1037,7 @@ typedef struct {
   int n_fam;      /* task families (groups) */
   char *dir;      /* the spec file's folder (relative values of paths resolve there), or NULL: cwd */
   int hash_files; /* put the content hash of every data file into the canonical text */
+  int lean;       /* keep each section's grid, do not expand it (isw_spec_parse_lean) */
   sbuf notes;     /* notes for the user (spec->notes) */
   char known_tasks[512]; /* "linear-meta, deq" */
   char tasks_allowed[640];
@@ -1564,6 +1565,160 @@ static int sort_unique_i64(int64_t *x, int n) {
   return m;
 }
 
+/* One section's grid, kept by the spec so that any rank can build the
+ * config of a row without the expanded grid (isw_spec_config).  Axes in
+ * nested order: width, train_iters, params..., seed (fastest). */
+typedef struct {
+  const isw_task *task;
+  int n_axes;
+  int64_t len[3 + ISW_MAX_PARAMS];
+  int64_t size;                       /* product of len */
+  int64_t *widths, *train, *seeds;    /* (len[0]), (len[1]), (len[n_axes - 1]) */
+  isw_value *par[ISW_MAX_PARAMS];     /* (len[2 + p]) values as identities read them */
+  const char **rpath[ISW_MAX_PARAMS]; /* (len[2 + p]) resolved paths of a path parameter, else NULL */
+} grid_section;
+
+/* Rows row .. row + n - 1 of a group are configs index .. index + n - 1 of
+ * section `section` of the spec's grid. */
+typedef struct {
+  int64_t row, index;
+  int section, n;
+} row_run;
+
+struct isw_spec_grid {
+  grid_section *sec; /* (n_sec) every section of every family, in b->g order */
+  int n_sec;
+  row_run *runs;     /* (n_runs) by group, then row; together they cover every row once */
+  int n_runs, cap_runs;
+  int *group_run;    /* (n_groups + 1) runs of group g: group_run[g] .. group_run[g + 1] - 1 */
+};
+
+static void grid_free(struct isw_spec_grid *gd) {
+  if (!gd) return;
+  for (int i = 0; i < gd->n_sec; ++i) {
+    grid_section *x = &gd->sec[i];
+    free(x->widths);
+    free(x->train);
+    free(x->seeds);
+    for (int p = 0; p < ISW_MAX_PARAMS; ++p) {
+      free(x->par[p]);
+      free((void *)x->rpath[p]);
+    }
+  }
+  free(gd->sec);
+  free(gd->runs);
+  free(gd->group_run);
+  free(gd);
+}
+
+static int i64_copy(int64_t **out, const vlist *v) {
+  int err = 0;
+  ISW_ALLOC(*out, v->n);
+  memcpy(*out, v->iv, (size_t)v->n * sizeof *v->iv);
+cleanup:
+  return err;
+}
+
+/* Keep section gi's grid in the spec. */
+static int keep_section(build_ctx *b, int gi) {
+  int err = 0;
+  gstate *g = &b->g[gi];
+  grid_section *x = &b->spec->grid->sec[gi];
+  const isw_task *t = g->task;
+  x->task = t;
+  x->n_axes = 3 + t->n_params;
+  x->len[0] = g->ax[AX_WIDTHS].v.n;
+  x->len[1] = g->ax[AX_TRAIN].v.n;
+  for (int p = 0; p < t->n_params; ++p) x->len[2 + p] = g->par[p].v.n;
+  x->len[x->n_axes - 1] = g->ax[AX_SEEDS].v.n;
+  x->size = 1;
+  for (int a = 0; a < x->n_axes; ++a) x->size = sat_mul(x->size, x->len[a]);
+  ISW_CHECK(x->size <= INT32_MAX, ISW_EINTERNAL, "group %s: %" PRId64 " configs", t->name, x->size);
+  ISW_CALL(i64_copy(&x->widths, &g->ax[AX_WIDTHS].v));
+  ISW_CALL(i64_copy(&x->train, &g->ax[AX_TRAIN].v));
+  ISW_CALL(i64_copy(&x->seeds, &g->ax[AX_SEEDS].v));
+  for (int p = 0; p < t->n_params; ++p) {
+    ISW_ALLOC(x->par[p], g->par[p].v.n);
+    for (int i = 0; i < g->par[p].v.n; ++i) x->par[p][i] = value_at(&t->params[p], &g->par[p].v, i);
+    if (!g->rpath[p]) continue;
+    ISW_ALLOC(x->rpath[p], g->par[p].v.n);
+    memcpy((void *)x->rpath[p], g->rpath[p], (size_t)g->par[p].v.n * sizeof *g->rpath[p]);
+  }
+cleanup:
+  return err;
+}
+
+/* *c <- config `i` (grid order) of section x of group f, with its
+ * identities; row 0, cost 0 and team 1 (the caller's to set).  sb is
+ * scratch space. */
+static int section_config(isw_config *c, sbuf *sb, const isw_spec *spec, int f, const grid_section *x,
+                          int64_t i) {
+  int err = 0;
+  const isw_task *t = x->task;
+  const isw_spec_group *grp = &spec->groups[f];
+  int64_t idx[3 + ISW_MAX_PARAMS];
+  int64_t rem = i;
+  for (int a = x->n_axes - 1; a >= 0; --a) {
+    idx[a] = rem % x->len[a];
+    rem /= x->len[a];
+  }
+  memset(c, 0, sizeof *c);
+  c->task = t;
+  c->width = x->widths[idx[0]];
+  c->train_iters = x->train[idx[1]];
+  c->seed = x->seeds[idx[x->n_axes - 1]];
+  for (int p = 0; p < t->n_params; ++p) c->p[p] = x->par[p][idx[2 + p]];
+  c->test_iters = grp->test_iters; /* the group's: every section is evaluated at every n */
+  c->n_test = grp->n_test;
+  c->sweep_seed = spec->sweep_seed;
+  c->group = f;
+  c->team = 1;
+  /* identity: every parameter by name, never the row */
+  sb->len = 0;
+  sb_add(sb, "task=%s;width=%" PRId64 ";train_iters=%" PRId64 ";seed=%" PRId64 ";", t->name, c->width,
+         c->train_iters, c->seed);
+  for (int p = 0; p < t->n_params; ++p) {
+    sb_add(sb, "%s=", t->params[p].name);
+    value_add(sb, &t->params[p], &c->p[p], 1);
+    sb_add(sb, ";");
+  }
+  ISW_CHECK(!sb->oom, ISW_ENOMEM, "out of memory building a config identity");
+  c->id = isw_hash64(sb->s, sb->len, 0);
+  /* data identity: what shapes the data */
+  sb->len = 0;
+  sb_add(sb, "task=%s;seed=%" PRId64 ";", t->name, c->seed);
+  if (t->width_shapes_data) sb_add(sb, "width=%" PRId64 ";", c->width);
+  for (int p = 0; p < t->n_params; ++p) {
+    if (!t->params[p].data) continue;
+    sb_add(sb, "%s=", t->params[p].name);
+    value_add(sb, &t->params[p], &c->p[p], 1);
+    sb_add(sb, ";");
+  }
+  ISW_CHECK(!sb->oom, ISW_ENOMEM, "out of memory building a data identity");
+  c->data_id = isw_hash64(sb->s, sb->len, 0);
+  /* identities hold paths as written; the task opens them resolved */
+  for (int p = 0; p < t->n_params; ++p)
+    if (x->rpath[p]) c->p[p].str = x->rpath[p][idx[2 + p]];
+cleanup:
+  return err;
+}
+
+/* Append rows row.. of group f as configs index.. of section sec to the
+ * row map, extending the last run when they follow on. */
+static int add_run(struct isw_spec_grid *gd, int64_t row, int sec, int64_t index) {
+  int err = 0;
+  row_run *last = gd->n_runs ? &gd->runs[gd->n_runs - 1] : NULL;
+  if (last && last->section == sec && last->row + last->n == row && last->index + last->n == index &&
+      last->n < INT32_MAX) {
+    last->n++;
+    goto cleanup;
+  }
+  ISW_CALL(grow((void **)&gd->runs, &gd->cap_runs, gd->n_runs + 1, sizeof *gd->runs));
+  gd->runs[gd->n_runs++] = (row_run){row, index, sec, 1};
+cleanup:
+  return err;
+}
+
 /* The configs of section gi's grid, appended to its family's group in grid
  * order with their identities; a config whose id the group already has (an
  * earlier section made it) is not added again.  ids (cap, a power of two,
@@ -1573,68 +1728,17 @@ static int build_section(build_ctx *b, int gi, uint64_t *ids, unsigned char *use
   sbuf sb = {0};
   gstate *g = &b->g[gi];
   isw_spec_group *out = &b->spec->groups[g->fam];
-  const isw_task *t = g->task;
-  int n_axes = 3 + t->n_params, len[3 + ISW_MAX_PARAMS];
-
-  /* axes in nested order: width, train_iters, params..., seed (fastest) */
-  int64_t n = 1;
-  len[0] = g->ax[AX_WIDTHS].v.n;
-  len[1] = g->ax[AX_TRAIN].v.n;
-  for (int p = 0; p < t->n_params; ++p) len[2 + p] = g->par[p].v.n;
-  len[n_axes - 1] = g->ax[AX_SEEDS].v.n;
-  for (int a = 0; a < n_axes; ++a) n *= len[a];
-  ISW_CHECK(n <= INT32_MAX, ISW_EINTERNAL, "group %s: %" PRId64 " configs", t->name, n);
-  for (int64_t i = 0; i < n; ++i) {
-    int idx[3 + ISW_MAX_PARAMS];
-    int64_t rem = i;
-    for (int a = n_axes - 1; a >= 0; --a) {
-      idx[a] = (int)(rem % len[a]);
-      rem /= len[a];
-    }
+  const grid_section *x = &b->spec->grid->sec[gi];
+  for (int64_t i = 0; i < x->size; ++i) {
     isw_config *c = &out->configs[out->n_configs];
-    c->task = t;
-    c->width = g->ax[AX_WIDTHS].v.iv[idx[0]];
-    c->train_iters = g->ax[AX_TRAIN].v.iv[idx[1]];
-    c->seed = g->ax[AX_SEEDS].v.iv[idx[n_axes - 1]];
-    for (int p = 0; p < t->n_params; ++p) c->p[p] = value_at(&t->params[p], &g->par[p].v, idx[2 + p]);
-    c->test_iters = out->test_iters; /* the group's: every section is evaluated at every n */
-    c->n_test = out->n_test;
-    c->sweep_seed = b->spec->sweep_seed;
-    c->group = g->fam;
+    ISW_CALL(section_config(c, &sb, b->spec, g->fam, x, i));
     c->row = out->n_configs;
-    c->cost = 0.0;
-    c->team = 1;
-    /* identity: every parameter by name, never the row */
-    sb.len = 0;
-    sb_add(&sb, "task=%s;width=%" PRId64 ";train_iters=%" PRId64 ";seed=%" PRId64 ";", t->name, c->width,
-           c->train_iters, c->seed);
-    for (int p = 0; p < t->n_params; ++p) {
-      sb_add(&sb, "%s=", t->params[p].name);
-      value_add(&sb, &t->params[p], &c->p[p], 1);
-      sb_add(&sb, ";");
-    }
-    ISW_CHECK(!sb.oom, ISW_ENOMEM, "out of memory building a config identity");
-    c->id = isw_hash64(sb.s, sb.len, 0);
-    /* data identity: what shapes the data */
-    sb.len = 0;
-    sb_add(&sb, "task=%s;seed=%" PRId64 ";", t->name, c->seed);
-    if (t->width_shapes_data) sb_add(&sb, "width=%" PRId64 ";", c->width);
-    for (int p = 0; p < t->n_params; ++p) {
-      if (!t->params[p].data) continue;
-      sb_add(&sb, "%s=", t->params[p].name);
-      value_add(&sb, &t->params[p], &c->p[p], 1);
-      sb_add(&sb, ";");
-    }
-    ISW_CHECK(!sb.oom, ISW_ENOMEM, "out of memory building a data identity");
-    c->data_id = isw_hash64(sb.s, sb.len, 0);
-    /* identities hold paths as written; the task opens them resolved */
-    for (int p = 0; p < t->n_params; ++p)
-      if (g->rpath[p]) c->p[p].str = g->rpath[p][idx[2 + p]];
     size_t h = (size_t)isw_mix64(c->id) & (cap - 1);
     while (used[h] && ids[h] != c->id) h = (h + 1) & (cap - 1);
     if (used[h]) continue; /* one config, whichever sections produce it */
     used[h] = 1;
     ids[h] = c->id;
+    ISW_CALL(add_run(b->spec->grid, out->n_configs, gi, i));
     out->n_configs++;
   }
 cleanup:
@@ -1644,7 +1748,8 @@ cleanup:
 
 /* Build group f: the union of its sections' grids (main section first,
  * then sub-grids in file order), each config once; test_iters is the
- * sorted union of the sections' test_iters. */
+ * sorted union of the sections' test_iters.  Lean: the sections' grids are
+ * kept, not expanded (no configs, n_configs 0 until a row map is set). */
 static int build_group(build_ctx *b, int f) {
   int err = 0;
   isw_spec_group *out = &b->spec->groups[f];
@@ -1659,11 +1764,8 @@ static int build_group(build_ctx *b, int f) {
       b->spec->owned_tasks[b->spec->n_owned_tasks++] = g->built;
       g->built = NULL;
     }
-    int64_t n = 1;
-    n = sat_mul(n, g->ax[AX_WIDTHS].v.n);
-    n = sat_mul(n, g->ax[AX_TRAIN].v.n);
-    n = sat_mul(n, g->ax[AX_SEEDS].v.n);
-    for (int p = 0; p < g->task->n_params; ++p) n = sat_mul(n, g->par[p].v.n);
+    ISW_CALL(keep_section(b, gi));
+    int64_t n = b->spec->grid->sec[gi].size;
     total = total + n > INT32_MAX ? INT32_MAX : total + n;
     n_test += g->ax[AX_TEST].v.n;
   }
@@ -1677,6 +1779,8 @@ static int build_group(build_ctx *b, int f) {
       out->n_test += v->n;
     }
   out->n_test = sort_unique_i64(out->test_iters, out->n_test);
+  b->spec->grid->group_run[f] = b->spec->grid->n_runs;
+  if (b->lean) goto cleanup;
   size_t cap = 1;
   while (cap < 2 * (size_t)total) cap *= 2;
   ISW_ALLOC(ids, cap);
@@ -1684,6 +1788,7 @@ static int build_group(build_ctx *b, int f) {
   ISW_ALLOC(out->configs, total);
   for (int gi = 0; gi < b->n_g; ++gi)
     if (b->g[gi].fam == f) ISW_CALL(build_section(b, gi, ids, used, cap));
+  b->spec->grid->group_run[f + 1] = b->spec->grid->n_runs;
 cleanup:
   free(ids);
   free(used);
@@ -1812,7 +1917,7 @@ static void build_ctx_free(build_ctx *b) {
 }
 
 static int spec_parse(isw_spec **out, const char *name, const char *text, const char *const *sets, int n_sets,
-                      int hash_files) {
+                      int hash_files, int lean) {
   int err = 0;
   build_ctx b;
   memset(&b, 0, sizeof b);
@@ -1824,6 +1929,7 @@ static int spec_parse(isw_spec **out, const char *name, const char *text, const 
   ISW_ALLOC(spec, 1);
   b.spec = spec;
   b.hash_files = hash_files;
+  b.lean = lean;
   if (strchr(name, '/') && strcmp(name, DEFAULT_NAME) != 0) {
     size_t n = (size_t)(strrchr(name, '/') - name);
     b.dir = dup_range(name, n ? n : 1); /* "/spec.ini": the folder is "/" */
@@ -1881,6 +1987,10 @@ static int spec_parse(isw_spec **out, const char *name, const char *text, const 
   ISW_ALLOC(spec->owned_tasks, b.n_fam);
   spec->n_groups = b.n_fam;
   ISW_ALLOC(spec->where, b.n_fam);
+  ISW_ALLOC(spec->grid, 1);
+  ISW_ALLOC(spec->grid->sec, b.n_g);
+  spec->grid->n_sec = b.n_g;
+  ISW_ALLOC(spec->grid->group_run, b.n_fam + 1);
   for (int gi = 0; gi < b.n_g; ++gi) { /* test_iters of each section: ascending, distinct */
     vlist *v = &b.g[gi].ax[AX_TEST].v;
     v->n = sort_unique_i64(v->iv, v->n);
@@ -1909,7 +2019,12 @@ cleanup:
 }
 
 int isw_spec_parse(isw_spec **out, const char *name, const char *text, const char *const *sets, int n_sets) {
-  return spec_parse(out, name, text, sets, n_sets, 0);
+  return spec_parse(out, name, text, sets, n_sets, 0, 0);
+}
+
+int isw_spec_parse_lean(isw_spec **out, const char *name, const char *text, const char *const *sets,
+                        int n_sets) {
+  return spec_parse(out, name, text, sets, n_sets, 0, 1);
 }
 
 /* What a non-regular file is, for "it is %s". */
@@ -1930,7 +2045,7 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
   ISW_CHECK(out != NULL, ISW_EINTERNAL, "isw_spec_load: NULL out");
   *out = NULL;
   if (!path) {
-    ISW_CALL(spec_parse(out, DEFAULT_NAME, isw_spec_default_text(), sets, n_sets, 1));
+    ISW_CALL(spec_parse(out, DEFAULT_NAME, isw_spec_default_text(), sets, n_sets, 1, 0));
     goto cleanup;
   }
   loc where = {path, 0, NULL};
@@ -1991,7 +2106,7 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
     where.line = line;
     USAGE(where, "the file contains a NUL byte (a spec is a plain text file)");
   }
-  ISW_CALL(spec_parse(out, path, text, sets, n_sets, 1));
+  ISW_CALL(spec_parse(out, path, text, sets, n_sets, 1, 0));
 cleanup:
   if (f) fclose(f);
   if (fd >= 0) close(fd);
@@ -2015,6 +2130,7 @@ void isw_spec_destroy(isw_spec **spec) {
   }
   free(s->where);
   free(s->groups);
+  grid_free(s->grid);
   for (int i = 0; i < s->n_owned_tasks; ++i) s->owned_tasks[i]->destroy(s->owned_tasks[i]);
   free(s->owned_tasks);
   for (int i = 0; i < s->n_strings; ++i) free(s->strings[i]);
@@ -2073,6 +2189,79 @@ static int validate_one(const isw_config *c, void *user) {
 int isw_spec_validate(const isw_spec *spec) {
   int err = 0;
   ISW_CALL(isw_spec_each_data_set(spec, validate_one, (void *)spec));
+cleanup:
+  return err;
+}
+
+int isw_spec_config(isw_config *out, const isw_spec *spec, int group, int row) {
+  int err = 0;
+  sbuf sb = {0};
+  ISW_CHECK(group >= 0 && group < spec->n_groups && row >= 0 && row < spec->groups[group].n_configs,
+            ISW_EINTERNAL, "no config at group %d row %d", group, row);
+  if (spec->groups[group].configs) {
+    *out = spec->groups[group].configs[row];
+    goto cleanup;
+  }
+  const struct isw_spec_grid *gd = spec->grid;
+  int lo = gd->group_run[group], hi = gd->group_run[group + 1] - 1; /* the run holding row */
+  while (lo < hi) {
+    int mid = lo + (hi - lo + 1) / 2;
+    if (gd->runs[mid].row <= row) lo = mid;
+    else hi = mid - 1;
+  }
+  const row_run *r = &gd->runs[lo];
+  ISW_CHECK(r->row <= row && row < r->row + r->n, ISW_EINTERNAL, "the row map has no row %d in group %d", row,
+            group);
+  ISW_CALL(section_config(out, &sb, spec, group, &gd->sec[r->section], r->index + (row - r->row)));
+  out->row = row;
+cleanup:
+  free(sb.s);
+  return err;
+}
+
+int isw_spec_row_map(int64_t **out, int64_t *n, const isw_spec *spec) {
+  int err = 0;
+  const struct isw_spec_grid *gd = spec->grid;
+  *out = NULL;
+  *n = 4 * (int64_t)gd->n_runs;
+  ISW_ALLOC(*out, *n > 0 ? *n : 1);
+  for (int g = 0; g < spec->n_groups; ++g)
+    for (int k = gd->group_run[g]; k < gd->group_run[g + 1]; ++k) {
+      int64_t *v = *out + 4 * (int64_t)k;
+      v[0] = g;
+      v[1] = gd->runs[k].section;
+      v[2] = gd->runs[k].index;
+      v[3] = gd->runs[k].n;
+    }
+cleanup:
+  return err;
+}
+
+int isw_spec_set_row_map(isw_spec *spec, const int64_t *map, int64_t n) {
+  int err = 0;
+  struct isw_spec_grid *gd = spec->grid;
+  ISW_CHECK(n % 4 == 0 && n / 4 <= INT32_MAX, ISW_EINTERNAL, "a row map of %" PRId64 " values", n);
+  for (int g = 0; g < spec->n_groups; ++g)
+    ISW_CHECK(!spec->groups[g].configs && spec->groups[g].n_configs == 0, ISW_EINTERNAL,
+              "isw_spec_set_row_map: the spec is not lean");
+  gd->n_runs = 0;
+  for (int64_t k = 0; k < n / 4; ++k) {
+    const int64_t *v = map + 4 * k;
+    ISW_CHECK(v[0] >= 0 && v[0] < spec->n_groups && (k == 0 || v[0] >= map[4 * k - 4]) && v[1] >= 0 &&
+                  v[1] < gd->n_sec && gd->sec[v[1]].task == spec->groups[v[0]].task && v[2] >= 0 && v[3] >= 1 &&
+                  v[3] <= gd->sec[v[1]].size - v[2],
+              ISW_EINTERNAL, "run %" PRId64 " of the row map does not fit this spec", k);
+    isw_spec_group *grp = &spec->groups[v[0]];
+    ISW_CHECK(v[3] <= INT32_MAX - grp->n_configs, ISW_EINTERNAL, "group %s: too many configs", grp->task->name);
+    ISW_CALL(grow((void **)&gd->runs, &gd->cap_runs, gd->n_runs + 1, sizeof *gd->runs));
+    gd->runs[gd->n_runs++] = (row_run){grp->n_configs, v[2], (int)v[1], (int)v[3]};
+    grp->n_configs += (int)v[3];
+  }
+  for (int g = 0, k = 0; g < spec->n_groups; ++g) {
+    gd->group_run[g] = k;
+    while (k < gd->n_runs && map[4 * (int64_t)k] == g) ++k;
+    gd->group_run[g + 1] = k;
+  }
 cleanup:
   return err;
 }

@@ -76,40 +76,52 @@ const char *isw_summary_verdict_name(isw_verdict v) {
 
 /* ---- one task group ------------------------------------------------------ */
 
+/* The summary reads a group in blocks of rows and keeps only the rows that
+ * are not pending (the ones the table is made of), so its memory grows with
+ * the rows run, not with the file: a file of 10^6 pending rows costs a few
+ * blocks.  Shapes: C = rows in the file, K = rows kept (not pending), T =
+ * test_iters, B = ISW_RESULTS_BLOCK. */
+
 typedef struct {
   char name[128];
   int is_str;
-  double *num; /* (C) */
-  char *str;   /* (C, ISW_STRING_LEN) */
+  double *num; /* (K) */
+  char *str;   /* (K, ISW_STRING_LEN) */
+  double *bnum; /* (B) one block of every row, while pending rows are counted */
+  char *bstr;   /* (B, ISW_STRING_LEN) */
   int varies;
 } param;
 
 typedef struct {
   char name[128];
-  double *v;            /* (C) */
+  double *v;            /* (K) */
   double lo, hi;        /* valid range of v / per */
-  double *per;          /* (C) product of the `per` columns, NULL: 1 */
+  double *per;          /* (K) product of the `per` columns, NULL: 1 */
   int row;              /* qualifies the row (not only its limit) */
 } validity;
 
 typedef struct {
   const char *task;
-  long C, T;
+  long C, K, T;
+  long *rows;      /* (K) file rows kept, ascending */
+  long counts[5];  /* rows of each status over all C */
   int64_t *iters;  /* (T) */
-  uint8_t *status; /* (C) */
-  double *rho;     /* (C) */
-  double *ltr, *lte; /* (C, T) */
+  uint8_t *status; /* (K) */
+  double *rho;     /* (K) */
+  double *ltr, *lte; /* (K, T) */
   param *par;      /* (n_par) */
   int n_par, i_width, i_N, i_seed;
   validity *val;   /* (n_val) */
   int n_val;
-  unsigned char *flagged; /* (C) */
+  unsigned char *flagged; /* (K) */
 } group;
 
 static void group_free(group *g) {
   for (int k = 0; k < g->n_par; ++k) {
     free(g->par[k].num);
     free(g->par[k].str);
+    free(g->par[k].bnum);
+    free(g->par[k].bstr);
   }
   for (int k = 0; k < g->n_val; ++k) {
     free(g->val[k].v);
@@ -117,6 +129,7 @@ static void group_free(group *g) {
   }
   free(g->par);
   free(g->val);
+  free(g->rows);
   free(g->iters);
   free(g->status);
   free(g->rho);
@@ -136,6 +149,36 @@ static char *col_attr(isw_results *r, const char *task, const char *name, const 
 }
 
 static int is(const char *a, const char *b) { return a && !strcmp(a, b); }
+
+/* g->rows, g->status (K) and g->counts from the status column, block by block. */
+static int keep_rows(group *g, isw_results *r) {
+  int err = 0;
+  uint8_t *blk = NULL;
+  long cap = 0;
+  ISW_ALLOC(blk, ISW_RESULTS_BLOCK);
+  for (long b0 = 0; b0 < g->C; b0 += ISW_RESULTS_BLOCK) {
+    long n = g->C - b0 < ISW_RESULTS_BLOCK ? g->C - b0 : ISW_RESULTS_BLOCK;
+    ISW_CALL(isw_results_range_u8(r, g->task, "status", blk, g->C, b0, n));
+    for (long i = 0; i < n; ++i) {
+      g->counts[blk[i] <= ISW_ST_FAILED ? blk[i] : ISW_ST_FAILED]++;
+      if (blk[i] == ISW_ST_PENDING) continue;
+      if (g->K == cap) {
+        long nc = cap ? 2 * cap : 1024;
+        long *nr = realloc(g->rows, (size_t)nc * sizeof *nr);
+        uint8_t *ns = nr ? realloc(g->status, (size_t)nc) : NULL;
+        if (nr) g->rows = nr;
+        if (ns) g->status = ns;
+        ISW_CHECK(nr && ns, ISW_ENOMEM, "out of memory reading the status column of /%s", g->task);
+        cap = nc;
+      }
+      g->rows[g->K] = b0 + i;
+      g->status[g->K++] = blk[i];
+    }
+  }
+cleanup:
+  free(blk);
+  return err;
+}
 
 static int load_group(group *g, isw_results *r, const char *task) {
   int err = 0;
@@ -162,38 +205,38 @@ static int load_group(group *g, isw_results *r, const char *task) {
               isw_results_path(r), task);
   }
   ISW_ALLOC(g->iters, g->T);
-  ISW_ALLOC(g->status, g->C);
-  ISW_ALLOC(g->rho, g->C);
-  ISW_ALLOC(g->flagged, g->C);
+  ISW_CALL(isw_results_read_i64(r, task, "test_iters", g->iters, g->T));
+  ISW_CALL(keep_rows(g, r));
+  long K = g->K, K1 = K > 0 ? K : 1;
+  ISW_ALLOC(g->rho, K1);
+  ISW_ALLOC(g->flagged, K1);
   ISW_ALLOC(g->par, n_cols);
   ISW_ALLOC(g->val, n_cols);
-  ISW_CALL(isw_results_read_i64(r, task, "test_iters", g->iters, g->T));
-  ISW_CALL(isw_results_read_u8(r, task, "status", g->status, g->C));
   for (int c = 0; c < n_cols; ++c) {
     const isw_results_column *col = &cols[c];
     free(role);
     free(split);
     role = col_attr(r, task, col->name, "role");
     split = col_attr(r, task, col->name, "split");
-    if (is(role, "ratio")) ISW_CALL(isw_results_read_f64(r, task, col->name, g->rho, g->C));
+    if (is(role, "ratio")) ISW_CALL(isw_results_rows_f64(r, task, col->name, g->rho, g->C, 1, g->rows, K));
     if (is(role, "loss") && col->ndims == 2 && (is(split, "train") || is(split, "test"))) {
       double **dst = is(split, "train") ? &g->ltr : &g->lte;
       ISW_CHECK(*dst == NULL, ISW_EUSAGE, "%s: /%s has two %s loss curves", isw_results_path(r), task, split);
-      ISW_ALLOC(*dst, g->C * g->T);
-      ISW_CALL(isw_results_read_f64(r, task, col->name, *dst, g->C * g->T));
+      ISW_ALLOC(*dst, K1 * g->T);
+      ISW_CALL(isw_results_rows_f64(r, task, col->name, *dst, g->C, g->T, g->rows, K));
     }
     if (is(role, "parameter")) {
       param *p = &g->par[g->n_par++];
       snprintf(p->name, sizeof p->name, "%s", col->name);
       p->is_str = col->kind == ISW_RCOL_STRING;
       if (p->is_str) {
-        ISW_ALLOC(p->str, (size_t)g->C * ISW_STRING_LEN);
-        ISW_CALL(isw_results_read_str(r, task, col->name, p->str, ISW_STRING_LEN, g->C));
+        ISW_ALLOC(p->str, (size_t)K1 * ISW_STRING_LEN);
+        ISW_CALL(isw_results_rows_str(r, task, col->name, p->str, ISW_STRING_LEN, g->C, g->rows, K));
       } else {
-        ISW_ALLOC(p->num, g->C);
-        ISW_CALL(isw_results_read_f64(r, task, col->name, p->num, g->C));
+        ISW_ALLOC(p->num, K1);
+        ISW_CALL(isw_results_rows_f64(r, task, col->name, p->num, g->C, 1, g->rows, K));
       }
-      for (long i = 1; i < g->C && !p->varies; ++i)
+      for (long i = 1; i < K && !p->varies; ++i)
         p->varies = p->is_str ? strcmp(p->str + i * ISW_STRING_LEN, p->str) != 0 : p->num[i] != p->num[0];
       if (!strcmp(col->name, "width")) g->i_width = g->n_par - 1;
       if (!strcmp(col->name, "train_iters")) g->i_N = g->n_par - 1;
@@ -209,17 +252,17 @@ static int load_group(group *g, isw_results *r, const char *task) {
       free(qual);
       qual = col_attr(r, task, col->name, "qualifies");
       v->row = !is(qual, "limit");
-      ISW_ALLOC(v->v, g->C);
-      ISW_CALL(isw_results_read_f64(r, task, col->name, v->v, g->C));
+      ISW_ALLOC(v->v, K1);
+      ISW_CALL(isw_results_rows_f64(r, task, col->name, v->v, g->C, 1, g->rows, K));
       free(per);
       per = col_attr(r, task, col->name, "per");
       if (per && per[0]) {
-        ISW_ALLOC(v->per, g->C);
-        ISW_ALLOC(tmp, g->C);
-        for (long i = 0; i < g->C; ++i) v->per[i] = 1.0;
+        ISW_ALLOC(v->per, K1);
+        ISW_ALLOC(tmp, K1);
+        for (long i = 0; i < K; ++i) v->per[i] = 1.0;
         for (char *tok = strtok(per, "*"); tok; tok = strtok(NULL, "*")) {
-          ISW_CALL(isw_results_read_f64(r, task, tok, tmp, g->C));
-          for (long i = 0; i < g->C; ++i) v->per[i] *= tmp[i];
+          ISW_CALL(isw_results_rows_f64(r, task, tok, tmp, g->C, 1, g->rows, K));
+          for (long i = 0; i < K; ++i) v->per[i] *= tmp[i];
         }
         free(tmp);
         tmp = NULL;
@@ -232,7 +275,7 @@ static int load_group(group *g, isw_results *r, const char *task) {
   for (int k = 0; k < g->n_val; ++k) {
     const validity *v = &g->val[k];
     if (!v->row) continue;
-    for (long i = 0; i < g->C; ++i) {
+    for (long i = 0; i < K; ++i) {
       double x = v->v[i] / (v->per ? v->per[i] : 1.0);
       if (isfinite(x) && (x < v->lo - 1e-12 || x > v->hi + 1e-12)) g->flagged[i] = 1;
     }
@@ -255,28 +298,91 @@ static const char *no_ok_reason(char *buf, size_t len, int n_div, int n_fail) {
   return buf;
 }
 
-/* Rows a and b are the same grid point: every parameter but seed equal. */
-static int same_point(const group *g, long a, long b) {
+/* Parameter k of row i: of the kept rows (blk 0) or of the block being
+ * read (blk 1). */
+static const double *num_at(const param *p, int blk, long i) { return (blk ? p->bnum : p->num) + i; }
+static const char *str_at(const param *p, int blk, long i) {
+  return (blk ? p->bstr : p->str) + (size_t)i * ISW_STRING_LEN;
+}
+
+/* Row a (of blk_a) and kept row b are the same grid point: every parameter
+ * but seed equal. */
+static int same_point(const group *g, int blk_a, long a, long b) {
   for (int k = 0; k < g->n_par; ++k) {
     if (k == g->i_seed) continue;
     const param *p = &g->par[k];
-    if (p->is_str ? strcmp(p->str + a * ISW_STRING_LEN, p->str + b * ISW_STRING_LEN) != 0 : p->num[a] != p->num[b])
+    if (p->is_str ? strcmp(str_at(p, blk_a, a), str_at(p, 0, b)) != 0 : *num_at(p, blk_a, a) != *num_at(p, 0, b))
       return 0;
   }
   return 1;
 }
 
-static uint64_t point_hash(const group *g, long i) {
+static uint64_t point_hash(const group *g, int blk, long i) {
   uint64_t h = 1469598103934665603ULL;
   for (int k = 0; k < g->n_par; ++k) {
     if (k == g->i_seed) continue;
     const param *p = &g->par[k];
-    const unsigned char *b = p->is_str ? (const unsigned char *)(p->str + i * ISW_STRING_LEN)
-                                       : (const unsigned char *)&p->num[i];
+    const unsigned char *b = p->is_str ? (const unsigned char *)str_at(p, blk, i)
+                                       : (const unsigned char *)num_at(p, blk, i);
     size_t n = p->is_str ? strlen((const char *)b) : sizeof(double);
     for (size_t q = 0; q < n; ++q) h = (h ^ b[q]) * 1099511628211ULL;
   }
   return h;
+}
+
+/* The grid point of row i (of blk) in the open-addressing table slot (cap,
+ * p + 1 per used slot, first[p] its first kept row), or -1 with *at its
+ * free slot. */
+static long point_find(const group *g, const long *slot, const long *first, long cap, int blk, long i, long *at) {
+  *at = (long)(point_hash(g, blk, i) & (uint64_t)(cap - 1));
+  while (slot[*at]) {
+    long q = slot[*at] - 1;
+    if (same_point(g, blk, i, first[q])) return q;
+    *at = (*at + 1) & (cap - 1);
+  }
+  return -1;
+}
+
+/* pend[p] += the pending rows of every grid point p, read block by block;
+ * *hidden = pending rows of points without a kept row (not listed). */
+static int count_pending(long *pend, long *hidden, const group *g, isw_results *r, const long *slot,
+                         const long *first, long cap) {
+  int err = 0;
+  uint8_t *st = NULL;
+  *hidden = 0;
+  if (g->counts[ISW_ST_PENDING] == 0) goto cleanup;
+  ISW_ALLOC(st, ISW_RESULTS_BLOCK);
+  for (int k = 0; k < g->n_par; ++k) {
+    param *p = &g->par[k];
+    if (p->is_str) ISW_ALLOC(p->bstr, (size_t)ISW_RESULTS_BLOCK * ISW_STRING_LEN);
+    else ISW_ALLOC(p->bnum, ISW_RESULTS_BLOCK);
+  }
+  for (long b0 = 0; b0 < g->C; b0 += ISW_RESULTS_BLOCK) {
+    long n = g->C - b0 < ISW_RESULTS_BLOCK ? g->C - b0 : ISW_RESULTS_BLOCK;
+    ISW_CALL(isw_results_range_u8(r, g->task, "status", st, g->C, b0, n));
+    int any = 0;
+    for (long i = 0; i < n && !any; ++i) any = st[i] == ISW_ST_PENDING;
+    if (!any) continue;
+    if (g->K == 0) { /* nothing kept: every pending row is of a point not listed */
+      for (long i = 0; i < n; ++i) *hidden += st[i] == ISW_ST_PENDING;
+      continue;
+    }
+    for (int k = 0; k < g->n_par; ++k) {
+      param *p = &g->par[k];
+      if (k == g->i_seed) continue;
+      if (p->is_str) ISW_CALL(isw_results_range_str(r, g->task, p->name, p->bstr, ISW_STRING_LEN, g->C, b0, n));
+      else ISW_CALL(isw_results_range_f64(r, g->task, p->name, p->bnum, g->C, 1, b0, n));
+    }
+    for (long i = 0; i < n; ++i) {
+      if (st[i] != ISW_ST_PENDING) continue;
+      long at, p = point_find(g, slot, first, cap, 1, i, &at);
+      if (p >= 0) pend[p]++;
+      else ++*hidden;
+    }
+  }
+cleanup:
+  free(st);
+  return err;
 }
 
 static long find_iter(const group *g, int64_t n) {
@@ -311,38 +417,30 @@ static void cell(char *buf, size_t len, const double *rel, const double *abs_, i
   else snprintf(buf, len, "abs %+.1e", mean_of(abs_, k));
 }
 
-static int print_group(const group *g, const int64_t *dn, int n_dn, FILE *out) {
+/* The table of group g (its kept rows; the pending rows of the file are
+ * counted into their grid points' seeds by reading r again block by block). */
+static int print_group(group *g, isw_results *r, const int64_t *dn, int n_dn, FILE *out) {
   int err = 0;
-  long cap = 1;
-  long *slot = NULL, *last = NULL, *first = NULL, *next = NULL;
+  long cap = 1, K1 = g->K > 0 ? g->K : 1, hidden = 0;
+  long *slot = NULL, *last = NULL, *first = NULL, *next = NULL, *pend = NULL;
   double *dtr = NULL, *rtr = NULL, *dte = NULL, *rte = NULL, *vtr = NULL, *vte = NULL;
-  int counts[5] = {0};
-  while (cap < 2 * g->C) cap *= 2;
+  while (cap < 2 * K1) cap *= 2;
   ISW_ALLOC(slot, cap);
-  ISW_ALLOC(first, g->C);
-  ISW_ALLOC(next, g->C);
-  ISW_ALLOC(last, g->C);
-  ISW_ALLOC(dtr, g->C);
-  ISW_ALLOC(rtr, g->C);
-  ISW_ALLOC(dte, g->C);
-  ISW_ALLOC(rte, g->C);
-  ISW_ALLOC(vtr, g->C);
-  ISW_ALLOC(vte, g->C);
+  ISW_ALLOC(first, K1);
+  ISW_ALLOC(next, K1);
+  ISW_ALLOC(last, K1);
+  ISW_ALLOC(pend, K1);
+  ISW_ALLOC(dtr, K1);
+  ISW_ALLOC(rtr, K1);
+  ISW_ALLOC(dte, K1);
+  ISW_ALLOC(rte, K1);
+  ISW_ALLOC(vtr, K1);
+  ISW_ALLOC(vte, K1);
   /* grid points in first-seen row order; rows of a point chained by next[] */
   long P = 0;
-  for (long i = 0; i < g->C; ++i) {
-    counts[g->status[i] <= ISW_ST_FAILED ? g->status[i] : ISW_ST_FAILED]++;
+  for (long i = 0; i < g->K; ++i) {
     next[i] = -1;
-    uint64_t h = point_hash(g, i);
-    long at = (long)(h & (uint64_t)(cap - 1)), p = -1;
-    while (slot[at]) {
-      long q = slot[at] - 1;
-      if (same_point(g, first[q], i)) {
-        p = q;
-        break;
-      }
-      at = (at + 1) & (cap - 1);
-    }
+    long at, p = point_find(g, slot, first, cap, 0, i, &at);
     if (p < 0) {
       p = P++;
       first[p] = i;
@@ -352,9 +450,10 @@ static int print_group(const group *g, const int64_t *dn, int n_dn, FILE *out) {
     }
     last[p] = i;
   }
-  fprintf(out, "\n%s: %ld configs: %d ok, %d diverged, %d failed, %d pending, %d running\n", g->task, g->C,
-          counts[ISW_ST_OK], counts[ISW_ST_DIVERGED], counts[ISW_ST_FAILED], counts[ISW_ST_PENDING],
-          counts[ISW_ST_RUNNING]);
+  ISW_CALL(count_pending(pend, &hidden, g, r, slot, first, cap));
+  fprintf(out, "\n%s: %ld configs: %ld ok, %ld diverged, %ld failed, %ld pending, %ld running\n", g->task, g->C,
+          g->counts[ISW_ST_OK], g->counts[ISW_ST_DIVERGED], g->counts[ISW_ST_FAILED], g->counts[ISW_ST_PENDING],
+          g->counts[ISW_ST_RUNNING]);
   fprintf(out, "%6s %5s", "width", "N");
   for (int k = 0; k < g->n_par; ++k)
     if (k != g->i_width && k != g->i_N && k != g->i_seed && g->par[k].varies) fprintf(out, " %10s", g->par[k].name);
@@ -370,7 +469,7 @@ static int print_group(const group *g, const int64_t *dn, int n_dn, FILE *out) {
     long rep = first[p];
     int64_t N = (int64_t)llround(g->par[g->i_N].num[rep]);
     long jN = find_iter(g, N);
-    int seeds = 0, ok = 0, flagged = 0, n_div_rows = 0, n_fail_rows = 0;
+    int seeds = (int)pend[p], ok = 0, flagged = 0, n_div_rows = 0, n_fail_rows = 0;
     double rho = 0, ltr = 0, lte = 0;
     int n_rho = 0, n_tr = 0, n_te = 0;
     for (long i = rep; i >= 0; i = next[i]) {
@@ -445,7 +544,10 @@ static int print_group(const group *g, const int64_t *dn, int n_dn, FILE *out) {
     else fprintf(out, "  %s", isw_summary_verdict_name(verdict));
     fprintf(out, "%s\n", flagged ? " !" : "");
   }
+  if (hidden)
+    fprintf(out, "(%ld pending rows of grid points with no row run yet are not listed)\n", hidden);
 cleanup:
+  free(pend);
   free(slot);
   free(first);
   free(next);
@@ -481,7 +583,7 @@ int isw_summary_print(const char *file, FILE *out) {
           file);
   for (int i = 0; i < n; ++i) {
     ISW_CALL(load_group(&g, r, names[i]));
-    ISW_CALL(print_group(&g, dn, n_dn, out));
+    ISW_CALL(print_group(&g, r, dn, n_dn, out));
     group_free(&g);
   }
   fflush(out);

@@ -18,6 +18,10 @@
                              maml limit_reached_fraction) flag rows in tables and figures
   test_analysis.py partial   pending/running rows (a killed sweep) are counted, exit 0;
                              under mpirun -np 2 one rank reports
+  test_analysis.py pending   a file mostly pending (--only): configs.csv lists every config
+                             with its status, curves.csv only the rows that ran; the C
+                             summary lists the grid points with a row run (pending rows
+                             counted in their seeds) and one line for the points not run
   test_analysis.py bad       missing, text, foreign HDF5, other schema version, deleted
                              dataset: one line on stderr, exit 2
   test_analysis.py merge     a sweep split in two files loads as one; a config in both files
@@ -378,6 +382,32 @@ def case_partial(tmp):
     p = run(["mpirun", "-np", "2", "--oversubscribe", EXE, "report", h5])
     check(p.returncode == 0 and p.stdout.count("\ndeq\n") == 1,
           "under mpirun -np 2 only rank 0 reports (deq table printed %d times)" % p.stdout.count("\ndeq\n"))
+
+
+def case_pending(tmp):
+    h5, stdout = sweep(tmp, "analysis-mixed.ini", "pending.h5", quiet=False,
+                       extra=["--set", "sweep.tasks=linear-meta", "--only", "width=16,seed<=1"])
+    with h5py.File(h5, "r") as f:
+        status = f["linear-meta/status"][()]
+        T = f["linear-meta/test_iters"].shape[0]
+    ran = int((status != 0).sum())
+    check(len(status) == 6 and ran == 2, "widths 16,64 x seeds 0:2, --only width 16 seeds 0,1: 2 of 6 rows ran (%s)"
+          % list(status))
+    out = os.path.join(tmp, "rep")
+    p = report(h5, "-o", out, "--quiet")
+    check(p.returncode == 0, "a mostly pending file reports with exit 0 (%d: %s)" % (p.returncode, p.stderr.strip()))
+    head, rows = read_csv(os.path.join(out, "configs.csv"))
+    st = [r[head.index("status")] for r in rows]
+    check(len(rows) == 6 and st.count("pending") == 4 and st.count("ok") == 2,
+          "configs.csv lists every config with its status (%s)" % st)
+    head, rows = read_csv(os.path.join(out, "curves.csv"))
+    check(len(rows) == ran * T, "curves.csv has the %d x %d rows of the configs that ran, not %d (got %d)"
+          % (ran, T, len(status) * T, len(rows)))
+    table = [l for l in stdout.splitlines() if re.match(r"^\s+\d+\s+\d+\s", l)]
+    check(len(table) == 1 and table[0].split()[:2] == ["16", "2"] and " 2/3 " in table[0],
+          "the C summary lists the one grid point with rows run, its pending seed counted (2/3): %s" % table)
+    check("(3 pending rows of grid points with no row run yet are not listed)" in stdout,
+          "the C summary says how many pending rows of points not run it leaves out")
 
 
 def case_bad(tmp):

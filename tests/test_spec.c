@@ -1150,6 +1150,73 @@ static void test_sub_grids_union(void) {
 
 /* isw_spec_extends: axes may gain values and sections be added; anything
  * else is refused naming the first offending line. */
+/* Configs a and b are the same point of the grid: every field but cost and
+ * team, strings by value. */
+static int same_config(const isw_config *a, const isw_config *b) {
+  int same = a->task == b->task && a->width == b->width && a->train_iters == b->train_iters &&
+             a->seed == b->seed && a->n_test == b->n_test && a->sweep_seed == b->sweep_seed && a->id == b->id &&
+             a->data_id == b->data_id && a->group == b->group && a->row == b->row;
+  for (int j = 0; same && j < a->n_test; ++j) same = a->test_iters[j] == b->test_iters[j];
+  for (int k = 0; same && k < a->task->n_params; ++k) {
+    same = a->p[k].num == b->p[k].num && !a->p[k].str == !b->p[k].str;
+    if (same && a->p[k].str) same = strcmp(a->p[k].str, b->p[k].str) == 0;
+  }
+  return same;
+}
+
+/* A rank that did not expand the grid builds every config from its row:
+ * sub-grids sharing configs, several families, choices, resolved paths. */
+static void test_lean_spec_builds_every_config(void) {
+  const char *text = "[sweep]\ntasks = deq, linear-meta\ntrain_iters = 2\ntest_iters = 0:2\nseeds = 0:2\n"
+                     "[deq]\nwidths = 2,4\nsteps = 20\ngrad = implicit,jfb\ndataset = file\n"
+                     "data_file = a.h5,b.h5\n"
+                     "[linear-meta]\nwidths = 8,16\ntasks = 2,3\n"
+                     "[deq.wide]\nwidths = 4,8\nseeds = 1\ntest_iters = 5\n"
+                     "[linear-meta.more]\nwidths = 16,32\ntasks = 3\n";
+  const char *sets[] = {"deq.lr=0.01,0.02"};
+  isw_spec *full = NULL, *lean = NULL;
+  int64_t *map = NULL, n = 0;
+  int rc = isw_spec_parse(&full, "/d/t.ini", text, sets, 1);
+  EXPECT_FATAL(rc == 0 && full, "the spec parses");
+  rc = isw_spec_parse_lean(&lean, "/d/t.ini", text, sets, 1);
+  EXPECT_FATAL(rc == 0 && lean, "the spec parses without its grid");
+  EXPECT(lean->n_groups == full->n_groups && lean->groups[0].configs == NULL && lean->groups[0].n_configs == 0 &&
+         strcmp(lean->canonical, full->canonical) == 0,
+         "a lean spec has the groups and canonical text of the full one, and no configs");
+  EXPECT_FATAL(isw_spec_row_map(&map, &n, full) == 0, "the row map is made");
+  int runs = (int)(n / 4);
+  /* deq: 2 runs (main section, then wide's configs after its shared (4, seed 1) ones),
+   * linear-meta: the main section and one of "more" (its width 16 is shared) */
+  EXPECT(runs <= 8, "the row map has a few runs, not one per config");
+  EXPECT_FATAL(isw_spec_set_row_map(lean, map, n) == 0, "the lean spec takes the row map");
+  int all = 1, counted = 1;
+  for (int g = 0; g < full->n_groups; ++g) {
+    counted &= lean->groups[g].n_configs == full->groups[g].n_configs;
+    for (int i = 0; i < full->groups[g].n_configs; ++i) {
+      isw_config c, d;
+      all &= isw_spec_config(&c, lean, g, i) == 0 && isw_spec_config(&d, full, g, i) == 0;
+      all &= same_config(&c, &full->groups[g].configs[i]) && same_config(&d, &full->groups[g].configs[i]);
+    }
+  }
+  EXPECT(counted, "the row map gives every group its number of configs");
+  EXPECT(all, "the config built from (group, row) equals the expanded one, field by field");
+  int p = isw_task_param_index(isw_task_find("deq"), "data_file");
+  isw_config c;
+  EXPECT(isw_spec_config(&c, lean, 0, 0) == 0 && strcmp(c.p[p].str, "/d/a.h5") == 0,
+         "a built config opens its data file resolved against the spec's folder");
+  isw_error_clear();
+  EXPECT(isw_spec_config(&c, lean, 0, lean->groups[0].n_configs) == ISW_EINTERNAL &&
+             isw_spec_config(&c, lean, 2, 0) == ISW_EINTERNAL,
+         "a row or group that is not there is an internal error");
+  map[2] = 1 << 20;
+  isw_spec_destroy(&lean);
+  EXPECT_FATAL(isw_spec_parse_lean(&lean, "/d/t.ini", text, sets, 1) == 0, "the spec parses again");
+  EXPECT(isw_spec_set_row_map(lean, map, n) == ISW_EINTERNAL, "a row map that does not fit the spec is refused");
+  free(map);
+  isw_spec_destroy(&lean);
+  isw_spec_destroy(&full);
+}
+
 static void test_extends_allows_only_growth(void) {
   const char *base = "[sweep]\ntasks = deq\ntrain_iters = 2\ntest_iters = 0:2\nseeds = 0:1\n[deq]\nwidths = 2,4\n";
   isw_spec *a = parse_ok(base);
@@ -1250,6 +1317,7 @@ int main(int argc, char **argv) {
       {"data file content is canonical", test_data_file_content_is_canonical},
       {"only selects configs", test_only_selects_configs},
       {"sub-grids union", test_sub_grids_union},
+      {"lean spec builds every config", test_lean_spec_builds_every_config},
       {"extends allows only growth", test_extends_allows_only_growth},
       {NULL, NULL},
   };

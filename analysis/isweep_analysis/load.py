@@ -18,8 +18,11 @@ Tables (pandas DataFrames):
            written (the file is not filled at creation): results from ok,
            diverged or failed on, provenance (rank, host, start_time) from
            running on.  Cells before that read as not written: NaN, "" or -1.
-  curves   long form, one row per config x n: source, task, config_id, n,
-           one column per curve (NaN where a task has no such curve).
+  curves   long form, one row per config x n of every config that is not
+           pending: source, task, config_id, n, one column per curve (NaN
+           where a task has no such curve).  A pending row has no values yet,
+           so it has no rows here (configs lists it, with its status): a
+           file of a million pending rows makes no million-row table.
   columns  one row per (task, column): name, dims, role, split, evaluated_at, term,
            per, valid_min, valid_max, qualifies, shapes_data, unit,
            description.
@@ -217,6 +220,7 @@ def _read_open(f, path, source):
         # not written yet (STATUS_NAMES order): provenance before running, results before done
         unwritten = {"provenance": status < 1, None: status < 2}
         keep = ("id", "dimension", "parameter", "status")
+        run = status != STATUS_NAMES.index("pending")  # (C) rows with curve values to read
         table = {"source": [source] * C, "task": [task] * C,
                  "config_id": [config_id_str(x) for x in ids]}
         curves = {}
@@ -229,9 +233,9 @@ def _read_open(f, path, source):
             if name == "status":
                 table["status"] = [STATUS_NAMES[s] if 0 <= s < len(STATUS_NAMES) else "failed" for s in status]
             elif d.ndim == 2:
-                v = d[()].astype(np.float64)
+                v = d[()][run].astype(np.float64)  # one column at a time, pending rows dropped
                 if blank is not None:
-                    v[blank] = np.nan
+                    v[blank[run]] = np.nan
                 curves[name] = v
             elif d.dtype.kind == "S":
                 v = [x.decode("utf-8", "replace") for x in d[()]]
@@ -246,8 +250,9 @@ def _read_open(f, path, source):
         cf = pd.DataFrame(table)
         cf["n_test_iters"] = T
         cfgs.append(cf)
-        long = {"source": np.repeat(cf["source"].values, T), "task": task,
-                "config_id": np.repeat(cf["config_id"].values, T), "n": np.tile(iters, C)}
+        n_run = int(run.sum())
+        long = {"source": np.repeat(cf["source"].values[run], T), "task": task,
+                "config_id": np.repeat(cf["config_id"].values[run], T), "n": np.tile(iters, n_run)}
         for name, v in curves.items():
             long[name] = v.reshape(-1)
         curs.append(pd.DataFrame(long))

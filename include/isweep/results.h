@@ -51,6 +51,26 @@ int isw_results_read_u8(isw_results *r, const char *group, const char *name, uin
 int isw_results_read_str(isw_results *r, const char *group, const char *name, char *out,
                          size_t width, long n);
 
+/* Parts of a dataset of C rows, (C) or (C, W) (W = 1 for (C)), for readers
+ * whose memory must not grow with the file (the summary).  ISW_EUSAGE when
+ * the dataset is missing, of another shape or unreadable.
+ * range: rows start .. start + count - 1 into out (count, W).
+ * rows:  the k rows rows[0] < rows[1] < ... into out (k, W); only the blocks
+ *        of ISW_RESULTS_BLOCK rows that hold one are read, and the memory
+ *        beyond out is one block.
+ * Strings as isw_results_read_str (width bytes each, NUL-terminated). */
+#define ISW_RESULTS_BLOCK 4096
+int isw_results_range_f64(isw_results *r, const char *group, const char *name, double *out, long C, long W,
+                          long start, long count);
+int isw_results_range_u8(isw_results *r, const char *group, const char *name, uint8_t *out, long C, long start,
+                         long count);
+int isw_results_range_str(isw_results *r, const char *group, const char *name, char *out, size_t width, long C,
+                          long start, long count);
+int isw_results_rows_f64(isw_results *r, const char *group, const char *name, double *out, long C, long W,
+                         const long *rows, long k);
+int isw_results_rows_str(isw_results *r, const char *group, const char *name, char *out, size_t width, long C,
+                         const long *rows, long k);
+
 /* Nonzero when "GROUP/NAME" (GROUP NULL or "/": the root) exists. */
 int isw_results_exists(isw_results *r, const char *group, const char *name);
 /* The names of the root's groups, in name order: *names (n) of heap strings,

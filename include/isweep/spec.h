@@ -27,7 +27,8 @@ typedef struct {
   const isw_task *task;
   int64_t *test_iters; /* (n_test) ascending, distinct */
   int n_test;
-  isw_config *configs; /* (n_configs) configs[i].row == i, configs[i].group == index */
+  isw_config *configs; /* (n_configs) configs[i].row == i, configs[i].group == index;
+                          NULL in a lean spec (isw_spec_parse_lean): isw_spec_config builds them */
   int n_configs;
 } isw_spec_group;
 
@@ -55,6 +56,8 @@ typedef struct isw_spec {
   /* tasks built from their sections (exec), freed with the spec */
   isw_task **owned_tasks;
   int n_owned_tasks;
+  /* every section's axes and the row map: what isw_spec_config builds a config from */
+  struct isw_spec_grid *grid;
   /* storage for string values referenced by configs */
   char **strings;
   int n_strings;
@@ -89,6 +92,31 @@ int isw_spec_load(isw_spec **out, const char *path, const char *const *sets, int
  * lines: only the rank that loads the spec compares canonical texts. */
 int isw_spec_parse(isw_spec **out, const char *name, const char *text,
                    const char *const *sets, int n_sets);
+/* The same as isw_spec_parse without expanding the grid: memory O(spec),
+ * not O(configs).  Every group has configs NULL and n_configs 0 until
+ * isw_spec_set_row_map gives it the row map of the expanded spec (made by
+ * isw_spec_row_map on the rank that expanded it); then isw_spec_config
+ * builds the config of any row.  For the ranks that only run what rank 0
+ * assigns them. */
+int isw_spec_parse_lean(isw_spec **out, const char *name, const char *text, const char *const *sets,
+                        int n_sets);
+/* The row map of an expanded spec: 4 int64 per run of rows (group, section,
+ * first index in that section's grid, count), runs by group then row, so
+ * that the rows of every group are the runs' configs in order.  Its length
+ * grows with the sections and with the configs that sub-grids share (each
+ * such config ends a run), not with the grid.  *out (*n values) is the
+ * caller's to free.  Returns 0 or ISW_ENOMEM. */
+int isw_spec_row_map(int64_t **out, int64_t *n, const isw_spec *spec);
+/* Give a lean spec (parsed from the same text and overrides) the row map of
+ * the expanded one; sets every group's n_configs.  Returns 0, ISW_ENOMEM, or
+ * ISW_EINTERNAL for a map that does not fit the spec or a spec not lean. */
+int isw_spec_set_row_map(isw_spec *spec, const int64_t *map, int64_t n);
+/* *out <- the config at (group, row): a copy of groups[group].configs[row]
+ * when the spec is expanded, else built from the section's axes and the row
+ * map, equal in every field but cost and team (0 and 1: the scheduler's to
+ * set).  O(sections's axes + log runs).  Returns 0, ISW_ENOMEM, or
+ * ISW_EINTERNAL for a row that is not there. */
+int isw_spec_config(isw_config *out, const isw_spec *spec, int group, int row);
 /* NULL-safe; NULLs the pointer. */
 void isw_spec_destroy(isw_spec **spec);
 /* The embedded default spec (the text of jobs/default.ini). */
