@@ -492,15 +492,19 @@ def run_bounded(cmd, what, timeout=180):
 def test_disk_full(tmp):
     """A full disk at creation (1 and 2 ranks, new file and --force over an old one) and during rows."""
     big = os.path.join(SPECS, "kill.ini")
+    big_sets = ["--set", "sweep.seeds=0:99"]  # 1,000 rows: chunks of 256 rows, 4 per column
     small = os.path.join(SPECS, "small.ini")
     # a file system with room for the small results file but not for the big one: both
-    # sizes are measured first (they follow the layout: chunked row datasets)
+    # sizes are measured first (they follow the layout: chunked row datasets).  The big
+    # probe stops once its file is made (ISW_FAULT=after-startup): its rows are not needed.
     sizes = {}
-    for name, spec, extra in (("small", small, TINY), ("big", big, ())):
+    for name, spec, extra in (("small", small, TINY), ("big", big, big_sets)):
         probe = os.path.join(tmp, "probe-%s.h5" % name)
-        p, _ = run(mpirun(2, "run", spec, "-o", probe, "--quiet", *extra))
-        if p.returncode != 0:
-            fail("the %s probe run failed: %s" % (name, p.stderr[-2000:]))
+        env = dict(ENV, ISW_FAULT="after-startup") if name == "big" else ENV
+        p = subprocess.run(mpirun(2, "run", spec, "-o", probe, "--quiet", *extra), env=env,
+                           capture_output=True, text=True)
+        if (p.returncode != 0) != (name == "big") or not os.path.exists(probe):
+            fail("the %s probe run failed (exit %d): %s" % (name, p.returncode, p.stderr[-2000:]))
         sizes[name] = os.path.getsize(probe)
     if sizes["big"] < sizes["small"] + 64 * 1024:
         fail("the big results file (%d B) is not clearly larger than the small one (%d B)" % (sizes["big"], sizes["small"]))
@@ -511,7 +515,8 @@ def test_disk_full(tmp):
     try:
         for np_ in (1, 2):
             out = os.path.join(mnt, "new%d.h5" % np_)
-            p = run_bounded(mpirun(np_, "run", big, "-o", out, "--quiet"), "full disk at creation, %d rank(s)" % np_)
+            p = run_bounded(mpirun(np_, "run", big, "-o", out, "--quiet", *big_sets),
+                            "full disk at creation, %d rank(s)" % np_)
             expect_enospc(p, "full disk at creation, %d rank(s)" % np_)
             if os.listdir(mnt):
                 fail("full disk at creation left files behind: %s" % os.listdir(mnt))
@@ -520,7 +525,7 @@ def test_disk_full(tmp):
         if p.returncode != 0:
             fail("the previous results file could not be made: " + p.stderr[-2000:])
         digest = file_digest(prev)
-        p = run_bounded(mpirun(2, "run", big, "-o", prev, "--quiet", "--force"), "--force on a full disk")
+        p = run_bounded(mpirun(2, "run", big, "-o", prev, "--quiet", "--force", *big_sets), "--force on a full disk")
         expect_enospc(p, "--force over a previous results file on a full disk")
         if file_digest(prev) != digest or sorted(os.listdir(mnt)) != ["prev.h5"]:
             fail("--force on a full disk changed the previous results file or left files: %s" % os.listdir(mnt))
