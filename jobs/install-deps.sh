@@ -13,7 +13,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
       hdf5-tools libscalapack-openmpi-dev libopenblas-dev liblapacke-dev libcunit1-dev
       libinih-dev libjansson-dev zlib1g-dev python3-h5py python3-numpy python3-pandas python3-scipy
-      python3-matplotlib python3-xarray python3-h5netcdf mount)
+      python3-matplotlib python3-xarray python3-h5netcdf mount strace)
 declare -A optional=(
   [--with-slurm]="slurm-wlm slurmctld slurmd slurm-client munge"
   [--with-torch]="python3-torch"

@@ -61,6 +61,7 @@ PROGRAMS = {
     "ps": ("procps", "sweep_test.py"),
     "mount": ("mount", "sweep_test.py disk-full (a small tmpfs)"),
     "umount": ("mount", "sweep_test.py disk-full"),
+    "strace": ("strace", "bench/bench_writes.py (label bench: write calls per row)"),
     "munged": ("munge", "tests/slurm/cluster.sh"),
     "slurmctld": ("slurmctld", "tests/slurm/cluster.sh"),
     "slurmd": ("slurmd", "tests/slurm/cluster.sh"),
