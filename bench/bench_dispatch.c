@@ -5,12 +5,15 @@
  * replaced by the no-op, so every second it measures is dispatch overhead.
  *
  * Prints one line on rank 0:
- *   ranks configs seconds configs/s overhead_ms wait_ms disp_cpu_pct
+ *   ranks configs seconds configs/s overhead_ms wait_ms disp_cpu_pct cpu_ms
  * overhead_ms: rank-milliseconds per config (ranks x seconds / configs; with
  * no-op configs all rank time is overhead); wait_ms: mean time a worker waits
  * from asking for work to holding its next config (the hand-out latency seen
  * by a worker); disp_cpu_pct: CPU time of the dispatcher thread over the
- * wall time, in % of one core (with --sleep-us long configs: its idle cost).
+ * wall time, in % of one core (with --sleep-us long configs: its idle cost);
+ * cpu_ms: CPU milliseconds (user + system, every rank, the dispatcher thread
+ * included) per config — with no-op configs the whole cost of a config, which
+ * oversubscription does not inflate as it does overhead_ms.
  *
  * Usage: mpirun -n P bench_dispatch [--configs N] [--sleep-us US] [--depth D]
  * (depth: jobs a rank holds, running + queued; 2 as in isweep run).
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "isweep/dispatch.h"
@@ -41,6 +45,13 @@ static void *dispatcher_thread(void *arg) {
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   run->cpu = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
   return NULL;
+}
+
+/* CPU seconds (user + system) this process has used. */
+static double process_cpu(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 static void noop_config(long sleep_us) {
@@ -114,7 +125,7 @@ int main(int argc, char **argv) {
   dispatcher_run run = {&d, 0.0};
   pthread_t thread;
   MPI_Barrier(MPI_COMM_WORLD);
-  double t0 = MPI_Wtime();
+  double t0 = MPI_Wtime(), cpu0 = process_cpu();
   if (rank == 0) {
     d.t = &t;
     d.spec = spec;
@@ -131,16 +142,17 @@ int main(int argc, char **argv) {
   long n_run = 0;
   ISW_CALL(bench_worker(&t, sleep_us, &waited, &n_run));
   if (rank == 0) pthread_join(thread, NULL);
-  double wall = MPI_Wtime() - t0;
+  double wall = MPI_Wtime() - t0, cpu = process_cpu() - cpu0;
   ISW_CALL(isw_transport_quiet_barrier(&t));
 
-  double sums[2] = {waited, (double)n_run}, tot[2] = {0, 0};
-  MPI_Reduce(sums, tot, 2, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+  double sums[3] = {waited, (double)n_run, cpu}, tot[3] = {0, 0, 0};
+  MPI_Reduce(sums, tot, 3, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
   if (rank == 0) {
     ISW_CHECK(d.n_ok == n_jobs && (long)tot[1] == n_jobs, ISW_EINTERNAL,
               "%d of %d configs reported ok, %.0f run", d.n_ok, n_jobs, tot[1]);
-    printf("%5d %8d %8.3f %10.0f %11.4f %8.4f %12.2f\n", size, n_jobs, wall, n_jobs / wall,
-           1e3 * size * wall / n_jobs, 1e3 * tot[0] / (tot[1] + size), 100.0 * run.cpu / wall);
+    printf("%5d %8d %8.3f %10.0f %11.4f %8.4f %12.2f %8.4f\n", size, n_jobs, wall, n_jobs / wall,
+           1e3 * size * wall / n_jobs, 1e3 * tot[0] / (tot[1] + size), 100.0 * run.cpu / wall,
+           1e3 * tot[2] / n_jobs);
     fflush(stdout);
   }
 cleanup:

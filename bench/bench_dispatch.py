@@ -20,8 +20,8 @@ import sys
 
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OPENBLAS_NUM_THREADS="1", OMPI_MCA_rmaps_base_oversubscribe="1")
-HEAD = "%5s %8s %8s %10s %11s %8s %12s  %s" % ("ranks", "configs", "seconds", "configs/s", "overhead_ms",
-                                              "wait_ms", "disp_cpu_pct", "case")
+HEAD = "%5s %8s %8s %10s %11s %8s %12s %8s  %s" % ("ranks", "configs", "seconds", "configs/s", "overhead_ms",
+                                              "wait_ms", "disp_cpu_pct", "cpu_ms", "case")
 
 
 def run(exe, np_, args, label):
