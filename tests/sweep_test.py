@@ -929,7 +929,7 @@ def test_progress(tmp):
         fail("--progress fancy should be a usage error (exit 2), got %d: %s" % (p.returncode, p.stderr))
     # 2. SIGUSR2 to mpirun: a status block listing every rank, busy ones with their config
     out = os.path.join(tmp, "status.h5")
-    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--progress", "lines"), env=ENV,
+    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--progress", "lines", *WATCH), env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     err = Collector(proc.stderr)
