@@ -177,9 +177,11 @@ void isw_deq_affine(int ref, isw_real *y, const isw_real *x, const isw_real *p, 
 
 void isw_deq_step(int ref, isw_deq_act act, isw_real *zout, const isw_real *zin, const isw_real *w,
                   const isw_real *xu, int64_t rows, int64_t h) {
-  memcpy(zout, xu, (size_t)(rows * h) * sizeof *zout);
-  /* A (B, H) <- Zin (B, H) · Wᵀ (H, H) + XU */
-  if (zin) isw_nn_gemm(ref, 0, 1, rows, h, h, 1.0, zin, h, w, h, 1.0, zout, h);
+  /* A (B, H) <- Zin (B, H) · Wᵀ (H, H) + XU (z = 0: XU) */
+  if (zin)
+    isw_nn_gemm_add(ref, 1, rows, h, h, zin, h, w, h, xu, h, zout, h);
+  else
+    memcpy(zout, xu, (size_t)(rows * h) * sizeof *zout);
   /* Zout <- s(A), on the block the GEMM just wrote */
   isw_deq_activate(ref, act, zout, rows * h);
 }
