@@ -6,7 +6,9 @@ runs every workload, precision and program once), min of 3 rounds.  Prints the r
 (isweep time per step / PyTorch time per step, against PyTorch float64 and float32, for
 both isweep precisions), the measured single-core sgemm and dgemm rates and the load
 average at the start and end; for deq also the GEMM floor (the step's matrix products alone,
-timed by bench_deq_step ... gemm at the same shapes and layouts, over PyTorch's step).  A benchmark (ctest label bench): it asserts nothing; it
+timed by bench_deq_step ... gemm at the same shapes and layouts, over PyTorch's step) and the
+lower bound "f64 GEMMs at dgemm peak": the step's GEMM flops (deq_step_flops) at the measured
+large-dgemm rate, over PyTorch's float64 step.  A benchmark (ctest label bench): it asserts nothing; it
 prints "skipped" when python3-torch is missing.
 
 The same work on both sides:
@@ -41,6 +43,13 @@ def seconds(cmd):
     if p.returncode != 0:
         sys.exit("bench_vs_torch: %s exited %d: %s" % (cmd[0], p.returncode, p.stderr.strip()))
     return float(p.stdout.split()[-1])
+
+
+def deq_step_flops(h, n, rows=512, d=16, k=1):
+    """The GEMM flops of one unrolled deq step (bench_deq_step's step_gemms): XU, N - 1 forward
+    products (z_0 = 0), the head (yhat, dV, dY V), N - 1 backward dz products, dW over the
+    (N - 1) rows-stacked states, dU."""
+    return 2 * rows * h * d + 3 * (n - 1) * 2 * rows * h * h + 3 * 2 * rows * h * k + 2 * h * d * rows
 
 
 def main():
@@ -81,8 +90,8 @@ def main():
           "tasks, K = 10, second order, relu, Adam; min of %d rounds, ms per step" % a.rounds)
     print("| workload | isweep f64 ms | isweep f32 ms | torch f64 ms | torch f32 ms | isweep f64 / torch f64 | "
           "isweep f32 / torch f64 | isweep f64 / torch f32 | isweep f32 / torch f32 | isweep f32 GFLOP/s (of sgemm) | "
-          "GEMM floor f64 | GEMM floor f32 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "GEMM floor f64 | GEMM floor f32 | f64 GEMMs at dgemm peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for fam, w, n in work:
         i64, i32 = best[("isweep", fam, w, n, "float64")], best[("isweep", fam, w, n, "float32")]
         t64, t32 = best[("torch", fam, w, n, "float64")], best[("torch", fam, w, n, "float32")]
@@ -91,11 +100,12 @@ def main():
             gf = 6.0 * 10 * 512 * w * w / i32 / 1e9
             rate = "%.1f (%.0f %%)" % (gf, 100 * gf / rates["sgemm"])
             floor = "%.2f | %.2f" % (best[("gemm", fam, w, n, "float64")] / t64, best[("gemm", fam, w, n, "float32")] / t32)
+            peak = "%.2f" % (deq_step_flops(w, n) / (rates["dgemm"] * 1e9) / t64)
         else:
-            rate, floor = "-", "- | -"
-        print("| %s | %.3f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f | %.2f | %s | %s |"
+            rate, floor, peak = "-", "- | -", "-"
+        print("| %s | %.3f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f | %.2f | %s | %s | %s |"
               % (name, 1e3 * i64, 1e3 * i32, 1e3 * t64, 1e3 * t32, i64 / t64, i32 / t64, i64 / t32,
-                 i32 / t32, rate, floor))
+                 i32 / t32, rate, floor, peak))
     print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
     return 0
 

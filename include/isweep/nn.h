@@ -48,6 +48,17 @@ typedef struct {
   double pow1, pow2;            /* beta1^t, beta2^t */
 } isw_nn_adam;
 
+/* isw_nn_gemm's paths (its ref argument; the families pass 0 or 1). */
+enum {
+  ISW_NN_FAST = 0, /* the small-width path where it applies (nn.c), else BLAS */
+  ISW_NN_REF = 1,  /* plain loops, accumulated in double: the slow checking path */
+  ISW_NN_BLAS = 2  /* BLAS always (tests compare the small path with it) */
+};
+/* 1 when the small-width path runs on this CPU (x86-64 with AVX2 and FMA,
+ * built with GCC >= 12), else 0: isw_nn_gemm then always calls BLAS.
+ * float32 never takes it (nn.c says why). */
+int isw_nn_small_available(void);
+
 /* Moments zeroed, t = 0.  Returns ISW_ENOMEM on allocation failure. */
 int isw_nn_adam_create(isw_nn_adam **out, int64_t n, double lr);
 /* NULL-safe; NULLs the pointer. */
@@ -77,11 +88,23 @@ typedef double isw_real;
 #endif
 
 /* C (M, N) <- alpha op(A) op(B) + beta C, row-major, op(A) (M, K), op(B)
- * (K, N), op(X) = Xᵀ when tX.  ref != 0: plain loops (equal to BLAS to
- * rounding); beta = 0 overwrites C without reading it on both paths. */
+ * (K, N), op(X) = Xᵀ when tX.  ref (ISW_NN_*): ISW_NN_FAST the small-width
+ * path in float64 when op(A) = A and N, K <= 32 (nn.c: no packing,
+ * OpenBLAS's summation order; equal to BLAS to rounding, bitwise on this
+ * machine's OpenBLAS), else BLAS; ISW_NN_REF plain loops (equal to BLAS to
+ * rounding); ISW_NN_BLAS BLAS.  beta = 0 overwrites C without reading it on
+ * every path. */
 void isw_nn_gemm(int ref, int ta, int tb, int64_t m, int64_t n, int64_t k, isw_real alpha,
                  const isw_real *a, int64_t lda, const isw_real *b, int64_t ldb, isw_real beta,
                  isw_real *c, int64_t ldc);
+
+/* C (M, N) <- A (M, K) · op(B) (K, N) + D (M, N), op(B) = Bᵀ when tb; D
+ * and C do not overlap.  Bitwise the same as copying D into C, then
+ * isw_nn_gemm(ref, 0, tb, ..., alpha 1, beta 1), without the copy on the
+ * small-width path (the deq step: A = z Wᵀ + XU). */
+void isw_nn_gemm_add(int ref, int tb, int64_t m, int64_t n, int64_t k, const isw_real *a, int64_t lda,
+                     const isw_real *b, int64_t ldb, const isw_real *d, int64_t ldd, isw_real *c,
+                     int64_t ldc);
 
 /* theta (n) <- theta - lr m̂ / (sqrt(v̂) + eps) after folding grad (n) into the moments. */
 void isw_nn_adam_step(isw_nn_adam *a, isw_real *theta, const isw_real *grad);

@@ -8,6 +8,7 @@
 #define ISW_LAPACKE(name) LAPACKE_d##name
 #undef isw_real
 #undef isw_nn_gemm
+#undef isw_nn_gemm_add
 #undef isw_nn_adam_step
 #undef isw_solver
 #undef isw_solver_create

@@ -15,6 +15,7 @@
 #define isw_real isw_real_s
 /* nn.h */
 #define isw_nn_gemm isw_nn_gemm_s
+#define isw_nn_gemm_add isw_nn_gemm_add_s
 #define isw_nn_adam_step isw_nn_adam_step_s
 /* solvers.h */
 #define isw_solver isw_solver_s

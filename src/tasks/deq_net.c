@@ -74,35 +74,50 @@ typedef long long deq_v8i __attribute__((vector_size(32)));
 #define DEQ_NOSIGN INT64_MAX
 #endif
 
-/* p (DEQ_LANES) <- tanh(p) in place. */
-static inline __attribute__((always_inline)) void tanh8(isw_real *p) {
-  deq_v8 x;
-  memcpy(&x, p, sizeof x);
+/* p (u DEQ_LANES) <- tanh(p) in place, u <= DEQ_TANH_U vectors side by
+ * side: the same operations on each lane as one vector at a time (results
+ * bitwise the same), interleaved so the core overlaps the u dependency
+ * chains (the doublings are a serial chain of 16 operations). */
+#ifndef DEQ_TANH_U
+#define DEQ_TANH_U 4
+#endif
+#define DEQ_EACH _Pragma("GCC unroll 4") for (int q = 0; q < u; ++q)
+static inline __attribute__((always_inline)) void tanh8(isw_real *p, int u) {
+  deq_v8 x[DEQ_TANH_U], r[DEQ_TANH_U], e[DEQ_TANH_U];
   const deq_v8 hi = (deq_v8){0} + RC(DEQ_TANH_CLAMP);
-  deq_v8i over = x > hi, under = x < -hi; /* false for NaN: NaN stays NaN */
-  x = (deq_v8)((over & (deq_v8i)hi) | (~over & (deq_v8i)x));
-  x = (deq_v8)((under & (deq_v8i)(-hi)) | (~under & (deq_v8i)x));
-  deq_v8 r = x * RC(2.0 / (double)(1 << DEQ_TANH_DOUBLINGS));
+  DEQ_EACH {
+    memcpy(&x[q], p + q * DEQ_LANES, sizeof x[q]);
+    deq_v8i over = x[q] > hi, under = x[q] < -hi; /* false for NaN: NaN stays NaN */
+    x[q] = (deq_v8)((over & (deq_v8i)hi) | (~over & (deq_v8i)x[q]));
+    x[q] = (deq_v8)((under & (deq_v8i)(-hi)) | (~under & (deq_v8i)x[q]));
+    r[q] = x[q] * RC(2.0 / (double)(1 << DEQ_TANH_DOUBLINGS));
+  }
   /* expm1(r) = r (1 + r/2! + r²/3! + ... + r⁹/10!), Estrin: pairs, then r², r⁴, r⁸ */
-  deq_v8 r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-  deq_v8 a0 = RC(1.0) + r * RC(1.0 / 2.0), a1 = RC(1.0 / 6.0) + r * RC(1.0 / 24.0);
-  deq_v8 a2 = RC(1.0 / 120.0) + r * RC(1.0 / 720.0), a3 = RC(1.0 / 5040.0) + r * RC(1.0 / 40320.0);
-  deq_v8 a4 = RC(1.0 / 362880.0) + r * RC(1.0 / 3628800.0);
-  deq_v8 e = r * ((a0 + r2 * a1) + r4 * (a2 + r2 * a3) + r8 * a4);
-  for (int i = 0; i < DEQ_TANH_DOUBLINGS; ++i) e = e * (e + RC(2.0)); /* expm1(2t) = expm1(t)(expm1(t) + 2) */
-  x = e / (e + RC(2.0));
-  memcpy(p, &x, sizeof x);
+  DEQ_EACH {
+    deq_v8 rr = r[q], r2 = rr * rr, r4 = r2 * r2, r8 = r4 * r4;
+    deq_v8 a0 = RC(1.0) + rr * RC(1.0 / 2.0), a1 = RC(1.0 / 6.0) + rr * RC(1.0 / 24.0);
+    deq_v8 a2 = RC(1.0 / 120.0) + rr * RC(1.0 / 720.0), a3 = RC(1.0 / 5040.0) + rr * RC(1.0 / 40320.0);
+    deq_v8 a4 = RC(1.0 / 362880.0) + rr * RC(1.0 / 3628800.0);
+    e[q] = rr * ((a0 + r2 * a1) + r4 * (a2 + r2 * a3) + r8 * a4);
+  }
+  for (int i = 0; i < DEQ_TANH_DOUBLINGS; ++i)
+    DEQ_EACH e[q] = e[q] * (e[q] + RC(2.0)); /* expm1(2t) = expm1(t)(expm1(t) + 2) */
+  DEQ_EACH {
+    x[q] = e[q] / (e[q] + RC(2.0));
+    memcpy(p + q * DEQ_LANES, &x[q], sizeof x[q]);
+  }
 }
 
 /* x (n) <- tanh(x), vector kernel. */
 DEQ_CLONES static void tanh_fast(isw_real *x, int64_t n) {
   int64_t i = 0;
-  for (; i + DEQ_LANES <= n; i += DEQ_LANES) tanh8(x + i);
+  for (; i + DEQ_TANH_U * DEQ_LANES <= n; i += DEQ_TANH_U * DEQ_LANES) tanh8(x + i, DEQ_TANH_U);
+  for (; i + DEQ_LANES <= n; i += DEQ_LANES) tanh8(x + i, 1);
   if (i < n) {
     isw_real t[DEQ_LANES];
     memset(t, 0, sizeof t);
     memcpy(t, x + i, (size_t)(n - i) * sizeof *t);
-    tanh8(t);
+    tanh8(t, 1);
     memcpy(x + i, t, (size_t)(n - i) * sizeof *t);
   }
 }
@@ -177,9 +192,11 @@ void isw_deq_affine(int ref, isw_real *y, const isw_real *x, const isw_real *p, 
 
 void isw_deq_step(int ref, isw_deq_act act, isw_real *zout, const isw_real *zin, const isw_real *w,
                   const isw_real *xu, int64_t rows, int64_t h) {
-  memcpy(zout, xu, (size_t)(rows * h) * sizeof *zout);
-  /* A (B, H) <- Zin (B, H) · Wᵀ (H, H) + XU */
-  if (zin) isw_nn_gemm(ref, 0, 1, rows, h, h, 1.0, zin, h, w, h, 1.0, zout, h);
+  /* A (B, H) <- Zin (B, H) · Wᵀ (H, H) + XU (z = 0: XU) */
+  if (zin)
+    isw_nn_gemm_add(ref, 1, rows, h, h, zin, h, w, h, xu, h, zout, h);
+  else
+    memcpy(zout, xu, (size_t)(rows * h) * sizeof *zout);
   /* Zout <- s(A), on the block the GEMM just wrote */
   isw_deq_activate(ref, act, zout, rows * h);
 }
