@@ -15,8 +15,11 @@
  * included) per config — with no-op configs the whole cost of a config, which
  * oversubscription does not inflate as it does overhead_ms.
  *
- * Usage: mpirun -n P bench_dispatch [--configs N] [--sleep-us US] [--depth D]
- * (depth: jobs a rank holds, running + queued; 2 as in isweep run).
+ * Usage: mpirun -n P bench_dispatch [--configs N] [--sleep-us US] [--depth D] [--heartbeat S]
+ * (depth: jobs a rank holds, running + queued; 2 as in isweep run; heartbeat:
+ * every rank but 0 sends one every S seconds and the dispatcher watches for
+ * dead ranks with a timeout of 12 S, the ratio of isweep run's defaults;
+ * without it, neither, as before the heartbeat existed).
  * bench/bench_dispatch.py runs it at 1..64 ranks and prints the table. */
 #include <mpi.h>
 #include <pthread.h>
@@ -85,6 +88,7 @@ int main(int argc, char **argv) {
   int err = 0, rank = 0, size = 1, provided = 0;
   long n_configs = 5000, sleep_us = 0;
   int depth = 2;
+  double heartbeat = 0;
   isw_spec *spec = NULL;
   isw_job *jobs = NULL;
   int n_jobs = 0, transport_ready = 0;
@@ -97,8 +101,10 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[i], "--configs") && i + 1 < argc) n_configs = atol(argv[++i]);
     else if (!strcmp(argv[i], "--sleep-us") && i + 1 < argc) sleep_us = atol(argv[++i]);
     else if (!strcmp(argv[i], "--depth") && i + 1 < argc) depth = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--heartbeat") && i + 1 < argc) heartbeat = atof(argv[++i]);
     else {
-      if (rank == 0) fprintf(stderr, "usage: bench_dispatch [--configs N] [--sleep-us US] [--depth D]\n");
+      if (rank == 0)
+        fprintf(stderr, "usage: bench_dispatch [--configs N] [--sleep-us US] [--depth D] [--heartbeat S]\n");
       MPI_Finalize();
       return 2;
     }
@@ -117,8 +123,10 @@ int main(int argc, char **argv) {
   ISW_CALL(isw_spec_parse(&spec, "bench_dispatch", text, NULL, 0));
   isw_sched_assign(spec, size);
   ISW_CALL(isw_sched_order(&jobs, &n_jobs, spec, NULL));
+  ISW_CHECK(heartbeat >= 0 && heartbeat <= 3600, ISW_EUSAGE, "--heartbeat must be 0 .. 3600 seconds");
   ISW_CALL(isw_transport_init(&t, MPI_COMM_WORLD));
   transport_ready = 1;
+  ISW_CALL(isw_transport_heartbeat_start(&t, heartbeat));
 
   isw_dispatch d;
   memset(&d, 0, sizeof d);
@@ -135,6 +143,7 @@ int main(int argc, char **argv) {
     d.quiet = 1;
     d.progress_interval = 10.0;
     d.depth = depth;
+    d.rank_timeout = 12 * heartbeat;
     ISW_CHECK(pthread_create(&thread, NULL, dispatcher_thread, &run) == 0, ISW_EINTERNAL,
               "cannot start the dispatcher thread");
   }

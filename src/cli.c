@@ -54,6 +54,9 @@ void isw_cli_usage(FILE *out) {
         "file; --resume continues it.  SIGUSR2 prints what every rank is running.\n"
         "Finished rows reach the file through rank 0 in batches ([sweep] batch_rows = 256 rows,\n"
         "batch_seconds = 10): a SIGKILL loses at most the rows not yet written; --resume runs them.\n"
+        "Under mpirun --enable-recovery, a rank that sent nothing for [sweep] rank_timeout = 120 s\n"
+        "(each rank proves it is alive every heartbeat = 10 s) is given up: its configs run on the\n"
+        "others, then rank 0 closes the file alone and ends the job (exit status 75 if configs are left).\n"
         "options:\n",
         out);
   for (size_t i = 0; i < sizeof options / sizeof options[0]; ++i) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "isweep/error.h"
@@ -99,6 +100,10 @@ static void status_print(progress *p) {
           isw_format_duration(el, sizeof el, now - p->t0), d->n_before + d->n_ok + d->n_diverged + d->n_failed,
           d->n_total, n_busy, world, d->stopped ? ", stopping" : "");
   for (int r = 0; r < world; ++r) {
+    if (d->lost && d->lost[r]) {
+      fprintf(stderr, "isweep:   rank %d: lost\n", r);
+      continue;
+    }
     if (p->held[r] == 0) {
       fprintf(stderr, "isweep:   rank %d: idle\n", r);
       continue;
@@ -130,6 +135,13 @@ typedef struct {
   double done_flops, done_rank_seconds; /* measured rate: ok jobs' cost over their rank time */
   double mean_seconds;  /* moving mean of a job's wall time */
   int n_timed;          /* jobs in that mean */
+  /* lost ranks */
+  double *heard;        /* (world) MPI_Wtime of its last message (report or heartbeat) */
+  double *lost_at;      /* (world) when it was given up */
+  int *n_back;          /* (world) jobs it gave back */
+  int *gave_back;       /* (n_jobs) the lost rank that last gave it back, or -1 */
+  unsigned char *ended; /* (n_jobs) its outcome (not pending) arrived from a rank not lost */
+  double last_check;    /* MPI_Wtime of the last look for silent ranks */
 } dispatcher;
 
 /* Work a rank should hold beyond the job it runs, in seconds: enough to
@@ -180,7 +192,7 @@ static void predict_rank(dispatcher *s, int r, double now, double rate) {
 static void rebuild_open(dispatcher *s) {
   s->n_open = 0;
   for (int r = 0; r < s->world; ++r)
-    if (!s->told[r] && s->p->held[r] < s->depth) s->open[s->n_open++] = r;
+    if (!s->told[r] && !s->d->lost[r] && s->p->held[r] < s->depth) s->open[s->n_open++] = r;
 }
 
 static int send_kind(dispatcher *s, int to, int kind) {
@@ -234,7 +246,7 @@ cleanup:
 static int tell_all(dispatcher *s, int kind) {
   int err = 0;
   for (int r = 0; r < s->world; ++r) {
-    if (s->final[r] || s->told[r] == kind || s->told[r] == ISW_ASSIGN_CANCEL) continue;
+    if (s->final[r] || s->d->lost[r] || s->told[r] == kind || s->told[r] == ISW_ASSIGN_CANCEL) continue;
     ISW_CALL(send_kind(s, r, kind));
     s->told[r] = kind;
   }
@@ -247,6 +259,8 @@ static int take_report(dispatcher *s, const isw_report *r, int from) {
   int err = 0;
   isw_dispatch *d = s->d;
   progress *p = s->p;
+  s->heard[from] = MPI_Wtime();
+  if (d->lost[from]) return 0; /* its jobs went to others already */
   for (int i = 0; i < r->n; ++i) {
     const isw_outcome *o = &r->out[i];
     ISW_CHECK(o->group >= 0 && o->group < d->spec->n_groups && o->row >= 0 &&
@@ -259,7 +273,10 @@ static int take_report(dispatcher *s, const isw_report *r, int from) {
       case ISW_ST_PENDING: d->n_interrupted++; break;
       default: d->n_failed++; break;
     }
-    if (o->status != ISW_ST_PENDING) p->cost_done += job->cost;
+    if (o->status != ISW_ST_PENDING) {
+      p->cost_done += job->cost;
+      s->ended[job - d->jobs] = 1;
+    }
     s->mean_seconds = s->n_timed++ > 0 ? 0.9 * s->mean_seconds + 0.1 * o->seconds : o->seconds;
     if (o->status == ISW_ST_OK && o->seconds > 0) {
       s->done_flops += job->cost;
@@ -283,6 +300,119 @@ static int take_report(dispatcher *s, const isw_report *r, int from) {
   }
 cleanup:
   return err;
+}
+
+/* "15:04:05 UTC" of MPI_Wtime value `wall` into buf. */
+static const char *utc_clock(char *buf, size_t len, double wall) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  time_t at = (time_t)floor((double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - (MPI_Wtime() - wall));
+  struct tm tm;
+  gmtime_r(&at, &tm);
+  strftime(buf, len, "%H:%M:%S UTC", &tm);
+  return buf;
+}
+
+static const char *host_of(const dispatcher *s, int r) {
+  const char *h = s->d->t->hosts ? s->d->t->hosts + (size_t)r * ISW_TRANSPORT_HOST_LEN : "";
+  return *h ? h : "?";
+}
+
+/* Give rank r up (`kind`: ISW_LOST_*; for a blocked rank, `because` is the
+ * lost rank it shares team job `job` with): its jobs go back to the queue,
+ * it gets no more, and every rank that holds one of its team jobs is lost
+ * too (it would wait in that team's MPI calls forever). */
+static void lose_rank(dispatcher *s, int r, int kind, int because, int job) {
+  isw_dispatch *d = s->d;
+  progress *p = s->p;
+  int mine[ISW_PREFETCH_MAX], n = p->held[r];
+  for (int m = 0; m < n; ++m) mine[m] = p->fifo[r * ISW_PREFETCH_MAX + (p->head[r] + m) % ISW_PREFETCH_MAX];
+  d->lost[r] = (unsigned char)kind;
+  d->n_lost++;
+  s->lost_at[r] = MPI_Wtime();
+  p->held[r] = 0;
+  s->free_at[r] = HUGE_VAL; /* never free: no team waits for it */
+  if (d->rank_lost) d->rank_lost(d->hook_arg, r);
+  for (int m = 0; m < n; ++m) {
+    int j = mine[m];
+    if (!s->taken[j]) continue; /* a team job another member gave back */
+    s->taken[j] = 0;
+    s->gave_back[j] = r;
+    s->n_back[r]++;
+    if (j < s->first) s->first = j;
+  }
+  char at[32];
+  if (kind == ISW_LOST_DEAD)
+    fprintf(stderr,
+            "isweep: rank %d (host %s) lost: nothing heard from it for %.1f s (since %s); the %d config(s) it "
+            "held go back to the queue\n",
+            r, host_of(s, r), s->lost_at[r] - s->heard[r], utc_clock(at, sizeof at, s->heard[r]), s->n_back[r]);
+  else
+    fprintf(stderr,
+            "isweep: rank %d (host %s) lost: it holds team config row %d of %s with lost rank %d and would wait "
+            "for it in MPI forever (no ULFM to free it); the %d config(s) it held go back to the queue\n",
+            r, host_of(s, r), d->jobs[job].row, d->spec->groups[d->jobs[job].group].task->name, because,
+            s->n_back[r]);
+  fflush(stderr);
+  for (int m = 0; m < n; ++m) {
+    int j = mine[m];
+    if (d->jobs[j].team <= 1) continue;
+    for (int q = 0; q < s->world; ++q) {
+      if (d->lost[q] || s->final[q]) continue;
+      for (int i = 0; i < p->held[q]; ++i)
+        if (p->fifo[q * ISW_PREFETCH_MAX + (p->head[q] + i) % ISW_PREFETCH_MAX] == j) {
+          lose_rank(s, q, ISW_LOST_BLOCKED, r, j);
+          break;
+        }
+    }
+  }
+}
+
+/* Lose every rank other than 0 not heard from for rank_timeout seconds
+ * (looked at about ten times per timeout, at most once a second). */
+static void find_dead(dispatcher *s, double now) {
+  isw_dispatch *d = s->d;
+  double every = d->rank_timeout / 10 < 1.0 ? d->rank_timeout / 10 : 1.0;
+  if (d->rank_timeout <= 0 || now - s->last_check < every) return;
+  s->last_check = now;
+  for (int r = 1; r < s->world; ++r)
+    if (!d->lost[r] && !s->final[r] && now - s->heard[r] > d->rank_timeout) lose_rank(s, r, ISW_LOST_DEAD, -1, -1);
+}
+
+/* Nothing left to hand out, and no live rank holds a job (with a timeout:
+ * any rank may still die and give jobs back until then). */
+static int all_ended(const dispatcher *s) {
+  if (s->first < s->d->n_jobs) return 0;
+  if (s->d->rank_timeout <= 0) return 1;
+  for (int r = 0; r < s->world; ++r)
+    if (!s->d->lost[r] && s->p->held[r] > 0) return 0;
+  return 1;
+}
+
+/* After a loss: jobs left that no live rank can take (a team larger than
+ * the ranks left) while no live rank holds anything. */
+static int starving(const dispatcher *s) {
+  if (s->d->n_lost == 0 || s->first >= s->d->n_jobs) return 0;
+  for (int r = 0; r < s->world; ++r)
+    if (!s->d->lost[r] && s->p->held[r] > 0) return 0;
+  return 1;
+}
+
+/* The lines the end of a run with lost ranks prints, one per lost rank. */
+static void lost_print(dispatcher *s) {
+  isw_dispatch *d = s->d;
+  char at[32], heard[32];
+  for (int r = 0; r < s->world; ++r) {
+    if (!d->lost[r]) continue;
+    int rerun = 0;
+    for (int j = 0; j < d->n_jobs; ++j) rerun += s->gave_back[j] == r && s->ended[j];
+    fprintf(stderr, "isweep: rank %d (host %s) was lost at %s (%s, last heard %s): %d config(s) it held went "
+            "back to the queue, %d of them ran again on other ranks\n",
+            r, host_of(s, r), utc_clock(at, sizeof at, s->lost_at[r]),
+            d->lost[r] == ISW_LOST_DEAD ? "silent" : "blocked with a lost team member",
+            utc_clock(heard, sizeof heard, s->heard[r]), s->n_back[r], rerun);
+  }
+  fflush(stderr);
 }
 
 void *isw_dispatch_main(void *arg) {
@@ -313,6 +443,16 @@ void *isw_dispatch_main(void *arg) {
   ISW_ALLOC(s.offset, d->spec->n_groups + 1);
   for (int g = 0; g < d->spec->n_groups; ++g) s.offset[g + 1] = s.offset[g] + d->spec->groups[g].n_configs;
   ISW_ALLOC(s.job_of, s.offset[d->spec->n_groups] > 0 ? s.offset[d->spec->n_groups] : 1);
+  ISW_ALLOC(s.heard, world);
+  ISW_ALLOC(s.lost_at, world);
+  ISW_ALLOC(s.n_back, world);
+  ISW_ALLOC(s.gave_back, d->n_jobs > 0 ? d->n_jobs : 1);
+  ISW_ALLOC(s.ended, d->n_jobs > 0 ? d->n_jobs : 1);
+  ISW_ALLOC(d->lost, world);
+  d->n_lost = d->n_orphans = d->starved = 0;
+  for (int j = 0; j < d->n_jobs; ++j) s.gave_back[j] = -1;
+  for (int r = 0; r < world; ++r) s.heard[r] = p.t0;
+  s.last_check = p.t0;
   for (int i = 0; i < s.offset[d->spec->n_groups]; ++i) s.job_of[i] = -1;
   for (int j = 0; j < d->n_jobs; ++j) {
     s.job_of[s.offset[d->jobs[j].group] + d->jobs[j].row] = j;
@@ -322,8 +462,8 @@ void *isw_dispatch_main(void *arg) {
 
   /* every rank starts free: no first request */
   if (!isw_stop_requested()) ISW_CALL(hand_out(&s));
-  for (int k = 0; s.n_final < world;) {
-    if (!d->stopped && s.first >= d->n_jobs) ISW_CALL(tell_all(&s, ISW_ASSIGN_STOP));
+  for (int k = 0; s.n_final + d->n_lost < world;) {
+    if (!d->stopped && all_ended(&s)) ISW_CALL(tell_all(&s, ISW_ASSIGN_STOP));
     isw_report r;
     int from = -1, got = 0;
     ISW_CALL(isw_transport_dispatch_poll(t, &r, &from, &got));
@@ -339,6 +479,15 @@ void *isw_dispatch_main(void *arg) {
     double now = MPI_Wtime();
     if (isw_signals_take_status_request() || (d->status_every > 0 && now - p.last_status >= d->status_every))
       status_print(&p);
+    int lost_before = d->n_lost;
+    find_dead(&s, now);
+    if (d->n_lost > lost_before && !d->stopped) ISW_CALL(hand_out(&s));
+    if (!d->stopped && starving(&s)) {
+      d->starved = d->stopped = 1;
+      fprintf(stderr, "isweep: the configs left need a team larger than the %d rank(s) still alive: they stay "
+              "pending\n", world - d->n_lost);
+      ISW_CALL(tell_all(&s, ISW_ASSIGN_STOP));
+    }
     if (!got) {
       isw_transport_dispatch_nap(k++);
       progress_print(&p, PRINT_TICK);
@@ -348,8 +497,18 @@ void *isw_dispatch_main(void *arg) {
     ISW_CALL(take_report(&s, &r, from));
     if (!d->stopped) ISW_CALL(hand_out(&s));
   }
-  ISW_CALL(isw_transport_dispatch_flush(t));
+  ISW_CALL(isw_transport_dispatch_flush(t, d->lost));
   progress_print(&p, PRINT_FINAL);
+  if (d->n_lost > 0) {
+    ISW_ALLOC(d->orphans, d->n_jobs);
+    for (int j = 0; j < d->n_jobs; ++j)
+      if (s.gave_back[j] >= 0 && !s.taken[j]) d->orphans[d->n_orphans++] = j;
+    lost_print(&s);
+    if (d->lost_end) {
+      d->seconds = MPI_Wtime() - p.t0;
+      d->lost_end(d);
+    }
+  }
 cleanup:
   d->seconds = MPI_Wtime() - p.t0;
   d->err = err;
@@ -370,5 +529,14 @@ cleanup:
   free(s.taken);
   free(s.offset);
   free(s.job_of);
+  free(s.heard);
+  free(s.lost_at);
+  free(s.n_back);
+  free(s.gave_back);
+  free(s.ended);
+  free(d->lost);
+  free(d->orphans);
+  d->lost = NULL;
+  d->orphans = NULL;
   return NULL;
 }

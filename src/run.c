@@ -309,6 +309,105 @@ done:
   return rate;
 }
 
+/* Rank 0: the end-of-run lines and the summary on stdout; returns the
+ * configs of this run not done.  With have_io, the HDF5 I/O line (io_sum
+ * seconds over `size` ranks of `wall` seconds). */
+static int print_outcome(const isw_cli *cli, const isw_spec *spec, const isw_dispatch *d, int n_jobs, int have_io,
+                         double io_sum, double wall, int size) {
+  int left = n_jobs - d->n_ok - d->n_diverged - d->n_failed;
+  if (cli->quiet) return left;
+  char dur[32];
+  printf("isweep: %d configs run in %s: %d ok, %d diverged, %d failed%s\n", d->n_ok + d->n_diverged + d->n_failed,
+         isw_format_duration(dur, sizeof dur, d->seconds), d->n_ok, d->n_diverged, d->n_failed,
+         d->stopped && !d->starved ? " (stopped by a signal)" : "");
+  if (have_io)
+    printf("isweep: HDF5 I/O: %.3f s summed over %d ranks = %.2f%% of %.1f rank-seconds\n", io_sum, size,
+           100.0 * io_sum / (wall * size), wall * size);
+  if (left > 0) {
+    printf("isweep: %d configs not run yet: continue with  isweep run%s%s", left, cli->spec_path ? " " : "",
+           cli->spec_path ? cli->spec_path : "");
+    for (int i = 0; i < cli->n_sets; ++i)
+      if (strncmp(cli->sets[i], "sweep.output=", 13) != 0) printf(" --set '%s'", cli->sets[i]);
+    if (cli->only) printf(" --only '%s'", cli->only);
+    printf(" -o '%s' %s\n", spec->output, cli->extend ? "--extend" : "--resume");
+  }
+  fflush(stdout);
+  if (isw_summary_print(spec->output, stdout) != 0)
+    fprintf(stderr, "isweep: warning: no summary: %s\n", isw_error_message());
+  return left;
+}
+
+/* What rank 0's dispatcher needs to end a run with lost ranks by itself. */
+typedef struct {
+  const isw_cli *cli;
+  const isw_spec *spec;
+  isw_store **store;
+  isw_writer *writer;
+  isw_lock **lock;
+  isw_transport *t;
+  int n_jobs;
+} lost_ctx;
+
+static void lost_rank(void *arg, int rank) {
+  isw_writer_lost(((lost_ctx *)arg)->writer, rank);
+}
+
+/* Rows of jobs a lost rank gave back and no rank ran again: running (it
+ * began them) -> pending; every other row is as its last writer left it. */
+static int orphans_pending(isw_store *store, const isw_spec *spec, const isw_dispatch *d) {
+  int err = 0;
+  uint8_t *st = NULL;
+  for (int g = 0; g < spec->n_groups; ++g) {
+    int any = 0;
+    for (int i = 0; i < d->n_orphans && !any; ++i) any = d->jobs[d->orphans[i]].group == g;
+    if (!any) continue;
+    free(st);
+    st = NULL;
+    ISW_ALLOC(st, spec->groups[g].n_configs);
+    ISW_CALL(isw_store_read_status(store, g, st));
+    for (int i = 0; i < d->n_orphans; ++i) {
+      const isw_job *j = &d->jobs[d->orphans[i]];
+      if (j->group == g && st[j->row] == ISW_ST_RUNNING) ISW_CALL(isw_store_set_status(store, g, j->row, ISW_ST_PENDING));
+    }
+  }
+cleanup:
+  free(st);
+  return err;
+}
+
+/* The dispatcher's lost_end (dispatch.h): every rank not lost is done.  The
+ * collectives that end a run (writer, barrier, close) would wait for the
+ * lost ranks forever, so rank 0 writes the last rows and closes the file
+ * alone, tells every rank still alive to exit (END: a rank blocked in MPI
+ * with a dead one is ended by its heartbeat thread; MPI_Abort on rank 0 does
+ * not end it under --enable-recovery) and aborts.  Exit status 75 when
+ * configs are left (--resume runs them), 0 when every config is done (the
+ * file is complete; the lost ranks are on stderr), an error's code if the
+ * last write or the close failed. */
+static void lost_end(isw_dispatch *d) {
+  lost_ctx *c = d->hook_arg;
+  double write_seconds = 0;
+  int err = isw_writer_drain(c->writer, &write_seconds);
+  if (!err) err = orphans_pending(*c->store, c->spec, d);
+  int closed = isw_store_close_alone(c->store);
+  if (!err) err = closed;
+  if (err) fprintf(stderr, "isweep: error: %s\n", isw_error_message());
+  isw_lock_release(c->lock); /* after the close: the file is complete before another run may open it */
+  int left = print_outcome(c->cli, c->spec, d, c->n_jobs, 0, 0, 0, 0);
+  int code = err ? err : left > 0 ? ISW_EXIT_STOPPED : 0;
+  char why[128];
+  if (err) snprintf(why, sizeof why, "the file could not be written or closed");
+  else if (left > 0) snprintf(why, sizeof why, "%d configs left: --resume runs them", left);
+  else snprintf(why, sizeof why, "every config done");
+  fprintf(stderr, "isweep: %d rank(s) lost: rank 0 wrote every row the others sent and closed %s alone; ending the job "
+          "with MPI_Abort, exit status %d (%s)\n", d->n_lost, c->spec->output, code, why);
+  fflush(stdout);
+  fflush(stderr);
+  isw_transport_dispatch_end(c->t, d->lost, code, 10.0);
+  MPI_Abort(MPI_COMM_WORLD, code);
+  _exit(code);
+}
+
 int isw_run_sweep(const isw_cli *cli) {
   int err = 0, rank = 0, size = 1, exit_status = 0, resuming = 0;
   MPI_Comm world = MPI_COMM_WORLD;
@@ -411,6 +510,7 @@ int isw_run_sweep(const isw_cli *cli) {
 
   ISW_CALL(isw_transport_init(&t, world));
   transport_ready = 1;
+  ISW_CALL(agree(isw_transport_heartbeat_start(&t, spec->heartbeat), world));
   ISW_CALL(agree(isw_writer_create(&writer, store, spec, spec->batch_rows, spec->batch_seconds, world), world));
   /* bench_startup: everything before the first hand-out is done; end here */
   ISW_CHECK(!fault_injected("after-startup"), ISW_EINTERNAL,
@@ -418,6 +518,7 @@ int isw_run_sweep(const isw_cli *cli) {
             (long long)isw_spec_n_configs(spec), n_jobs);
   pthread_t thread;
   int have_thread = 0;
+  lost_ctx lost = {cli, spec, &store, writer, &lock, &t, n_jobs};
   if (rank == 0) {
     d.t = &t;
     d.spec = spec;
@@ -432,6 +533,10 @@ int isw_run_sweep(const isw_cli *cli) {
     d.rate = file_rate;
     d.depth = 2;                              /* prefetch: the next config waits beside the running one */
     d.backfill = !getenv("ISW_NO_BACKFILL"); /* benchmarks compare with today's strict order */
+    d.rank_timeout = spec->rank_timeout;
+    d.rank_lost = lost_rank;
+    d.lost_end = lost_end;
+    d.hook_arg = &lost;
     ISW_CHECK(pthread_create(&thread, NULL, isw_dispatch_main, &d) == 0, ISW_EINTERNAL,
               "cannot start the dispatcher thread");
     have_thread = 1;
@@ -455,26 +560,7 @@ int isw_run_sweep(const isw_cli *cli) {
   MPI_Reduce(&io_seconds, &io_sum, 1, MPI_DOUBLE, MPI_SUM, 0, world);
 
   if (rank == 0) {
-    int left = n_jobs - d.n_ok - d.n_diverged - d.n_failed;
-    if (!cli->quiet) {
-      char dur[32];
-      printf("isweep: %d configs run in %s: %d ok, %d diverged, %d failed%s\n",
-             d.n_ok + d.n_diverged + d.n_failed, isw_format_duration(dur, sizeof dur, d.seconds),
-             d.n_ok, d.n_diverged, d.n_failed, d.stopped ? " (stopped by a signal)" : "");
-      printf("isweep: HDF5 I/O: %.3f s summed over %d ranks = %.2f%% of %.1f rank-seconds\n", io_sum, size,
-             100.0 * io_sum / (wall * size), wall * size);
-      if (left > 0) {
-        printf("isweep: %d configs not run yet: continue with  isweep run%s%s", left,
-               cli->spec_path ? " " : "", cli->spec_path ? cli->spec_path : "");
-        for (int i = 0; i < cli->n_sets; ++i)
-          if (strncmp(cli->sets[i], "sweep.output=", 13) != 0) printf(" --set '%s'", cli->sets[i]);
-        if (cli->only) printf(" --only '%s'", cli->only);
-        printf(" -o '%s' %s\n", spec->output, cli->extend ? "--extend" : "--resume");
-      }
-      fflush(stdout);
-      if (isw_summary_print(spec->output, stdout) != 0)
-        fprintf(stderr, "isweep: warning: no summary: %s\n", isw_error_message());
-    }
+    int left = print_outcome(cli, spec, &d, n_jobs, 1, io_sum, wall, size);
     exit_status = left > 0 ? ISW_EXIT_STOPPED : 0;
   }
   MPI_Bcast(&exit_status, 1, MPI_INT, 0, world);

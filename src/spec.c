@@ -970,6 +970,8 @@ enum {
   K_FLOP_RATE,
   K_BATCH_ROWS,
   K_BATCH_SECONDS,
+  K_HEARTBEAT,
+  K_RANK_TIMEOUT,
   N_SWEEP_KEYS
 };
 
@@ -995,6 +997,8 @@ static const keydef sweep_keys[N_SWEEP_KEYS] = {
     [K_FLOP_RATE] = {"flop_rate", {.type = V_REAL, .single = 1, .min = 0, .max = 1e30, .min_open = 1}, "2.5e10"},
     [K_BATCH_ROWS] = {"batch_rows", {.type = V_INT, .single = 1, .min = 1, .max = 1e6}, "256"},
     [K_BATCH_SECONDS] = {"batch_seconds", {.type = V_REAL, .single = 1, .min = 0, .max = 1e6, .min_open = 1}, "10"},
+    [K_HEARTBEAT] = {"heartbeat", {.type = V_REAL, .single = 1, .min = 0, .max = 3600, .min_open = 1}, "10"},
+    [K_RANK_TIMEOUT] = {"rank_timeout", {.type = V_REAL, .single = 1, .min = 0, .max = 1e6, .min_open = 1}, "120"},
 };
 
 static vdef param_vdef(const isw_param_def *p) {
@@ -1978,6 +1982,14 @@ static int spec_parse(isw_spec **out, const char *name, const char *text, const 
   spec->flop_rate = b.sw[K_FLOP_RATE].v.rv[0];
   spec->batch_rows = (int)b.sw[K_BATCH_ROWS].v.iv[0];
   spec->batch_seconds = b.sw[K_BATCH_SECONDS].v.rv[0];
+  spec->heartbeat = b.sw[K_HEARTBEAT].v.rv[0];
+  spec->rank_timeout = b.sw[K_RANK_TIMEOUT].v.rv[0];
+  if (spec->rank_timeout < 2 * spec->heartbeat) {
+    const slot *x = b.sw[K_RANK_TIMEOUT].given ? &b.sw[K_RANK_TIMEOUT] : &b.sw[K_HEARTBEAT];
+    USAGE(x->given ? x->where : sweep_loc(&b),
+          "sweep.rank_timeout = %g must be at least twice sweep.heartbeat = %g (a rank that misses one "
+          "heartbeat is not dead yet)", spec->rank_timeout, spec->heartbeat);
+  }
   spec->n_delta = b.sw[K_DELTA_N].v.n;
   ISW_ALLOC(spec->delta_n, spec->n_delta);
   memcpy(spec->delta_n, b.sw[K_DELTA_N].v.iv, (size_t)spec->n_delta * sizeof *spec->delta_n);

@@ -2118,6 +2118,21 @@ int isw_store_set_status(isw_store *s, int g, int row, isw_status st) {
 
 /* ---- close -------------------------------------------------------------- */
 
+int isw_store_close_alone(isw_store **sp) {
+  int err = 0;
+  if (!sp || !*sp) return 0;
+  isw_store *s = *sp;
+  *sp = NULL;
+  char now[TIME_LEN] = "";
+  iso_utc_now(now);
+  errno = 0;
+  if (s->file >= 0) err = attr_set_str(s->file, s->path, "end_time", now);
+  int closed = close_file(s, err != 0);
+  s->comm = MPI_COMM_NULL; /* its other ranks cannot free it with us: left to the end of the process */
+  store_free(s, 1);
+  return err ? err : closed;
+}
+
 int isw_store_close(isw_store **sp) {
   int err = 0;
   if (!sp || !*sp) return 0;

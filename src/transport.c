@@ -7,11 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "isweep/error.h"
 #include "isweep/task.h"
 
-enum { TAG_REPORT = 11, TAG_ASSIGN = 12 };
+enum { TAG_REPORT = 11, TAG_ASSIGN = 12, TAG_END = 14 };
+
+/* A heartbeat thread wakes at least this often to look for an END. */
+#define HEARTBEAT_WAKE_SECONDS 0.5
 
 int isw_transport_mpi_error(int rc, const char *what) {
   if (rc == MPI_SUCCESS) return 0;
@@ -62,12 +66,19 @@ int isw_transport_init(isw_transport *t, MPI_Comm world) {
   memset(t, 0, sizeof *t);
   t->ctrl = t->work = MPI_COMM_NULL;
   t->pending = t->w_recv = t->w_send = MPI_REQUEST_NULL;
+  pthread_mutex_init(&t->hb_mu, NULL);
+  pthread_cond_init(&t->hb_cv, NULL);
   MPI_TRY(MPI_Comm_dup(world, &t->ctrl), "MPI_Comm_dup");
   MPI_TRY(MPI_Comm_set_errhandler(t->ctrl, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
   MPI_TRY(MPI_Comm_dup(world, &t->work), "MPI_Comm_dup");
   MPI_TRY(MPI_Comm_set_errhandler(t->work, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
   MPI_TRY(MPI_Comm_rank(world, &t->rank), "MPI_Comm_rank");
   MPI_TRY(MPI_Comm_size(world, &t->size), "MPI_Comm_size");
+  char host[ISW_TRANSPORT_HOST_LEN] = "";
+  gethostname(host, sizeof host - 1);
+  if (t->rank == 0) ISW_ALLOC(t->hosts, (size_t)t->size * ISW_TRANSPORT_HOST_LEN);
+  MPI_TRY(MPI_Gather(host, ISW_TRANSPORT_HOST_LEN, MPI_CHAR, t->hosts, ISW_TRANSPORT_HOST_LEN, MPI_CHAR, 0, t->ctrl),
+          "MPI_Gather");
 cleanup:
   return err;
 }
@@ -79,6 +90,16 @@ static void cancel_request(MPI_Request *req) {
 }
 
 void isw_transport_destroy(isw_transport *t) {
+  if (t->hb_started) {
+    pthread_mutex_lock(&t->hb_mu);
+    t->hb_quit = 1;
+    pthread_cond_signal(&t->hb_cv);
+    pthread_mutex_unlock(&t->hb_mu);
+    pthread_join(t->hb_thread, NULL);
+    t->hb_started = 0;
+  }
+  pthread_cond_destroy(&t->hb_cv);
+  pthread_mutex_destroy(&t->hb_mu);
   cancel_request(&t->pending);
   cancel_request(&t->w_recv);
   if (t->w_send != MPI_REQUEST_NULL) MPI_Request_free(&t->w_send);
@@ -89,9 +110,13 @@ void isw_transport_destroy(isw_transport *t) {
   free(t->pool);
   free(t->pool_buf);
   free(t->pool_free);
+  free(t->pool_to);
+  free(t->hosts);
   t->pool = NULL;
   t->pool_buf = NULL;
   t->pool_free = NULL;
+  t->pool_to = NULL;
+  t->hosts = NULL;
   t->pool_cap = t->pool_n_free = 0;
   if (t->ctrl != MPI_COMM_NULL) MPI_Comm_free(&t->ctrl);
   if (t->work != MPI_COMM_NULL) MPI_Comm_free(&t->work);
@@ -105,6 +130,62 @@ static int assign_bytes(const isw_assign *a) {
 
 static int report_bytes(const isw_report *r) {
   return (int)(offsetof(isw_report, out) + (size_t)r->n * sizeof(isw_outcome));
+}
+
+/* ---- heartbeat -------------------------------------------------------- */
+
+static const isw_report heartbeat_report; /* empty: nothing done, no stop, not final */
+
+/* Every hb_seconds a heartbeat (until the final report); every wake-up a
+ * look for an END, which ends the process at once: the main thread may be
+ * blocked for good in a collective with a dead rank. */
+static void *heartbeat_main(void *arg) {
+  isw_transport *t = arg;
+  MPI_Request send = MPI_REQUEST_NULL, end = MPI_REQUEST_NULL;
+  if (MPI_Irecv(&t->hb_code, 1, MPI_INT, 0, TAG_END, t->ctrl, &end) != MPI_SUCCESS) end = MPI_REQUEST_NULL;
+  double next = 0, wake = t->hb_seconds < HEARTBEAT_WAKE_SECONDS ? t->hb_seconds : HEARTBEAT_WAKE_SECONDS;
+  pthread_mutex_lock(&t->hb_mu);
+  while (!t->hb_quit) {
+    double now = MPI_Wtime();
+    int done = 1;
+    if (send != MPI_REQUEST_NULL) MPI_Test(&send, &done, MPI_STATUS_IGNORE);
+    if (!t->hb_final && now >= next && done) { /* one in flight at most */
+      if (MPI_Isend(&heartbeat_report, (int)offsetof(isw_report, out), MPI_BYTE, 0, TAG_REPORT, t->ctrl, &send) !=
+          MPI_SUCCESS)
+        send = MPI_REQUEST_NULL;
+      next = now + t->hb_seconds;
+    }
+    if (end != MPI_REQUEST_NULL) {
+      int got = 0;
+      MPI_Test(&end, &got, MPI_STATUS_IGNORE);
+      if (got) {
+        fflush(stdout);
+        fflush(stderr);
+        _exit(t->hb_code);
+      }
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long ns = ts.tv_nsec + (long)(wake * 1e9);
+    ts.tv_sec += ns / 1000000000L;
+    ts.tv_nsec = ns % 1000000000L;
+    pthread_cond_timedwait(&t->hb_cv, &t->hb_mu, &ts);
+  }
+  pthread_mutex_unlock(&t->hb_mu);
+  if (send != MPI_REQUEST_NULL) MPI_Request_free(&send); /* received before the final report */
+  cancel_request(&end);
+  return NULL;
+}
+
+int isw_transport_heartbeat_start(isw_transport *t, double seconds) {
+  int err = 0;
+  if (t->rank == 0 || !(seconds > 0) || t->hb_started) return 0;
+  t->hb_seconds = seconds;
+  ISW_CHECK(pthread_create(&t->hb_thread, NULL, heartbeat_main, t) == 0, ISW_EINTERNAL,
+            "rank %d: cannot start the heartbeat thread", t->rank);
+  t->hb_started = 1;
+cleanup:
+  return err;
 }
 
 /* ---- worker side ------------------------------------------------------ */
@@ -145,6 +226,11 @@ static int worker_send(isw_transport *t, int final) {
   t->w_sending.final = final;
   t->w_sending.stop = isw_stop_requested();
   memset(&t->w_unsent, 0, offsetof(isw_report, out));
+  if (final && t->hb_started) { /* no heartbeat after the final report */
+    pthread_mutex_lock(&t->hb_mu);
+    t->hb_final = 1;
+    pthread_mutex_unlock(&t->hb_mu);
+  }
   MPI_TRY(MPI_Isend(&t->w_sending, report_bytes(&t->w_sending), MPI_BYTE, 0, TAG_REPORT, t->ctrl, &t->w_send),
           "MPI_Isend");
   t->w_stop_sent |= t->w_sending.stop;
@@ -290,8 +376,12 @@ static int pool_grow(isw_transport *t) {
   int *fr = realloc(t->pool_free, (size_t)cap * sizeof *fr);
   ISW_CHECK(fr, ISW_ENOMEM, "out of memory for %d outstanding sends", cap);
   t->pool_free = fr;
+  int *to = realloc(t->pool_to, (size_t)cap * sizeof *to);
+  ISW_CHECK(to, ISW_ENOMEM, "out of memory for %d outstanding sends", cap);
+  t->pool_to = to;
   for (int i = t->pool_cap; i < cap; ++i) {
     t->pool[i] = MPI_REQUEST_NULL;
+    t->pool_to[i] = -1;
     t->pool_buf[i] = malloc(sizeof **t->pool_buf);
     ISW_CHECK(t->pool_buf[i], ISW_ENOMEM, "out of memory for %d outstanding sends", cap);
     t->pool_free[t->pool_n_free++] = i;
@@ -307,6 +397,7 @@ int isw_transport_dispatch_send(isw_transport *t, int to, const isw_assign *a) {
   if (t->pool_n_free == 0) ISW_CALL(pool_grow(t));
   int slot = t->pool_free[--t->pool_n_free];
   memcpy(t->pool_buf[slot], a, (size_t)assign_bytes(a));
+  t->pool_to[slot] = to;
   int rc = MPI_Isend(t->pool_buf[slot], assign_bytes(a), MPI_BYTE, to, TAG_ASSIGN, t->ctrl, &t->pool[slot]);
   if (rc != MPI_SUCCESS) {
     t->pool[slot] = MPI_REQUEST_NULL;
@@ -317,12 +408,38 @@ cleanup:
   return err;
 }
 
-int isw_transport_dispatch_flush(isw_transport *t) {
+int isw_transport_dispatch_flush(isw_transport *t, const unsigned char *skip) {
   int err = 0;
   for (int k = 0; t->pool_n_free < t->pool_cap; ++k) {
     ISW_CALL(pool_reap(t));
-    if (t->pool_n_free < t->pool_cap) isw_transport_dispatch_nap(k);
+    int busy = 0;
+    for (int i = 0; i < t->pool_cap && !busy; ++i)
+      busy = t->pool[i] != MPI_REQUEST_NULL && !(skip && skip[t->pool_to[i]]);
+    if (!busy) break;
+    isw_transport_dispatch_nap(k);
   }
 cleanup:
   return err;
+}
+
+int isw_transport_dispatch_end(isw_transport *t, const unsigned char *dead, int code, double seconds) {
+  int err = 0, n = 0, done = 0;
+  MPI_Request *req = NULL;
+  t->end_code = code;
+  ISW_ALLOC(req, t->size);
+  for (int r = 1; r < t->size; ++r)
+    if (!dead[r] && MPI_Isend(&t->end_code, 1, MPI_INT, r, TAG_END, t->ctrl, &req[n]) == MPI_SUCCESS) n++;
+  double t0 = MPI_Wtime();
+  for (int k = 0; done < n && MPI_Wtime() - t0 < seconds; ++k) {
+    done = 0;
+    for (int i = 0; i < n; ++i) {
+      int flag = 1;
+      if (req[i] != MPI_REQUEST_NULL) MPI_Test(&req[i], &flag, MPI_STATUS_IGNORE);
+      done += flag;
+    }
+    if (done < n) isw_transport_backoff(k);
+  }
+cleanup:
+  free(req);
+  return err ? -1 : done;
 }

@@ -56,6 +56,8 @@ struct isw_writer {
   pthread_t thread;
   int have_thread;
   atomic_int quit;   /* destroy: stop without waiting for the other ranks */
+  atomic_uchar *lost; /* (size) rank 0: ranks given up (isw_writer_lost): their entries are dropped */
+  atomic_int n_lost;
   atomic_int failed; /* a batch failed: err and msg are set */
   int err;
   char msg[1024];
@@ -160,7 +162,7 @@ static void *writer_main(void *arg) {
   unsigned char *msg = NULL;
   int cap = 0;
   long idle_ns = IDLE_MIN_NS;
-  while (ended < w->size && !atomic_load(&w->quit)) {
+  while (ended + atomic_load(&w->n_lost) < w->size && !atomic_load(&w->quit)) {
     int flag = 0, n = 0;
     MPI_Status st;
     ISW_CALL(isw_transport_mpi_error(MPI_Iprobe(MPI_ANY_SOURCE, WRITER_TAG, w->comm, &flag, &st), "MPI_Iprobe"));
@@ -176,6 +178,7 @@ static void *writer_main(void *arg) {
           MPI_Recv(msg, n, MPI_BYTE, st.MPI_SOURCE, WRITER_TAG, w->comm, MPI_STATUS_IGNORE), "MPI_Recv"));
       int32_t kind = MSG_END;
       if (n >= (int)sizeof kind) memcpy(&kind, msg, sizeof kind);
+      if (atomic_load(&w->lost[st.MPI_SOURCE])) continue; /* its rows run elsewhere now */
       if (kind == MSG_END) ended++;
       else if (!atomic_load(&w->failed)) ISW_CALL(hold(w, msg, n));
       idle_ns = IDLE_MIN_NS;
@@ -218,6 +221,7 @@ int isw_writer_create(isw_writer **out, isw_store *store, const isw_spec *spec, 
   w->batch_rows = batch_rows;
   w->batch_seconds = batch_seconds;
   atomic_init(&w->quit, 0);
+  atomic_init(&w->n_lost, 0);
   atomic_init(&w->failed, 0);
   ISW_CALL(isw_transport_mpi_error(MPI_Comm_dup(comm, &w->comm), "MPI_Comm_dup"));
   MPI_Comm_set_name(w->comm, "isweep row writer");
@@ -225,6 +229,8 @@ int isw_writer_create(isw_writer **out, isw_store *store, const isw_spec *spec, 
   ISW_CALL(isw_transport_mpi_error(MPI_Comm_size(w->comm, &w->size), "MPI_Comm_size"));
   if (w->rank == 0) {
     ISW_CHECK(store != NULL, ISW_EINTERNAL, "isw_writer_create: rank 0 needs the open store");
+    w->lost = calloc((size_t)w->size, sizeof *w->lost);
+    ISW_CHECK(w->lost != NULL, ISW_ENOMEM, "writer: out of memory for %d ranks", w->size);
     ISW_CHECK(pthread_create(&w->thread, NULL, writer_main, w) == 0, ISW_EINTERNAL,
               "cannot start the writer thread");
     w->have_thread = 1;
@@ -320,6 +326,27 @@ int isw_writer_status(isw_writer *w, int g, int row, isw_status st) {
   return send_entry(w, &h, NULL, 0);
 }
 
+void isw_writer_lost(isw_writer *w, int rank) {
+  if (!w || !w->lost || rank < 0 || rank >= w->size) return;
+  if (!atomic_exchange(&w->lost[rank], 1)) atomic_fetch_add(&w->n_lost, 1);
+}
+
+int isw_writer_drain(isw_writer *w, double *write_seconds) {
+  int err = 0;
+  if (write_seconds) *write_seconds = 0;
+  ISW_CHECK(w && w->rank == 0, ISW_EINTERNAL, "isw_writer_drain: rank 0 only");
+  if (!w->have_thread) return writer_error(w);
+  msg_head h = entry_head(MSG_END, 0, 0);
+  ISW_CALL(isw_transport_mpi_error(MPI_Send(&h, (int)sizeof h, MPI_BYTE, 0, WRITER_TAG, w->comm),
+                                   "telling the writer rank 0 is done"));
+  pthread_join(w->thread, NULL);
+  w->have_thread = 0;
+  if (write_seconds) *write_seconds = w->write_seconds;
+  ISW_CALL(writer_error(w));
+cleanup:
+  return err;
+}
+
 int isw_writer_finish(isw_writer **wp, double *write_seconds) {
   int err = 0;
   if (write_seconds) *write_seconds = 0;
@@ -351,6 +378,7 @@ void isw_writer_destroy(isw_writer **wp) {
   for (int i = 0; i < w->n_buf; ++i) held_free(&w->buf[i]);
   free(w->buf);
   free(w->send);
+  free(w->lost);
   if (w->comm != MPI_COMM_NULL) MPI_Comm_free(&w->comm);
   free(w);
 }

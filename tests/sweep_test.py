@@ -23,6 +23,10 @@
   sweep_test.py batch-kill    rank 0 killed between a batch's data and its statuses -> file opens,
                               that batch's rows pending with their data, resume re-runs exactly the
                               rows not done (earlier batches untouched), results identical
+  sweep_test.py dead-rank     SIGKILL to rank 2 of 3 under mpirun --enable-recovery -> the job ends by
+                              itself (no hang), a line names the lost rank, the file is closed with no
+                              row running, the rest (if any) resumes, results identical; without
+                              --enable-recovery mpirun ends the job and --resume completes it
 
 Environment: ISW_EXE (isweep binary), ISW_SOURCE_DIR (source tree).  Each prints what it
 measured and exits non-zero on failure.
@@ -1044,6 +1048,89 @@ def test_backfill(tmp):
     print("backfill: %d result datasets bitwise identical with and without backfilling" % n)
 
 
+# A dead rank is noticed within seconds here (the defaults are 10 s and 120 s).
+ALIVE = ["--set", "sweep.heartbeat=0.5", "--set", "sweep.rank_timeout=10"]
+
+
+def all_rank_pids(sid, n, timeout=120):
+    """{MPI rank: pid} once all n ranks of session `sid` are up."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        pids = rank_pids(sid)
+        if len(pids) == n:
+            return pids
+        time.sleep(0.1)
+    fail("only ranks %s of %d found in session %d" % (sorted(rank_pids(sid)), n, sid))
+
+
+def kill_rank_mid_sweep(spec, out, recovery, rank=2, ranks=3, timeout=600):
+    """Start a sweep on `ranks` ranks, SIGKILL `rank` after 3 ok rows; wait for the job to end
+    (SIGKILL the session and fail after `timeout` s).  Returns (exit status, stderr, ok rows
+    at the kill, seconds from the kill to the end)."""
+    cmd = ["mpirun", *(["--enable-recovery"] if recovery else []), "-np", str(ranks), "--oversubscribe",
+           EXE, "run", spec, "-o", out, "--quiet", *WATCH, *ALIVE]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    ok = wait_rows_ok(out, 3, proc)
+    if ok < 0:
+        kill_session(proc.pid)
+        fail("the sweep ended before rank %d could be killed (%d)" % (rank, ok))
+    os.kill(all_rank_pids(proc.pid, ranks)[rank], signal.SIGKILL)
+    t_kill = time.time()
+    try:
+        so, se = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_session(proc.pid)
+        proc.communicate()
+        fail("rank %d killed%s: the job still runs %d s later: it hangs"
+             % (rank, " under --enable-recovery" if recovery else "", timeout))
+    return proc.returncode, se, ok, time.time() - t_kill
+
+
+def test_dead_rank(tmp):
+    spec = os.path.join(SPECS, "kill.ini")
+    ref, _ = reference_file(tmp, spec)
+    total = len(flat_statuses(ref))
+    # 1. mpirun --enable-recovery: the others go on; rank 0 notices the silence, hands the dead
+    #    rank's configs to the others, closes the file itself and ends the job
+    out = os.path.join(tmp, "dead-rank.h5")
+    rc, se, ok, t_end = kill_rank_mid_sweep(spec, out, recovery=True)
+    lines = [l for l in se.splitlines() if l.startswith("isweep:")]
+    flat = flat_statuses(out)  # opens with h5py
+    print("--enable-recovery, rank 2 killed after %d of %d rows ok: the job ended %.1f s later, exit %d; "
+          "rows now %d ok, %d pending, %d running" % (ok, total, t_end, rc, flat.count(2), flat.count(0),
+                                                      flat.count(1)))
+    for l in lines:
+        print("  " + l)
+    lost = [l for l in lines if l.startswith("isweep: rank 2 ") and "lost" in l]
+    if not lost:
+        fail("no line on stderr names the lost rank 2:\n" + se[-3000:])
+    if flat.count(1):
+        fail("rows left running after the dead rank's job ended: %s" % flat)
+    with h5py.File(out, "r") as f:
+        end = f.attrs["end_time"]
+    end = end.decode() if isinstance(end, bytes) else str(end)
+    if not end.strip():
+        fail("end_time not written: rank 0 did not close the file")
+    if flat.count(2) != total:
+        print("%d rows left pending: --resume runs them" % flat.count(0))
+        resume_and_compare(ref, out, spec, "after the dead rank")
+    else:
+        diffs, n = compare(ref, out)
+        if diffs:
+            fail("results after the dead rank differ from the uninterrupted run:\n  " + "\n  ".join(diffs))
+        print("every row ok; %d result datasets identical to the uninterrupted run" % n)
+    # 2. without --enable-recovery mpirun ends the whole job; --resume runs what is missing
+    out = os.path.join(tmp, "dead-rank-plain.h5")
+    rc, se, ok, t_end = kill_rank_mid_sweep(spec, out, recovery=False)
+    flat = flat_statuses(out)
+    print("plain mpirun, rank 2 killed after %d ok rows: exit %d %.1f s later; rows %d ok, %d pending, %d running"
+          % (ok, rc, t_end, flat.count(2), flat.count(0), flat.count(1)))
+    if rc == 0:
+        fail("plain mpirun exited 0 after a rank was killed")
+    resume_and_compare(ref, out, spec, "plain mpirun, rank 2 killed")
+
+
 def main():
     tests = {"determinism": test_determinism, "kill-resume": test_kill_resume,
              "signal": test_signal, "bad-input": test_bad_input,
@@ -1051,7 +1138,8 @@ def main():
              "disk-full": test_disk_full, "lock": test_lock,
              "stop-rank1": test_stop_rank1, "ctrl-c": test_ctrl_c, "mpi-error": test_mpi_error,
              "progress": test_progress, "stop-queued": test_stop_queued,
-             "backfill": test_backfill, "batch-kill": test_batch_kill}
+             "backfill": test_backfill, "batch-kill": test_batch_kill,
+             "dead-rank": test_dead_rank}
     if len(sys.argv) != 2 or sys.argv[1] not in tests:
         print(__doc__)
         sys.exit(2)

@@ -950,6 +950,31 @@ static void test_sweep_keys_take_their_values(void) {
   isw_spec_destroy(&s);
 }
 
+/* heartbeat and rank_timeout (a dead rank, transport.h): defaults, bounds,
+ * the one rule between them, and outside the canonical text like batch_rows. */
+static void test_heartbeat_and_rank_timeout(void) {
+  isw_spec *s = parse_ok(HEAD);
+  EXPECT_FATAL(s != NULL, "the spec parses");
+  EXPECT(s->heartbeat == 10 && s->rank_timeout == 120, "heartbeat and rank_timeout default to 10 s and 120 s");
+  char *canon = strdup(s->canonical);
+  isw_spec_destroy(&s);
+  s = parse_ok(HEAD "heartbeat = 0.5\nrank_timeout = 10\n");
+  EXPECT_FATAL(s != NULL && canon != NULL, "the spec parses");
+  EXPECT(s->heartbeat == 0.5 && s->rank_timeout == 10, "heartbeat and rank_timeout are read");
+  EXPECT(strcmp(s->canonical, canon) == 0, "neither is part of the canonical text (both may change on resume)");
+  isw_spec_destroy(&s);
+  free(canon);
+  expect_bad(HEAD "heartbeat = 0\n", "t.ini:7", "value 0 is out of bounds for sweep.heartbeat");
+  expect_bad(HEAD "heartbeat = 4000\n", "t.ini:7", "out of bounds for sweep.heartbeat (one number > 0 and <= 3600)");
+  expect_bad(HEAD "rank_timeout = -1\n", "t.ini:7", "value -1 is out of bounds for sweep.rank_timeout");
+  expect_bad(HEAD "rank_timeout = soon\n", "t.ini:7", "'soon'");
+  expect_bad(HEAD "heartbeat = 1\nrank_timeout = 1.5\n", "t.ini:8",
+             "sweep.rank_timeout = 1.5 must be at least twice sweep.heartbeat = 1");
+  expect_bad(HEAD "heartbeat = 100\n", "t.ini:7", "sweep.rank_timeout = 120 must be at least twice sweep.heartbeat = 100");
+  const char *sets[] = {"sweep.rank_timeout=3"};
+  expect_bad_sets(HEAD "heartbeat = 2\n", sets, 1, "--set sweep.rank_timeout=3", "must be at least twice");
+}
+
 static void test_real_files_load(void) {
   char dir[600], path[700];
   snprintf(dir, sizeof dir, "%s", isw_test_tmpdir());
@@ -1309,6 +1334,7 @@ int main(int argc, char **argv) {
       {"choices become axes", test_choices_become_axes},
       {"several tasks make several groups", test_several_tasks_make_several_groups},
       {"sweep keys take their values", test_sweep_keys_take_their_values},
+      {"heartbeat and rank_timeout", test_heartbeat_and_rank_timeout},
       {"each data set is visited once", test_each_data_set_is_visited_once},
       {"data errors are located", test_data_errors_are_located},
       {"real files load", test_real_files_load},

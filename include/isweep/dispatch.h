@@ -18,7 +18,8 @@
 #include "isweep/spec.h"
 #include "isweep/transport.h"
 
-typedef struct {
+typedef struct isw_dispatch isw_dispatch;
+struct isw_dispatch {
   /* inputs */
   isw_transport *t;
   const isw_spec *spec;
@@ -34,6 +35,14 @@ typedef struct {
   int depth;     /* jobs a rank may hold, running + queued (1 .. ISW_PREFETCH_MAX; 2: prefetch one);
                     more while jobs last under 5 ms, so that a rank has 5 ms of work queued */
   int backfill;  /* nonzero: EASY backfilling of single jobs while a team waits */
+  double rank_timeout; /* a rank other than 0 that sent nothing (report or heartbeat) for this many
+                          seconds is dead; <= 0: never (then STOP goes out as soon as the last job
+                          is handed out; else once every job has ended, so that a dead rank's
+                          jobs can still go to the others) */
+  /* hooks (NULL: none), called in the dispatcher thread with hook_arg */
+  void (*rank_lost)(void *hook_arg, int rank); /* rank is given up: ignore what it sends from now */
+  void (*lost_end)(isw_dispatch *d);           /* at the end when ranks were lost; does not return */
+  void *hook_arg;
   /* outputs */
   int n_ok, n_diverged, n_failed, n_interrupted; /* outcomes of this run's jobs */
   int n_dispatched;
@@ -41,15 +50,31 @@ typedef struct {
   int stop_rank; /* the rank whose report carried the stop request, or -1 (rank 0's own flag) */
   double seconds;
   int err;     /* 0, or the error that ended the dispatcher */
-} isw_dispatch;
+  /* lost ranks (valid in lost_end) */
+  unsigned char *lost; /* (world) 0, ISW_LOST_DEAD or ISW_LOST_BLOCKED */
+  int n_lost;
+  int *orphans;        /* (n_orphans) indices into jobs: given back by a lost rank, never handed out again */
+  int n_orphans;
+  int starved;         /* jobs were left because they need more live ranks than there are */
+};
+
+enum {
+  ISW_LOST_DEAD = 1,   /* silent for rank_timeout seconds */
+  ISW_LOST_BLOCKED = 2 /* alive, but holds a team job with a lost rank: it blocks in MPI with it
+                          (Open MPI 4.1 without ULFM cannot interrupt that) */
+};
 
 /* Thread entry: arg is an isw_dispatch*.  Returns when every rank sent its
  * final report (after STOP, or CANCEL on a stop request: the jobs a rank
  * holds but has not started then go back to pending) and got its BYE.
  * A rank that dies (possible only under mpirun --enable-recovery; Open MPI
- * 4.1 without ULFM reports nothing) never sends it: the dispatcher never
- * blocks in a send to it, but keeps polling for that report (README
- * "Scaling"). */
+ * 4.1 without ULFM reports nothing) falls silent: after rank_timeout seconds
+ * without a report or heartbeat it is lost, and so is every rank that holds
+ * a team job with a lost rank (it would block in that team's MPI calls).  A
+ * lost rank's jobs go back to the queue (in their place in the order) and
+ * to the other ranks; it gets nothing more, and what it sends is ignored.
+ * When every rank not lost sent its final report, lost_end is called (it
+ * ends the job: README "A dead rank"); without lost_end the thread returns. */
 void *isw_dispatch_main(void *arg);
 
 /* "1:02:03" / "4:05" / "12s" into buf. */

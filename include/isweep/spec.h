@@ -5,7 +5,7 @@
  * Spec format (see README "Spec files"):
  *   [sweep]  tasks, widths, train_iters, test_iters, seeds, output, seed,
  *            team_width, team_ranks, max_configs, delta_n, flop_rate,
- *            batch_rows, batch_seconds
+ *            batch_rows, batch_seconds, heartbeat, rank_timeout
  *   [TASK]   one section per family named in `tasks`: its own parameters, and
  *            optionally widths/train_iters/test_iters/seeds overriding [sweep].
  * Lists and ranges wherever a value goes: "1,2,5", "1:40" (inclusive),
@@ -49,6 +49,8 @@ typedef struct isw_spec {
   double flop_rate;   /* flop/s one rank is assumed to sustain (plan, ETA before data) */
   int batch_rows;       /* rows rank 0's writer gathers before it writes a batch (writer.h) */
   double batch_seconds; /* ... or seconds the oldest waits; neither changes results */
+  double heartbeat;     /* seconds between a worker's heartbeats (transport.h) ... */
+  double rank_timeout;  /* ... and of silence after which rank 0 counts it dead; neither changes results */
   isw_spec_group *groups; /* (n_groups) one per task, in `tasks` order */
   int n_groups;
   char **where;   /* (n_groups) "FILE:LINE" of each task's section (else of

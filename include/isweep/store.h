@@ -148,5 +148,10 @@ int isw_store_set_status(isw_store *s, int g, int row, isw_status st);
 /* Rank 0 writes end_time and closes the file; every rank returns once it is
  * closed, with rank 0's verdict.  Collective.  NULL-safe; NULLs the pointer. */
 int isw_store_close(isw_store **s);
+/* Rank 0 alone, when the other ranks cannot take part (a rank was lost
+ * under mpirun --enable-recovery): end_time, close, free.  Not collective;
+ * the store's communicator is not freed (the process ends next).
+ * NULL-safe; NULLs the pointer. */
+int isw_store_close_alone(isw_store **s);
 
 #endif

@@ -13,9 +13,23 @@
  *                                 you hold (they go back to pending), then final
  *                         BYE     answer to the final report; the last message a
  *                                 rank is sent, so every send is received
+ *                         END     (only after a rank was lost) exit now with this
+ *                                 status: rank 0 closed the file alone
  *   worker -> dispatcher  report  outcomes of the jobs it led, how many jobs it
  *                                 finished (the queue slots to refill), its stop
  *                                 flag, and `final` (nothing held, told to stop)
+ *                         heartbeat  an empty report (nothing done, no stop, not
+ *                                 final) that a thread of every rank but 0 sends
+ *                                 every `heartbeat` seconds until its final report,
+ *                                 whatever its main thread does (a config may sit
+ *                                 in one BLAS call for hours); sent under hb_mu,
+ *                                 so none follows the final report
+ * Without ULFM (Open MPI 4.1 as Debian builds it) MPI says nothing of a dead
+ * rank under mpirun --enable-recovery: the heartbeat is how the dispatcher
+ * tells a dead rank from a busy one, and END is how a rank blocked for good
+ * in a collective with a dead one (MPI_Abort on rank 0 does not end it under
+ * --enable-recovery: measured) is ended: its heartbeat thread exits the
+ * process.
  * The dispatcher assumes every rank is free at the start (no first request).
  * Waits poll MPI_Test with a short growing sleep (2 us doubling to 100 us;
  * a worker that has waited for 20 ms naps up to 1 ms), so neither side spins
@@ -30,8 +44,10 @@
 #define ISWEEP_TRANSPORT_H
 
 #include <mpi.h>
+#include <pthread.h>
 
 #define ISW_MAX_TEAM 64
+#define ISW_TRANSPORT_HOST_LEN 64 /* host names rank 0 knows of every rank, '\0' included */
 #define ISW_PREFETCH_MAX 16 /* most jobs a worker holds (running + queued) */
 
 typedef enum {
@@ -76,8 +92,10 @@ typedef struct {
   isw_report inbox;
   MPI_Request *pool;    /* (pool_cap) outstanding sends, MPI_REQUEST_NULL when free */
   isw_assign **pool_buf;/* (pool_cap) their buffers */
+  int *pool_to;         /* (pool_cap) the rank each one goes to */
   int *pool_free;       /* (pool_cap) stack of free slots */
   int pool_cap, pool_n_free;
+  char *hosts;          /* rank 0: (size, ISW_TRANSPORT_HOST_LEN) every rank's host name */
   /* worker side */
   MPI_Request w_recv;   /* posted receive of the next assignment */
   isw_assign w_inbox;
@@ -88,16 +106,33 @@ typedef struct {
   isw_report w_unsent;  /* outcomes not reported yet */
   isw_report w_sending; /* the report in flight */
   MPI_Request w_send;
+  /* heartbeat thread (ranks other than 0, isw_transport_heartbeat_start) */
+  pthread_t hb_thread;
+  int hb_started;
+  double hb_seconds;
+  pthread_mutex_t hb_mu; /* orders its last heartbeat before the final report */
+  pthread_cond_t hb_cv;
+  int hb_quit, hb_final;
+  int hb_code;           /* the status an END carries (receive buffer) */
+  int end_code;          /* rank 0: the status END sends (send buffer) */
 } isw_transport;
 
 /* 0 when rc is MPI_SUCCESS; otherwise ISW_EMPI with the message "MPI error
  * in WHAT: MPI's error string" (raised through isw_error_raise). */
 int isw_transport_mpi_error(int rc, const char *what);
 
-/* Collective over world: duplicate the communicators. */
+/* Collective over world: duplicate the communicators; rank 0 gathers every
+ * rank's host name (t->hosts). */
 int isw_transport_init(isw_transport *t, MPI_Comm world);
-/* Collective: free them (and whatever the pool still holds). */
+/* Collective: stop the heartbeat thread, free the communicators (and
+ * whatever the pool still holds). */
 void isw_transport_destroy(isw_transport *t);
+
+/* On every rank but 0 (nothing to do on rank 0 or with seconds <= 0): start
+ * the thread that sends a heartbeat every `seconds` until this rank's final report
+ * and, until isw_transport_destroy, ends the process (_exit) with the status
+ * an END from the dispatcher carries.  Call once, after init. */
+int isw_transport_heartbeat_start(isw_transport *t, double seconds);
 
 /* Worker side. */
 /* The next job to run into *a (kind JOB), or kind STOP when the dispatcher
@@ -121,14 +156,22 @@ void isw_transport_team_free(MPI_Comm *team);
 int isw_transport_team_any(MPI_Comm team, int *flag);
 
 /* Dispatcher side (rank 0, its own thread). */
-/* Non-blocking: *got = 1 and the report and its sender when one arrived. */
+/* Non-blocking: *got = 1 and the report and its sender when one arrived (a
+ * heartbeat is an empty report: n, done, stop and final 0). */
 int isw_transport_dispatch_poll(isw_transport *t, isw_report *r, int *from, int *got);
 /* Non-blocking send of a (copied into the pool): returns at once; the
  * request is reaped by a later call. */
 int isw_transport_dispatch_send(isw_transport *t, int to, const isw_assign *a);
 /* Complete every send of the pool (each was received: call after every
- * rank's final report was answered with BYE), sleeping while it waits. */
-int isw_transport_dispatch_flush(isw_transport *t);
+ * rank's final report was answered with BYE), sleeping while it waits;
+ * sends to a rank r with skip[r] nonzero (a lost rank) are left as they are
+ * (skip may be NULL). */
+int isw_transport_dispatch_flush(isw_transport *t, const unsigned char *skip);
+/* END with exit status `code` to every rank r > 0 with dead[r] zero, then
+ * wait at most `seconds` for the sends to complete (a rank blocked in MPI
+ * still receives: its heartbeat thread does).  Returns how many completed,
+ * -1 when out of memory. */
+int isw_transport_dispatch_end(isw_transport *t, const unsigned char *dead, int code, double seconds);
 /* Sleep for the k-th idle round of the dispatcher (2 us doubling to 100 us). */
 void isw_transport_dispatch_nap(int k);
 

@@ -56,6 +56,17 @@ int isw_writer_status(isw_writer *w, int g, int row, isw_status st);
  * (may be NULL) <- on rank 0 the seconds spent writing batches, else 0.
  * Frees, NULLs *w.  NULL-safe. */
 int isw_writer_finish(isw_writer **w, double *write_seconds);
+/* Rank 0, any thread: give up `rank` (a rank lost under mpirun
+ * --enable-recovery, dispatch.h): from now on its entries are dropped (its
+ * rows are run again elsewhere: a late entry of its own must not overwrite
+ * theirs) and it counts as ended.  Thread-safe; no-op elsewhere. */
+void isw_writer_lost(isw_writer *w, int rank);
+/* Rank 0, once every rank not lost has called isw_writer_finish (the others
+ * cannot: isw_writer_finish is collective): rank 0 counts as ended too, the
+ * thread writes what it holds and stops.  *w stays allocated (another
+ * thread may still hold it; the process ends next).  Returns the writer's
+ * error. */
+int isw_writer_drain(isw_writer *w, double *write_seconds);
 /* Free without waiting for the other ranks (an error path: rank 0's thread
  * is told to stop and joined; entries not yet written are lost).  NULL-safe. */
 void isw_writer_destroy(isw_writer **w);
