@@ -172,7 +172,8 @@ int isw_transport_dispatch_flush(isw_transport *t, const unsigned char *skip);
  * still receives: its heartbeat thread does).  Returns how many completed,
  * -1 when out of memory. */
 int isw_transport_dispatch_end(isw_transport *t, const unsigned char *dead, int code, double seconds);
-/* Sleep for the k-th idle round of the dispatcher (2 us doubling to 100 us). */
+/* Sleep for the k-th idle round of the dispatcher (2 us doubling to 100 us,
+ * 500 us from the 200th round on). */
 void isw_transport_dispatch_nap(int k);
 
 /* A barrier over every rank that sleeps while it waits (collective), so
