@@ -6,8 +6,10 @@ every rank runs long configs (its idle cost) and the hand-out latency with 1 ms 
   bench_dispatch.py [--exe PATH] [--base PATH] [--ranks 1,2,4] [--configs N] [-- EXTRA ARGS]
 
 --teams: instead, the makespan of tests/specs/team-mixed.ini (teams of 3 among single configs)
-on 4 ranks with EASY backfilling and without (ISW_NO_BACKFILL=1), alternating, twice each,
-with the isweep executable of --isweep.
+with --teams-seeds (default 0:23: 192 configs) on 4 ranks with EASY backfilling and without
+(ISW_NO_BACKFILL=1), alternating, --rounds times each (default 3), with the isweep executable
+of --isweep; the makespan is read from the file's timings (first start to last end), so
+mpirun's start-up is left out.
 --base: a bench_dispatch built at another commit (e.g. b659671, before issue 14), run right
 before each run of --exe so both see the same load; EXTRA ARGS go to --exe only.
 Prints the load average before and after (the machine may be shared) and one table.
@@ -34,26 +36,47 @@ def run(exe, np_, args, label):
     print("%s  %s" % (line, label), flush=True)
 
 
-def teams(exe):
+def makespan(path):
+    """Seconds from the first config's start to the last one's end, from the file's timings."""
+    import h5py
+    import numpy as np
+    first, last = np.inf, -np.inf
+    with h5py.File(path, "r") as f:
+        for g in f:
+            t0 = f[g]["start_time"][()]
+            t1 = t0 + f[g]["train_seconds"][()] + f[g]["eval_seconds"][()]
+            first, last = min(first, t0.min()), max(last, t1.max())
+    return last - first
+
+
+def teams(exe, seeds, rounds):
     import tempfile
     import time
     src = os.environ.get("ISW_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     spec = os.path.join(src, "tests", "specs", "team-mixed.ini")
     tmp = tempfile.mkdtemp(prefix="bench-backfill-")
-    print("%-22s %10s" % ("order (4 ranks)", "seconds"))
-    for rep in range(2):
+    print("tests/specs/team-mixed.ini with sweep.seeds=%s on 4 ranks; makespan = first start to last end "
+          "(the file's start_time, train_seconds, eval_seconds), wall = mpirun's" % seeds)
+    print("%-22s %10s %10s" % ("order (4 ranks)", "makespan", "wall"))
+    spans = {}
+    for rep in range(rounds):
         for name, extra in (("strict (no backfill)", {"ISW_NO_BACKFILL": "1"}), ("EASY backfilling", {})):
             out = os.path.join(tmp, "%s-%d.h5" % (name.split()[0], rep))
             cmd = ["mpirun", "-np", "4", "--oversubscribe", exe, "run", spec, "-o", out, "--quiet",
-                   "--set", "sweep.seeds=0:5"]
+                   "--set", "sweep.seeds=%s" % seeds]
             t0 = time.time()
             p = subprocess.run(cmd, env=dict(ENV, **extra), capture_output=True, text=True, timeout=3600)
             if p.returncode != 0:
                 print("FAIL: %s exited %d:\n%s" % (" ".join(cmd), p.returncode, p.stderr[-3000:]))
                 sys.exit(1)
-            print("%-22s %10.2f" % (name, time.time() - t0), flush=True)
+            wall = time.time() - t0
+            span = makespan(out)
+            spans.setdefault(name, []).append(span)
+            print("%-22s %10.2f %10.2f" % (name, span, wall), flush=True)
             os.unlink(out)
     os.rmdir(tmp)
+    a, b = min(spans["strict (no backfill)"]), min(spans["EASY backfilling"])
+    print("min makespan: strict %.2f s, EASY backfilling %.2f s (%.3f of strict)" % (a, b, b / a))
 
 
 def main():
@@ -64,6 +87,8 @@ def main():
     ap.add_argument("--configs", type=int, default=5000)
     ap.add_argument("--base", default=None)
     ap.add_argument("--teams", action="store_true")
+    ap.add_argument("--teams-seeds", default="0:23")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--isweep", default=os.path.join(build, "isweep"))
     ap.add_argument("extra", nargs="*")
     a = ap.parse_args()
@@ -71,7 +96,7 @@ def main():
         a.exe = os.path.join(build, "tests", "bench_dispatch")
     print("load average before: %.2f %.2f %.2f on %d cores" % (*os.getloadavg(), os.cpu_count()))
     if a.teams:
-        teams(a.isweep)
+        teams(a.isweep, a.teams_seeds, a.rounds)
         print("load average after: %.2f %.2f %.2f" % os.getloadavg())
         return
     print(HEAD)
