@@ -33,6 +33,7 @@ measured and exits non-zero on failure.
 """
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -148,6 +149,72 @@ def wait_rows_ok(path, at_least, proc, timeout=300):
     return -2
 
 
+# A test that must signal a sweep with work left follows rank 0's own count of finished configs
+# (its status line every 0.12 s on stderr), not the rows in the file: rows reach the file after a
+# batch's fsync, and on a stalled disk (CI once) a whole 8 s run's rows arrived at its end.
+PACE = ["--status-every", "0.002"]  # minutes
+DONE_RE = re.compile(r"isweep: status at .*?: (\d+)/(\d+) configs done")
+PACING_RE = re.compile(r"isweep: (status at |  rank \d+: )")
+
+
+class Sweep:
+    """A sweep run in its own session, stdout and stderr read as they arrive (add PACE to its
+    command to use wait_done)."""
+
+    def __init__(self, cmd, env=ENV):
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, start_new_session=True)
+        self.out, self.err = Collector(self.proc.stdout), Collector(self.proc.stderr)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def returncode(self):
+        return self.proc.returncode
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def done(self):
+        """(configs done, configs in all) from the newest status line, or (0, 0)."""
+        for line in reversed(self.err.lines()):
+            m = DONE_RE.match(line)
+            if m:
+                return int(m.group(1)), int(m.group(2))
+        return 0, 0
+
+    def wait_done(self, at_least, timeout=300):
+        """Wait until rank 0 counts at least `at_least` configs done and some are left; -1 if
+        the sweep ended first, -2 on timeout (the session is killed then)."""
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            if self.proc.poll() is not None:
+                return -1
+            done, total = self.done()
+            if done >= at_least:
+                if done >= total:
+                    return -1
+                return done
+            time.sleep(0.05)
+        kill_session(self.proc.pid)
+        return -2
+
+    def finish(self, timeout):
+        """Wait for the end; (stdout, stderr without the status blocks PACE asks for).  Kills
+        the session and fails after `timeout` s."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_session(self.proc.pid)
+            self.proc.wait()
+            fail("still running %d s later: it hangs" % timeout)
+        self.out.join()
+        self.err.join()
+        return "".join(self.out.lines()), "".join(l for l in self.err.lines() if not PACING_RE.match(l))
+
+
 def session_pids(sid):
     out = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout
     return [int(p) for p, s in (l.split() for l in out.splitlines()) if int(s) == sid]
@@ -227,16 +294,15 @@ def test_kill_resume(tmp):
 def test_signal(tmp):
     spec = os.path.join(SPECS, "kill.ini")
     out = os.path.join(tmp, "stopped.h5")
-    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, *WATCH), env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ok = wait_rows_ok(out, 3, proc)
+    proc = Sweep(mpirun(2, "run", spec, "-o", out, *WATCH, *PACE))
+    ok = proc.wait_done(3)
     if ok < 0:
         fail("the sweep ended before the signal (%d)" % ok)
     proc.send_signal(signal.SIGUSR1)  # mpirun forwards SIGUSR1 to every rank
-    so, se = proc.communicate(timeout=300)
+    so, se = proc.finish(300)
     st = statuses(out)
     flat = [s for v in st.values() for s in v]
-    print("SIGUSR1 after %d ok rows: exit %d, statuses now: %d ok, %d pending, %d running"
+    print("SIGUSR1 after %d configs done: exit %d, statuses now: %d ok, %d pending, %d running"
           % (ok, proc.returncode, flat.count(2), flat.count(0), flat.count(1)))
     if proc.returncode != 75:
         fail("a stopped sweep should exit 75, got %d:\n%s" % (proc.returncode, se[-3000:]))
@@ -590,9 +656,8 @@ def test_lock(tmp):
     """A second writer of a file in use is refused (exit 2, holder named, file untouched)."""
     spec = os.path.join(SPECS, "kill.ini")
     out = os.path.join(tmp, "locked.h5")
-    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--quiet", *WATCH), env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    if wait_rows_ok(out, 1, proc) < 0:
+    proc = Sweep(mpirun(2, "run", spec, "-o", out, "--quiet", *WATCH, *PACE))
+    if proc.wait_done(1) < 0:
         fail("the first sweep ended before the second could start")
     try:
         host, pid, since = lock_holder(out)
@@ -618,7 +683,7 @@ def test_lock(tmp):
         if after != digest:
             fail("second writer %s changed the results file" % opts[0])
         print("second writer %s: exit 2, file byte-identical: %s" % (opts[0], errs[0]))
-    so, se = proc.communicate(timeout=900)
+    so, se = proc.finish(900)
     if proc.returncode != 0:
         fail("the first run did not complete normally (exit %d):\n%s" % (proc.returncode, se[-3000:]))
     flat = [x for v in statuses(out).values() for x in v]
@@ -691,20 +756,15 @@ def test_stop_rank1(tmp):
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         name = signal.Signals(sig).name
         out = os.path.join(tmp, "rank1-%s.h5" % name)
-        proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, *WATCH), env=ENV, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-        ok = wait_rows_ok(out, 2, proc)
+        proc = Sweep(mpirun(2, "run", spec, "-o", out, *WATCH, *PACE))
+        ok = proc.wait_done(2)
         if ok < 0:
             kill_session(proc.pid)
             fail("%s: the sweep ended before the signal (%d)" % (name, ok))
         os.kill(rank_pids(proc.pid)[1], sig)  # rank 1 only: neither mpirun nor rank 0
-        try:
-            so, se = proc.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            kill_session(proc.pid)
-            fail("%s to rank 1: the sweep did not end within 300 s" % name)
+        so, se = proc.finish(300)
         flat = flat_statuses(out)
-        print("%s to rank 1 after %d of %d rows ok: exit %d; now %d ok, %d pending, %d running"
+        print("%s to rank 1 after %d of %d configs done: exit %d; now %d ok, %d pending, %d running"
               % (name, ok, total, proc.returncode, flat.count(2), flat.count(0), flat.count(1)))
         if proc.returncode != 75:
             fail("%s to rank 1 only must stop the sweep (exit 75), got %d:\n%s"
@@ -712,14 +772,6 @@ def test_stop_rank1(tmp):
         if flat.count(1) or not flat.count(0):
             fail("%s to rank 1: expected pending rows and none running: %s" % (name, flat))
         resume_and_compare(ref, out, spec, name + " to rank 1")
-
-
-def wait_exit(proc, timeout):
-    try:
-        return proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        kill_session(proc.pid)
-        fail("still running %d s after the signal" % timeout)
 
 
 # the grace the README tells users of raw mpirun to give (seconds between SIGTERM and SIGKILL)
@@ -740,20 +792,19 @@ def test_ctrl_c(tmp):
     env = dict(ENV, NP="2", ISWEEP=EXE)
     for i, (what, cmd, send, expect) in enumerate(cases):
         out = os.path.join(tmp, "case%d.h5" % i)
-        proc = subprocess.Popen(cmd + ["-o", out, *WATCH], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-        ok = wait_rows_ok(out, 2, proc)
+        proc = Sweep(cmd + ["-o", out, *WATCH, *PACE], env=env)
+        ok = proc.wait_done(2)
         if ok < 0:
             kill_session(proc.pid)
             fail("%s: the sweep ended before the signal (%d)" % (what, ok))
         t0 = time.time()
         send(proc)
-        so, se = wait_exit(proc, 120)
+        so, se = proc.finish(120)
         dt = time.time() - t0
         left = [p for p in session_pids(proc.pid) if not is_zombie(p)]
         kill_session(proc.pid)
         flat = flat_statuses(out)
-        print("%s after %d ok rows: exit %d after %.1f s; now %d ok, %d pending, %d running"
+        print("%s after %d configs done: exit %d after %.1f s; now %d ok, %d pending, %d running"
               % (what, ok, proc.returncode, dt, flat.count(2), flat.count(0), flat.count(1)))
         if left:
             fail("%s: processes %s outlived the launcher" % (what, left))
@@ -933,26 +984,37 @@ def test_progress(tmp):
         fail("--progress fancy should be a usage error (exit 2), got %d: %s" % (p.returncode, p.stderr))
     # 2. SIGUSR2 to mpirun: a status block listing every rank, busy ones with their config
     out = os.path.join(tmp, "status.h5")
-    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--progress", "lines", *WATCH), env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    err = Collector(proc.stderr)
-    ok = wait_rows_ok(out, 2, proc)
-    if ok < 0:
-        kill_session(proc.pid)
-        fail("the sweep ended before SIGUSR2 (%d)" % ok)
-    proc.send_signal(signal.SIGUSR2)
-    t0 = time.time()
-    block = []
-    while time.time() - t0 < 120 and len(block) < 2:
-        lines = err.lines()
-        heads = [i for i, l in enumerate(lines) if l.startswith("isweep: status at")]
-        if heads:
-            block = [l for l in lines[heads[0] + 1:heads[0] + 3] if re.match(STATUS_RE, l)]
+    proc = Sweep(mpirun(2, "run", spec, "-o", out, "--progress", "lines", *WATCH))
+    # SIGUSR2 until a status block counts 2 configs done (rank 0's count: the file's rows can
+    # lag); the ranks catch it from their first progress line on (handlers precede MPI_Init)
+    t0, block, done = time.time(), [], -1
+    while time.time() - t0 < 300 and proc.proc.poll() is None and not block:
+        lines = proc.err.lines()
+        if not any("configs done" in l for l in lines):
+            time.sleep(0.05)
+            continue
+        n_heads = sum(l.startswith("isweep: status at") for l in lines)
+        proc.send_signal(signal.SIGUSR2)
+        t1 = time.time()
+        while time.time() - t1 < 5:
+            lines = proc.err.lines()
+            heads = [i for i, l in enumerate(lines) if l.startswith("isweep: status at")]
+            if len(heads) > n_heads:
+                h = heads[n_heads]
+                rows = [l for l in lines[h + 1:h + 3] if re.match(STATUS_RE, l)]
+                if len(rows) == 2:
+                    done = int(DONE_RE.match(lines[h]).group(1))
+                    if done >= 2:
+                        block = rows
+                    break
+            time.sleep(0.05)
         time.sleep(0.2)
+    if not block:
+        kill_session(proc.pid)
+        fail("no status block with 2 configs done before the sweep ended (last count %d):\n%s"
+             % (done, "".join(proc.err.lines())[-3000:]))
     proc.send_signal(signal.SIGUSR1)
-    so, _ = proc.communicate(timeout=300)
-    err.join()
+    so, _ = proc.finish(300)
     print("SIGUSR2: status block:\n  " + "  ".join(block))
     if proc.returncode != 75:
         fail("the sweep stopped by SIGUSR1 should exit 75, got %d" % proc.returncode)
@@ -997,9 +1059,8 @@ def test_stop_queued(tmp):
     spec = os.path.join(SPECS, "kill.ini")
     ref, _ = reference_file(tmp, spec)
     out = os.path.join(tmp, "queued.h5")
-    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, *WATCH), env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    ok = wait_rows_ok(out, 2, proc)
+    proc = Sweep(mpirun(2, "run", spec, "-o", out, *WATCH, *PACE))
+    ok = proc.wait_done(2)
     if ok < 0:
         kill_session(proc.pid)
         fail("the sweep ended before the signal (%d)" % ok)
@@ -1007,13 +1068,13 @@ def test_stop_queued(tmp):
     t_signal = time.time()
     for pid in pids.values():  # each rank's stop flag rises now: no config may start after this
         os.kill(pid, signal.SIGUSR1)
-    so, se = wait_exit(proc, 300)
+    so, se = proc.finish(300)
     with h5py.File(out, "r") as f:
         rows = [(g, i, int(st), float(t)) for g in f
                 for i, (st, t) in enumerate(zip(f[g]["status"][()], f[g]["start_time"][()]))]
     late = [(g, i, t - t_signal) for g, i, st, t in rows if st == 2 and t > t_signal + 0.05]
     flat = [st for _, _, st, _ in rows]
-    print("SIGUSR1 to ranks %s after %d ok rows: exit %d; now %d ok, %d pending, %d running; "
+    print("SIGUSR1 to ranks %s after %d configs done: exit %d; now %d ok, %d pending, %d running; "
           "rows started after the signal: %s" % (sorted(pids), ok, proc.returncode, flat.count(2),
                                                  flat.count(0), flat.count(1), late))
     if proc.returncode != 75:
@@ -1064,27 +1125,27 @@ def all_rank_pids(sid, n, timeout=120):
 
 
 def kill_rank_mid_sweep(spec, out, recovery, rank=2, ranks=3, timeout=600):
-    """Start a sweep on `ranks` ranks, SIGKILL `rank` after 3 ok rows; wait for the job to end
-    (SIGKILL the session and fail after `timeout` s).  Returns (exit status, stderr, ok rows
+    """Start a sweep on `ranks` ranks, SIGKILL `rank` once 3 configs are done; wait for the job to end
+    (SIGKILL the session and fail after `timeout` s).  Returns (exit status, stderr, configs done
     at the kill, seconds from the kill to the end)."""
     cmd = ["mpirun", *(["--enable-recovery"] if recovery else []), "-np", str(ranks), "--oversubscribe",
-           EXE, "run", spec, "-o", out, "--quiet", *WATCH, *ALIVE]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    ok = wait_rows_ok(out, 3, proc)
+           EXE, "run", spec, "-o", out, "--quiet", *WATCH, *ALIVE, *PACE]
+    proc = Sweep(cmd)
+    ok = proc.wait_done(3)
     if ok < 0:
         kill_session(proc.pid)
         fail("the sweep ended before rank %d could be killed (%d)" % (rank, ok))
     os.kill(all_rank_pids(proc.pid, ranks)[rank], signal.SIGKILL)
     t_kill = time.time()
     try:
-        so, se = proc.communicate(timeout=timeout)
+        proc.proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_session(proc.pid)
-        proc.communicate()
         fail("rank %d killed%s: the job still runs %d s later: it hangs"
              % (rank, " under --enable-recovery" if recovery else "", timeout))
-    return proc.returncode, se, ok, time.time() - t_kill
+    t_end = time.time() - t_kill
+    _, se = proc.finish(60)
+    return proc.returncode, se, ok, t_end
 
 
 def test_dead_rank(tmp):
@@ -1124,7 +1185,7 @@ def test_dead_rank(tmp):
     out = os.path.join(tmp, "dead-rank-plain.h5")
     rc, se, ok, t_end = kill_rank_mid_sweep(spec, out, recovery=False)
     flat = flat_statuses(out)
-    print("plain mpirun, rank 2 killed after %d ok rows: exit %d %.1f s later; rows %d ok, %d pending, %d running"
+    print("plain mpirun, rank 2 killed after %d configs done: exit %d %.1f s later; rows %d ok, %d pending, %d running"
           % (ok, rc, t_end, flat.count(2), flat.count(0), flat.count(1)))
     if rc == 0:
         fail("plain mpirun exited 0 after a rank was killed")
