@@ -16,13 +16,24 @@
  * oversubscription does not inflate as it does overhead_ms.
  *
  * Usage: mpirun -n P bench_dispatch [--configs N] [--sleep-us US] [--depth D] [--heartbeat S]
+ *                                    [--mixed SEEDS --us-per-gflop U [--noise F] [--no-backfill]]
  * (depth: jobs a rank holds, running + queued; 2 as in isweep run; heartbeat:
  * every rank but 0 sends one every S seconds and the dispatcher watches for
  * dead ranks with a timeout of 12 S, the ratio of isweep run's defaults;
  * without it, neither, as before the heartbeat existed).
+ * --mixed: instead of equal configs, tests/specs/team-mixed.ini's grid with
+ * seeds 0..SEEDS-1 (teams of 3 for width >= 128 on 4 ranks or more), each
+ * config a sleep of its predicted cost at U microseconds per Gflop over its
+ * team (the members start together and end together), times 1 + F u with u
+ * uniform in [-1, 1] drawn from the config's row (prediction errors of up to
+ * F; the dispatcher learns the rate from what ends, as in a run): the
+ * makespan of the real dispatcher's order, EASY backfilling or (with
+ * --no-backfill) today's strict order, with ranks that sleep, so that
+ * oversubscription costs no CPU.
  * bench/bench_dispatch.py runs it at 1..64 ranks and prints the table. */
 #include <mpi.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +68,17 @@ static double process_cpu(void) {
   return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
+/* The sleep of a --mixed config: its predicted seconds at us_per_gflop, times
+ * 1 + noise u, u in [-1, 1] from a hash of (group, row). */
+static long mixed_sleep_us(const isw_config *c, int group, int row, double us_per_gflop, double noise) {
+  uint64_t z = ((uint64_t)group << 32 | (uint32_t)row) + 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  double u = 2.0 * (double)(z >> 11) / 9007199254740992.0 - 1.0;
+  return (long)(c->cost / 1e9 * us_per_gflop / c->team * (1.0 + noise * u));
+}
+
 static void noop_config(long sleep_us) {
   if (sleep_us <= 0) return;
   struct timespec ts = {sleep_us / 1000000, (sleep_us % 1000000) * 1000};
@@ -66,8 +88,14 @@ static void noop_config(long sleep_us) {
 /* run.c's worker_loop with a no-op run_job: take the next job, run it,
  * tell the transport, until it has none.  *waited: seconds spent in
  * isw_transport_worker_next (waiting for a job to hold). */
-static int bench_worker(isw_transport *t, long sleep_us, double *waited, long *n_run) {
+typedef struct {
+  const isw_spec *spec; /* NULL: every config sleeps sleep_us */
+  double us_per_gflop, noise;
+} mixed_run;
+
+static int bench_worker(isw_transport *t, long sleep_us, const mixed_run *mixed, double *waited, long *n_run) {
   int err = 0;
+  MPI_Comm team = MPI_COMM_NULL;
   for (;;) {
     isw_assign a;
     int cancelled = 0;
@@ -76,11 +104,21 @@ static int bench_worker(isw_transport *t, long sleep_us, double *waited, long *n
     *waited += MPI_Wtime() - w0;
     if (a.kind == ISW_ASSIGN_STOP) break;
     double t0 = MPI_Wtime();
-    noop_config(sleep_us);
+    if (mixed->spec) {
+      const isw_config *c = &mixed->spec->groups[a.group].configs[a.row];
+      ISW_CALL(isw_transport_team_comm(t, &a, &team));
+      if (a.team > 1) ISW_CALL(isw_transport_mpi_error(MPI_Barrier(team), "MPI_Barrier"));
+      noop_config(mixed_sleep_us(c, a.group, a.row, mixed->us_per_gflop, mixed->noise));
+      if (a.team > 1) ISW_CALL(isw_transport_mpi_error(MPI_Barrier(team), "MPI_Barrier"));
+      isw_transport_team_free(&team);
+    } else {
+      noop_config(sleep_us);
+    }
     ISW_CALL(isw_transport_worker_done(t, &a, ISW_ST_OK, MPI_Wtime() - t0));
-    ++*n_run;
+    *n_run += !mixed->spec || a.members[0] == t->rank;
   }
 cleanup:
+  isw_transport_team_free(&team);
   return err;
 }
 
@@ -89,6 +127,9 @@ int main(int argc, char **argv) {
   long n_configs = 5000, sleep_us = 0;
   int depth = 2;
   double heartbeat = 0;
+  long mixed_seeds = 0;
+  mixed_run mixed = {NULL, 0.0, 0.0};
+  int backfill = 1;
   isw_spec *spec = NULL;
   isw_job *jobs = NULL;
   int n_jobs = 0, transport_ready = 0;
@@ -102,9 +143,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--sleep-us") && i + 1 < argc) sleep_us = atol(argv[++i]);
     else if (!strcmp(argv[i], "--depth") && i + 1 < argc) depth = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--heartbeat") && i + 1 < argc) heartbeat = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--mixed") && i + 1 < argc) mixed_seeds = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--us-per-gflop") && i + 1 < argc) mixed.us_per_gflop = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--noise") && i + 1 < argc) mixed.noise = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--no-backfill")) backfill = 0;
     else {
       if (rank == 0)
-        fprintf(stderr, "usage: bench_dispatch [--configs N] [--sleep-us US] [--depth D] [--heartbeat S]\n");
+        fprintf(stderr, "usage: bench_dispatch [--configs N] [--sleep-us US] [--depth D] [--heartbeat S]\n"
+                        "                      [--mixed SEEDS --us-per-gflop U [--noise F] [--no-backfill]]\n");
       MPI_Finalize();
       return 2;
     }
@@ -115,14 +161,26 @@ int main(int argc, char **argv) {
   /* n_configs equal configs (one width, one train_iters, n seeds): only the
    * dispatcher's bookkeeping reads them */
   char text[512];
-  snprintf(text, sizeof text,
-           "[sweep]\ntasks = linear-meta\nseeds = 0:%ld\ntrain_iters = 1\ntest_iters = 0\n"
-           "max_configs = 10000000\noutput = /nonexistent/bench_dispatch.h5\n"
-           "[linear-meta]\nwidths = 16\n",
-           n_configs - 1);
+  if (mixed_seeds > 0) { /* tests/specs/team-mixed.ini with seeds 0..mixed_seeds-1 */
+    ISW_CHECK(mixed_seeds <= 100000, ISW_EUSAGE, "--mixed must be 1 .. 100000 seeds");
+    ISW_CHECK(mixed.us_per_gflop > 0 && mixed.us_per_gflop <= 1e9, ISW_EUSAGE, "--mixed needs --us-per-gflop > 0");
+    ISW_CHECK(mixed.noise >= 0 && mixed.noise < 1, ISW_EUSAGE, "--noise must be 0 .. below 1");
+    snprintf(text, sizeof text,
+             "[sweep]\ntasks = linear-meta\nseeds = 0:%ld\ntrain_iters = 2,5\ntest_iters = 0:20\nseed = 5\n"
+             "team_width = 128\nteam_ranks = 3\noutput = /nonexistent/bench_dispatch.h5\n"
+             "[linear-meta]\nwidths = 16:128:x2\ntasks = 16\nsupport = 32\nquery = 8\ntest_tasks = 16\n",
+             mixed_seeds - 1);
+  } else {
+    snprintf(text, sizeof text,
+             "[sweep]\ntasks = linear-meta\nseeds = 0:%ld\ntrain_iters = 1\ntest_iters = 0\n"
+             "max_configs = 10000000\noutput = /nonexistent/bench_dispatch.h5\n"
+             "[linear-meta]\nwidths = 16\n",
+             n_configs - 1);
+  }
   ISW_CALL(isw_spec_parse(&spec, "bench_dispatch", text, NULL, 0));
   isw_sched_assign(spec, size);
   ISW_CALL(isw_sched_order(&jobs, &n_jobs, spec, NULL));
+  if (mixed_seeds > 0) mixed.spec = spec;
   ISW_CHECK(heartbeat >= 0 && heartbeat <= 3600, ISW_EUSAGE, "--heartbeat must be 0 .. 3600 seconds");
   ISW_CALL(isw_transport_init(&t, MPI_COMM_WORLD));
   transport_ready = 1;
@@ -144,12 +202,14 @@ int main(int argc, char **argv) {
     d.progress_interval = 10.0;
     d.depth = depth;
     d.rank_timeout = 12 * heartbeat;
+    d.backfill = backfill;
+    if (mixed.spec) d.rate = 1e15 / mixed.us_per_gflop; /* flop/s: what the sleeps last, before noise */
     ISW_CHECK(pthread_create(&thread, NULL, dispatcher_thread, &run) == 0, ISW_EINTERNAL,
               "cannot start the dispatcher thread");
   }
   double waited = 0;
   long n_run = 0;
-  ISW_CALL(bench_worker(&t, sleep_us, &waited, &n_run));
+  ISW_CALL(bench_worker(&t, sleep_us, &mixed, &waited, &n_run));
   if (rank == 0) pthread_join(thread, NULL);
   double wall = MPI_Wtime() - t0, cpu = process_cpu() - cpu0;
   ISW_CALL(isw_transport_quiet_barrier(&t));

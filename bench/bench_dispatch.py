@@ -4,12 +4,19 @@
 every rank runs long configs (its idle cost) and the hand-out latency with 1 ms configs.
 
   bench_dispatch.py [--exe PATH] [--base PATH] [--ranks 1,2,4] [--configs N] [-- EXTRA ARGS]
+  bench_dispatch.py --teams [--isweep PATH] [--teams-seeds A:B] [--rounds R]
+  bench_dispatch.py --teams-sleep [--exe PATH] [--teams-seeds A:B] [--rounds R] [--us-per-gflop U]
 
 --teams: instead, the makespan of tests/specs/team-mixed.ini (teams of 3 among single configs)
 with --teams-seeds (default 0:23: 192 configs) on 4 ranks with EASY backfilling and without
 (ISW_NO_BACKFILL=1), alternating, --rounds times each (default 3), with the isweep executable
 of --isweep; the makespan is read from the file's timings (first start to last end), so
 mpirun's start-up is left out.
+--teams-sleep: the same grid (--teams-seeds) through bench_dispatch --mixed on 4 ranks: the
+real dispatcher and transport, each config a sleep of its predicted time (--us-per-gflop,
+default 1.4e6: 3 s ideal for 192 configs) so that 4 ranks on 2 cores take no CPU from each
+other, exactly as predicted (noise 0) and off by up to 30 % (noise 0.3), EASY backfilling
+and strict order alternating, --rounds times each; the makespan is bench_dispatch's wall time.
 --base: a bench_dispatch built at another commit (e.g. b659671, before issue 14), run right
 before each run of --exe so both see the same load; EXTRA ARGS go to --exe only.
 Prints the load average before and after (the machine may be shared) and one table.
@@ -79,6 +86,31 @@ def teams(exe, seeds, rounds):
     print("min makespan: strict %.2f s, EASY backfilling %.2f s (%.3f of strict)" % (a, b, b / a))
 
 
+def teams_sleep(exe, seeds, rounds, us_per_gflop):
+    lo, hi = (int(x) for x in seeds.split(":"))
+    n_seeds = hi - lo + 1
+    print("bench_dispatch --mixed %d (tests/specs/team-mixed.ini, seeds 0:%d) on 4 ranks, sleeps of %.3g us "
+          "per Gflop" % (n_seeds, n_seeds - 1, us_per_gflop))
+    print("%-6s %-22s %10s" % ("noise", "order (4 ranks)", "makespan"))
+    spans = {}
+    for noise in (0.0, 0.3):
+        for rep in range(rounds):
+            for name, extra in (("strict (no backfill)", ["--no-backfill"]), ("EASY backfilling", [])):
+                cmd = ["mpirun", "-np", "4", "--oversubscribe", exe, "--mixed", str(n_seeds), "--us-per-gflop",
+                       repr(us_per_gflop), "--noise", repr(noise)] + extra
+                p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=3600)
+                if p.returncode != 0:
+                    print("FAIL: %s exited %d:\n%s" % (" ".join(cmd), p.returncode, p.stderr[-3000:]))
+                    sys.exit(1)
+                span = float([l for l in p.stdout.splitlines() if l.strip()][-1].split()[2])
+                spans.setdefault((noise, name), []).append(span)
+                print("%-6.1f %-22s %10.3f" % (noise, name, span), flush=True)
+    for noise in (0.0, 0.3):
+        a, b = spans[(noise, "strict (no backfill)")], spans[(noise, "EASY backfilling")]
+        print("noise %.1f: mean makespan strict %.3f s, EASY backfilling %.3f s (%.3f of strict); min %.3f / %.3f s"
+              % (noise, sum(a) / len(a), sum(b) / len(b), sum(b) / sum(a), min(a), min(b)))
+
+
 def main():
     build = os.environ.get("ISW_BUILD_DIR", "build")
     ap = argparse.ArgumentParser()
@@ -88,6 +120,8 @@ def main():
     ap.add_argument("--base", default=None)
     ap.add_argument("--teams", action="store_true")
     ap.add_argument("--teams-seeds", default="0:23")
+    ap.add_argument("--teams-sleep", action="store_true")
+    ap.add_argument("--us-per-gflop", type=float, default=1.4e6)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--isweep", default=os.path.join(build, "isweep"))
     ap.add_argument("extra", nargs="*")
@@ -97,6 +131,10 @@ def main():
     print("load average before: %.2f %.2f %.2f on %d cores" % (*os.getloadavg(), os.cpu_count()))
     if a.teams:
         teams(a.isweep, a.teams_seeds, a.rounds)
+        print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+        return
+    if a.teams_sleep:
+        teams_sleep(a.exe, a.teams_seeds, a.rounds, a.us_per_gflop)
         print("load average after: %.2f %.2f %.2f" % os.getloadavg())
         return
     print(HEAD)
