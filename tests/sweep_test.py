@@ -132,23 +132,6 @@ def test_determinism(tmp):
     print("determinism: bitwise identical result datasets on 1 and 2 ranks")
 
 
-def wait_rows_ok(path, at_least, proc, timeout=300):
-    """Poll the file being written until at least `at_least` rows are ok."""
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            return -1
-        try:
-            with h5py.File(path, "r") as f:
-                ok = sum(int(np.sum(f[g]["status"][()] == 2)) for g in f)
-            if ok >= at_least:
-                return ok
-        except Exception:
-            pass
-        time.sleep(0.2)
-    return -2
-
-
 # A test that must signal a sweep with work left follows rank 0's own count of finished configs
 # (its status line every 0.12 s on stderr), not the rows in the file: rows reach the file after a
 # batch's fsync, and on a stalled disk (CI once) a whole 8 s run's rows arrived at its end.
@@ -251,15 +234,14 @@ def test_kill_resume(tmp):
     if p.returncode != 0:
         fail("uninterrupted run exited %d:\n%s" % (p.returncode, p.stderr[-3000:]))
     total = sum(len(s) for s in statuses(ref).values())
-    proc = subprocess.Popen(mpirun(2, "run", spec, "-o", out, "--quiet", *WATCH), env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    ok = wait_rows_ok(out, max(2, total // 4), proc)
+    proc = Sweep(mpirun(2, "run", spec, "-o", out, "--quiet", *WATCH, *PACE))
+    ok = proc.wait_done(max(2, total // 4))
     if ok < 0:
         fail("the sweep ended before it could be killed (%d); make tests/specs/kill.ini bigger" % ok)
     # SIGKILL mpirun alone: its ranks (each in a process group of its own, in mpirun's
     # session) must die with it rather than go on writing rows as orphans
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.proc.wait()
     t0 = time.time()
     while time.time() - t0 < 10 and [p for p in session_pids(proc.pid) if not is_zombie(p)]:
         time.sleep(0.05)
@@ -270,7 +252,8 @@ def test_kill_resume(tmp):
     print("ranks died with mpirun within %.2f s" % (time.time() - t0))
     st = statuses(out)
     done = sum(s == 2 for v in st.values() for s in v)
-    print("killed with SIGKILL after %d of %d rows were ok (uninterrupted run: %.1f s)" % (done, total, t_ref))
+    print("killed with SIGKILL after %d of %d configs were done, %d rows ok in the file (uninterrupted run: "
+          "%.1f s)" % (ok, total, done, t_ref))
     if done >= total:
         fail("every row was already ok when killed")
     d = subprocess.run(["h5dump", "-H", out], capture_output=True, text=True)
