@@ -1141,7 +1141,7 @@ def test_dead_rank(tmp):
     rc, se, ok, t_end = kill_rank_mid_sweep(spec, out, recovery=True)
     lines = [l for l in se.splitlines() if l.startswith("isweep:")]
     flat = flat_statuses(out)  # opens with h5py
-    print("--enable-recovery, rank 2 killed after %d of %d rows ok: the job ended %.1f s later, exit %d; "
+    print("--enable-recovery, rank 2 killed after %d of %d configs done: the job ended %.1f s later, exit %d; "
           "rows now %d ok, %d pending, %d running" % (ok, total, t_end, rc, flat.count(2), flat.count(0),
                                                       flat.count(1)))
     for l in lines:
