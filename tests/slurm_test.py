@@ -199,17 +199,30 @@ DONE_RE = re.compile(r"^isweep: status at .*?: (\d+)/(\d+) configs done", re.M)
 
 def wait_done(cl, jid, at_least, timeout=180):
     """Wait until the job's log counts `at_least` configs done with some left; the job must
-    still run."""
+    still run.  The log is read every 0.05 s and its end line tells a job that ended; scontrol
+    (seconds a call on a loaded machine: a fresh root once let most of a sweep go by between
+    two looks) is asked only when the log has not grown for 5 s."""
     t = time.time()
+    size, grown, seen = -1, t, []
     while time.time() - t < timeout:
-        if cl.job(jid).get("JobState") in ENDED:
-            fail("job %s ended before it could be interrupted: make tests/specs/slurm.ini bigger\n%s"
-                 % (jid, cl.log(jid)[-3000:]))
-        counts = DONE_RE.findall(cl.log(jid))
+        log = cl.log(jid)
+        now = time.time()
+        if len(log) != size:
+            size, grown = len(log), now
+        ended = re.search(r"^isweep-slurm: ---- job %s end" % jid, log, re.M)
+        if not ended and now - grown >= 5:
+            ended = cl.job(jid).get("JobState") in ENDED
+            grown = time.time()
+        counts = DONE_RE.findall(log)
+        if counts and (not seen or seen[-1][1] != counts[-1][0]):
+            seen.append((round(now - t, 2), counts[-1][0]))
+        if ended:
+            fail("job %s ended before it could be interrupted (configs done as seen at s: %s)\n%s"
+                 % (jid, seen, log[-3000:]))
         if counts and at_least <= int(counts[-1][0]) < int(counts[-1][1]):
             return int(counts[-1][0])
-        time.sleep(0.1)
-    fail("fewer than %d configs done after %d s" % (at_least, timeout))
+        time.sleep(0.05)
+    fail("fewer than %d configs done after %d s (seen at s: %s)" % (at_least, timeout, seen))
 
 
 ONE_NODE, TWO_NODES = r"n[12]", r"n\[1-2\]"  # how SLURM names the nodes of a job
