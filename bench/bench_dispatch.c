@@ -16,13 +16,13 @@
  * oversubscription does not inflate as it does overhead_ms.
  *
  * Usage: mpirun -n P bench_dispatch [--configs N] [--sleep-us US] [--depth D] [--heartbeat S]
- *                                    [--mixed SEEDS --us-per-gflop U [--noise F] [--no-backfill]]
+ *                                    [--mixed SPEC --seeds A:B --us-per-gflop U [--noise F] [--no-backfill]]
  * (depth: jobs a rank holds, running + queued; 2 as in isweep run; heartbeat:
  * every rank but 0 sends one every S seconds and the dispatcher watches for
  * dead ranks with a timeout of 12 S, the ratio of isweep run's defaults;
  * without it, neither, as before the heartbeat existed).
- * --mixed: instead of equal configs, tests/specs/team-mixed.ini's grid with
- * seeds 0..SEEDS-1 (teams of 3 for width >= 128 on 4 ranks or more), each
+ * --mixed: instead of equal configs, the grid of the spec file SPEC (e.g.
+ * tests/specs/team-mixed.ini: teams of 3 for width >= 128) with seeds A:B, each
  * config a sleep of its predicted cost at U microseconds per Gflop over its
  * team (the members start together and end together), times 1 + F u with u
  * uniform in [-1, 1] drawn from the config's row (prediction errors of up to
@@ -127,7 +127,7 @@ int main(int argc, char **argv) {
   long n_configs = 5000, sleep_us = 0;
   int depth = 2;
   double heartbeat = 0;
-  long mixed_seeds = 0;
+  const char *mixed_path = NULL, *mixed_seeds = NULL;
   mixed_run mixed = {NULL, 0.0, 0.0};
   int backfill = 1;
   isw_spec *spec = NULL;
@@ -143,14 +143,15 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--sleep-us") && i + 1 < argc) sleep_us = atol(argv[++i]);
     else if (!strcmp(argv[i], "--depth") && i + 1 < argc) depth = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--heartbeat") && i + 1 < argc) heartbeat = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--mixed") && i + 1 < argc) mixed_seeds = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--mixed") && i + 1 < argc) mixed_path = argv[++i];
+    else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) mixed_seeds = argv[++i];
     else if (!strcmp(argv[i], "--us-per-gflop") && i + 1 < argc) mixed.us_per_gflop = atof(argv[++i]);
     else if (!strcmp(argv[i], "--noise") && i + 1 < argc) mixed.noise = atof(argv[++i]);
     else if (!strcmp(argv[i], "--no-backfill")) backfill = 0;
     else {
       if (rank == 0)
         fprintf(stderr, "usage: bench_dispatch [--configs N] [--sleep-us US] [--depth D] [--heartbeat S]\n"
-                        "                      [--mixed SEEDS --us-per-gflop U [--noise F] [--no-backfill]]\n");
+                        "                      [--mixed SPEC --seeds A:B --us-per-gflop U [--noise F] [--no-backfill]]\n");
       MPI_Finalize();
       return 2;
     }
@@ -158,29 +159,27 @@ int main(int argc, char **argv) {
   ISW_CHECK(provided == MPI_THREAD_MULTIPLE, ISW_EMPI, "MPI_THREAD_MULTIPLE is not available");
   ISW_CHECK(n_configs >= 1 && n_configs <= 10000000, ISW_EUSAGE, "--configs must be 1 .. 10^7");
   ISW_CHECK(depth >= 1 && depth <= ISW_PREFETCH_MAX, ISW_EUSAGE, "--depth must be 1 .. %d", ISW_PREFETCH_MAX);
-  /* n_configs equal configs (one width, one train_iters, n seeds): only the
-   * dispatcher's bookkeeping reads them */
-  char text[512];
-  if (mixed_seeds > 0) { /* tests/specs/team-mixed.ini with seeds 0..mixed_seeds-1 */
-    ISW_CHECK(mixed_seeds <= 100000, ISW_EUSAGE, "--mixed must be 1 .. 100000 seeds");
+  if (mixed_path) {
+    ISW_CHECK(mixed_seeds != NULL, ISW_EUSAGE, "--mixed needs --seeds A:B");
     ISW_CHECK(mixed.us_per_gflop > 0 && mixed.us_per_gflop <= 1e9, ISW_EUSAGE, "--mixed needs --us-per-gflop > 0");
     ISW_CHECK(mixed.noise >= 0 && mixed.noise < 1, ISW_EUSAGE, "--noise must be 0 .. below 1");
-    snprintf(text, sizeof text,
-             "[sweep]\ntasks = linear-meta\nseeds = 0:%ld\ntrain_iters = 2,5\ntest_iters = 0:20\nseed = 5\n"
-             "team_width = 128\nteam_ranks = 3\noutput = /nonexistent/bench_dispatch.h5\n"
-             "[linear-meta]\nwidths = 16:128:x2\ntasks = 16\nsupport = 32\nquery = 8\ntest_tasks = 16\n",
-             mixed_seeds - 1);
-  } else {
+    char seeds[128];
+    snprintf(seeds, sizeof seeds, "sweep.seeds=%s", mixed_seeds);
+    const char *sets[] = {seeds, "sweep.output=/nonexistent/bench_dispatch.h5"};
+    ISW_CALL(isw_spec_load(&spec, mixed_path, sets, 2));
+  } else { /* n_configs equal configs (one width, one train_iters, n seeds):
+            * only the dispatcher's bookkeeping reads them */
+    char text[512];
     snprintf(text, sizeof text,
              "[sweep]\ntasks = linear-meta\nseeds = 0:%ld\ntrain_iters = 1\ntest_iters = 0\n"
              "max_configs = 10000000\noutput = /nonexistent/bench_dispatch.h5\n"
              "[linear-meta]\nwidths = 16\n",
              n_configs - 1);
+    ISW_CALL(isw_spec_parse(&spec, "bench_dispatch", text, NULL, 0));
   }
-  ISW_CALL(isw_spec_parse(&spec, "bench_dispatch", text, NULL, 0));
   isw_sched_assign(spec, size);
   ISW_CALL(isw_sched_order(&jobs, &n_jobs, spec, NULL));
-  if (mixed_seeds > 0) mixed.spec = spec;
+  if (mixed_path) mixed.spec = spec;
   ISW_CHECK(heartbeat >= 0 && heartbeat <= 3600, ISW_EUSAGE, "--heartbeat must be 0 .. 3600 seconds");
   ISW_CALL(isw_transport_init(&t, MPI_COMM_WORLD));
   transport_ready = 1;

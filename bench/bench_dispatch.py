@@ -87,17 +87,17 @@ def teams(exe, seeds, rounds):
 
 
 def teams_sleep(exe, seeds, rounds, us_per_gflop):
-    lo, hi = (int(x) for x in seeds.split(":"))
-    n_seeds = hi - lo + 1
-    print("bench_dispatch --mixed %d (tests/specs/team-mixed.ini, seeds 0:%d) on 4 ranks, sleeps of %.3g us "
-          "per Gflop" % (n_seeds, n_seeds - 1, us_per_gflop))
+    src = os.environ.get("ISW_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    spec = os.path.join(src, "tests", "specs", "team-mixed.ini")
+    print("bench_dispatch --mixed tests/specs/team-mixed.ini --seeds %s on 4 ranks, sleeps of %.3g us per Gflop"
+          % (seeds, us_per_gflop))
     print("%-6s %-22s %10s" % ("noise", "order (4 ranks)", "makespan"))
     spans = {}
     for noise in (0.0, 0.3):
         for rep in range(rounds):
             for name, extra in (("strict (no backfill)", ["--no-backfill"]), ("EASY backfilling", [])):
-                cmd = ["mpirun", "-np", "4", "--oversubscribe", exe, "--mixed", str(n_seeds), "--us-per-gflop",
-                       repr(us_per_gflop), "--noise", repr(noise)] + extra
+                cmd = ["mpirun", "-np", "4", "--oversubscribe", exe, "--mixed", spec, "--seeds", seeds,
+                       "--us-per-gflop", repr(us_per_gflop), "--noise", repr(noise)] + extra
                 p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=3600)
                 if p.returncode != 0:
                     print("FAIL: %s exited %d:\n%s" % (" ".join(cmd), p.returncode, p.stderr[-3000:]))
